@@ -1,0 +1,1 @@
+"""affectseq.experiments stage."""

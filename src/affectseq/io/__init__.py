@@ -1,0 +1,1 @@
+"""affectseq.io stage."""

@@ -1,0 +1,1 @@
+"""affectseq.models stage."""

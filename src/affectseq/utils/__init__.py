@@ -1,0 +1,1 @@
+"""Small helpers used by every stage (atomic writes, progress, hashing)."""

@@ -1,0 +1,52 @@
+"""Run directories: every training/evaluation run records what it needs to be reproduced."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from affectseq import __version__
+from affectseq.config import config_to_dict, save_config
+from affectseq.utils.atomic import write_json_atomic
+
+
+def git_revision(start: Path | None = None) -> str | None:
+    """The git commit of the source tree (``-dirty`` if modified), or ``None`` outside a repository."""
+    cwd = start or Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd, capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return rev + ("-dirty" if dirty else "")
+
+
+def init_run_dir(run_dir: str | Path, config: Any, seed: int, command: str | None = None) -> Path:
+    """Create ``run_dir`` and write ``config.yaml`` and ``run.json`` (seed, version, git revision, time)."""
+    path = Path(run_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    save_config(config, path / "config.yaml")
+    import torch  # local: run dirs are also made by numpy-only stages
+
+    write_json_atomic(
+        path / "run.json",
+        {
+            "seed": seed,
+            "affectseq_version": __version__,
+            "git_revision": git_revision(),
+            "command": command,
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "config": config_to_dict(config),
+        },
+    )
+    return path
