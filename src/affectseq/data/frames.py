@@ -1,0 +1,161 @@
+"""``FrameSet``: the one interface frame training and feature extraction consume.
+
+A frame set is random-access, labelled face images of one split. Labels live in
+plain NumPy arrays (cheap to slice, count and balance); images load lazily one
+at a time, so a set is cheap to pickle into DataLoader worker processes.
+
+Two concrete sets cover every adapter:
+
+* :class:`ArrayFrameSet` keeps small images in one uint8 array (FER2013: 48x48
+  grayscale, ~66 MB for the train split, shared copy-on-write by forked workers);
+* :class:`FileFrameSet` keeps image paths (ABAW crops, class-per-folder sets) and
+  decodes a file only when asked.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from affectseq.errors import InputError
+
+
+@runtime_checkable
+class FrameSet(Protocol):
+    """Random-access labelled face images of one split (see docs/architecture.md)."""
+
+    name: str
+    expr_classes: tuple[str, ...]  # () when the set has no EXPR labels
+    expr: np.ndarray | None  # int64 (N,), -1 unannotated
+    va: np.ndarray | None  # float32 (N, 2), NaN unannotated
+    au: np.ndarray | None  # int8 (N, 13), -1 unannotated
+
+    def __len__(self) -> int: ...
+
+    def load_image(self, i: int) -> np.ndarray:
+        """Image ``i`` as (H, W, 3) uint8 RGB; grayscale sources are repeated to 3 channels."""
+        ...
+
+
+def _check_labels(n: int, expr: np.ndarray | None, va: np.ndarray | None, au: np.ndarray | None):
+    """Coerce label arrays to the canonical dtypes and check they have one row per item."""
+    if expr is not None:
+        expr = np.asarray(expr, dtype=np.int64)
+        if expr.shape != (n,):
+            raise ValueError(f"expr must have shape ({n},), got {expr.shape}")
+    if va is not None:
+        va = np.asarray(va, dtype=np.float32)
+        if va.shape != (n, 2):
+            raise ValueError(f"va must have shape ({n}, 2), got {va.shape}")
+    if au is not None:
+        au = np.asarray(au, dtype=np.int8)
+        if au.ndim != 2 or au.shape[0] != n:
+            raise ValueError(f"au must have shape ({n}, n_aus), got {au.shape}")
+    return expr, va, au
+
+
+def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
+    """Return ``image`` as contiguous (H, W, 3) uint8, repeating a grayscale channel."""
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    elif image.ndim == 3 and image.shape[2] == 1:
+        image = np.repeat(image, 3, axis=2)
+    elif image.ndim == 3 and image.shape[2] == 4:
+        image = image[:, :, :3]
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected an (H, W), (H, W, 1) or (H, W, 3) image, got shape {image.shape}")
+    return np.ascontiguousarray(image, dtype=np.uint8)
+
+
+def read_image_rgb(path: str | os.PathLike[str]) -> np.ndarray:
+    """Decode an image file to (H, W, 3) uint8 RGB; an unreadable file raises ``InputError``."""
+    # Pillow (a torchvision dependency) handles grayscale/palette/CMYK JPEG and PNG uniformly.
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            return to_rgb_uint8(np.asarray(img.convert("RGB")))
+    except FileNotFoundError:
+        raise InputError(path, "image file not found") from None
+    except (UnidentifiedImageError, OSError) as err:
+        raise InputError(path, f"not a readable image ({err})") from None
+
+
+@dataclass
+class ArrayFrameSet:
+    """A frame set whose images are rows of one uint8 array ((N, H, W) gray or (N, H, W, 3) RGB)."""
+
+    name: str
+    images: np.ndarray
+    expr_classes: tuple[str, ...] = ()
+    expr: np.ndarray | None = None
+    va: np.ndarray | None = None
+    au: np.ndarray | None = None
+    # Identifier of each item (e.g. FER2013's original file name); optional, for reports.
+    item_names: np.ndarray | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != np.uint8 or self.images.ndim not in (3, 4):
+            raise ValueError(f"images must be uint8 (N, H, W[, 3]), got {self.images.dtype} {self.images.shape}")
+        self.expr, self.va, self.au = _check_labels(len(self.images), self.expr, self.va, self.au)
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def load_image(self, i: int) -> np.ndarray:
+        """Image ``i`` as (H, W, 3) uint8 RGB."""
+        return to_rgb_uint8(self.images[i])
+
+    def __repr__(self) -> str:
+        return f"ArrayFrameSet(name={self.name!r}, n={len(self)}, image_shape={self.images.shape[1:]})"
+
+
+@dataclass
+class FileFrameSet:
+    """A frame set whose images are files on disk, decoded lazily by :meth:`load_image`.
+
+    ``paths`` are stored as one NumPy string array rather than a list of ``Path``
+    objects: it pickles in one block and avoids the per-object refcount writes
+    that un-share memory in forked DataLoader workers.
+    """
+
+    name: str
+    paths: np.ndarray
+    expr_classes: tuple[str, ...] = ()
+    expr: np.ndarray | None = None
+    va: np.ndarray | None = None
+    au: np.ndarray | None = None
+    # For video-derived sets (ABAW): the annotated video and frame_idx of each item.
+    video_ids: np.ndarray | None = field(default=None, repr=False)
+    frame_idx: np.ndarray | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.paths = np.asarray([os.fspath(p) for p in self.paths], dtype=np.str_)
+        if self.paths.ndim != 1:
+            raise ValueError("paths must be a 1-D sequence")
+        n = len(self.paths)
+        self.expr, self.va, self.au = _check_labels(n, self.expr, self.va, self.au)
+        if self.video_ids is not None:
+            self.video_ids = np.asarray(self.video_ids, dtype=np.str_)
+        if self.frame_idx is not None:
+            self.frame_idx = np.asarray(self.frame_idx, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return int(self.paths.shape[0])
+
+    def load_image(self, i: int) -> np.ndarray:
+        """Decode item ``i`` to (H, W, 3) uint8 RGB."""
+        return read_image_rgb(str(self.paths[i]))
+
+    def __repr__(self) -> str:
+        return f"FileFrameSet(name={self.name!r}, n={len(self)})"
+
+
+def class_counts(expr: np.ndarray, classes: Sequence[str]) -> dict[str, int]:
+    """Frames per class name over the valid (``>= 0``) labels of ``expr``."""
+    valid = expr[expr >= 0]
+    counts = np.bincount(valid, minlength=len(classes)) if valid.size else np.zeros(len(classes), np.int64)
+    return {name: int(counts[i]) for i, name in enumerate(classes)}
