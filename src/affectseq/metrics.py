@@ -1,0 +1,236 @@
+"""The one implementation of every metric in affectseq (NumPy, wrapping scikit-learn where it helps).
+
+Conventions shared by every function here:
+
+* Unannotated entries are ignored: expression/AU labels equal to ``-1`` and
+  valence/arousal values that are NaN are removed (together with the matching
+  predictions) before anything is computed.
+* Expression predictions may be given as integer labels ``(N,)`` or as scores /
+  probabilities ``(N, C)``; scores are turned into labels by ``argmax``.
+* Statistics are computed in float64 and returned as Python ``float``.
+* A metric over zero annotated entries is ``nan`` (there is nothing to score),
+  never an exception: callers such as reports print it as such.
+
+Macro-F1 averages over **all** ``num_classes`` classes (scikit-learn
+``labels=range(num_classes)``, ``zero_division=0``): a class absent from both the
+truth and the predictions scores F1 = 0 and still counts in the mean. The ABAW
+organisers' script (sklearn's default ``labels=None``) averages only over the
+classes present; on the full validation sets every class is present and the two
+agree. We fix the denominator so that scores of different subsets and models are
+always averages over the same classes and a model cannot gain from a class being
+missing.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+
+# ABAW 2020 (first edition) expression score weights: 0.67 * macro-F1 + 0.33 * accuracy.
+ABAW2020_F1_WEIGHT = 0.67
+ABAW2020_ACC_WEIGHT = 0.33
+
+
+def _as_labels(y_pred: np.ndarray) -> np.ndarray:
+    """Integer labels from labels ``(N,)`` or per-class scores ``(N, C)`` (argmax)."""
+    arr = np.asarray(y_pred)
+    if arr.ndim == 2:
+        return np.argmax(arr, axis=1).astype(np.int64)
+    if arr.ndim != 1:
+        raise ValueError(f"predictions must be labels (N,) or scores (N, C), got shape {arr.shape}")
+    return arr.astype(np.int64)
+
+
+def _annotated_labels(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Drop entries whose true label is -1 (unannotated); check both sides have one entry per frame."""
+    true = np.asarray(y_true).astype(np.int64).reshape(-1)
+    pred = _as_labels(y_pred)
+    if true.shape[0] != pred.shape[0]:
+        raise ValueError(f"y_true has {true.shape[0]} entries but y_pred has {pred.shape[0]}")
+    keep = true >= 0
+    return true[keep], pred[keep]
+
+
+def ccc(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Lin's concordance correlation coefficient between two 1-D series.
+
+    ``CCC = 2 * cov(t, p) / (var(t) + var(p) + (mean(t) - mean(p))**2)`` with
+    population statistics (ddof = 0), as in the ABAW evaluation. Pairs whose
+    truth or prediction is NaN are ignored.
+
+    Values: 1 for identical series, -1 for ``p = 2*mean(t) - t`` (e.g. negation
+    of a zero-mean series), 0 for a constant prediction against a varying truth.
+    Degenerate cases: no annotated pair -> ``nan``; zero denominator (truth and
+    prediction both constant and equal) -> 1.0, since they agree perfectly.
+    """
+    t = np.asarray(y_true, dtype=np.float64).reshape(-1)
+    p = np.asarray(y_pred, dtype=np.float64).reshape(-1)
+    if t.shape != p.shape:
+        raise ValueError(f"y_true has {t.size} entries but y_pred has {p.size}")
+    keep = ~(np.isnan(t) | np.isnan(p))
+    t, p = t[keep], p[keep]
+    if t.size == 0:
+        return float("nan")
+    mean_t, mean_p = t.mean(), p.mean()
+    cov = np.mean((t - mean_t) * (p - mean_p))
+    denom = t.var() + p.var() + (mean_t - mean_p) ** 2
+    if denom == 0.0:
+        return 1.0
+    return float(2.0 * cov / denom)
+
+
+def mean_ccc(va_true: np.ndarray, va_pred: np.ndarray) -> float:
+    """Mean of the CCC of each column of ``(N, D)`` arrays (valence and arousal for D = 2).
+
+    Each column ignores its own NaN entries (see :func:`ccc`). A column with no
+    annotated entry is ``nan`` and so makes the mean ``nan``.
+    """
+    per_dim = ccc_per_dim(va_true, va_pred)
+    return float(np.mean(per_dim))
+
+
+def ccc_per_dim(va_true: np.ndarray, va_pred: np.ndarray) -> np.ndarray:
+    """CCC of each column of ``(N, D)`` arrays, as a float64 array ``(D,)`` (valence, arousal)."""
+    t = np.asarray(va_true, dtype=np.float64)
+    p = np.asarray(va_pred, dtype=np.float64)
+    if t.ndim != 2 or t.shape != p.shape:
+        raise ValueError(f"VA arrays must both be (N, D), got {t.shape} and {p.shape}")
+    return np.array([ccc(t[:, d], p[:, d]) for d in range(t.shape[1])])
+
+
+def abaw_va_score(va_true: np.ndarray, va_pred: np.ndarray) -> float:
+    """ABAW valence-arousal score: the mean of CCC_valence and CCC_arousal (see :func:`mean_ccc`)."""
+    return mean_ccc(va_true, va_pred)
+
+
+def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Fraction of annotated frames whose predicted label equals the true one; ``nan`` if none annotated."""
+    true, pred = _annotated_labels(y_true, y_pred)
+    if true.size == 0:
+        return float("nan")
+    return float(np.mean(true == pred))
+
+
+def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> float:
+    """Unweighted mean over the ``num_classes`` classes of the per-class F1 score.
+
+    F1_c = 2 * P_c * R_c / (P_c + R_c); a class with no true and no predicted
+    frame scores 0 and still counts (see the module docstring for why). ``nan``
+    when no frame is annotated.
+    """
+    true, pred = _annotated_labels(y_true, y_pred)
+    if true.size == 0:
+        return float("nan")
+    return float(
+        skm.f1_score(true, pred, labels=list(range(num_classes)), average="macro", zero_division=0)
+    )
+
+
+def per_class_scores(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    num_classes: int,
+    class_names: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Precision, recall, F1 and support (true count) per class as a DataFrame indexed by class name.
+
+    Columns: ``precision``, ``recall``, ``f1``, ``support`` (int), ``predicted``
+    (how many frames were predicted as the class). Undefined ratios (no true or
+    no predicted frame of a class) are 0, as in :func:`macro_f1`.
+    """
+    true, pred = _annotated_labels(y_true, y_pred)
+    labels = list(range(num_classes))
+    names = list(class_names) if class_names is not None else [str(c) for c in labels]
+    if len(names) != num_classes:
+        raise ValueError(f"{len(names)} class names for {num_classes} classes")
+    precision, recall, f1, support = skm.precision_recall_fscore_support(
+        true, pred, labels=labels, zero_division=0
+    )
+    predicted = np.array([np.sum(pred == c) for c in labels], dtype=np.int64)
+    return pd.DataFrame(
+        {
+            "precision": precision.astype(np.float64),
+            "recall": recall.astype(np.float64),
+            "f1": f1.astype(np.float64),
+            "support": support.astype(np.int64),
+            "predicted": predicted,
+        },
+        index=pd.Index(names, name="class"),
+    )
+
+
+def confusion_matrix(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    num_classes: int,
+    normalize: str | None = None,
+) -> np.ndarray:
+    """Confusion matrix ``(C, C)``: row = true class, column = predicted class.
+
+    ``normalize=None`` gives integer counts; ``normalize="true"`` divides each row
+    by its number of true frames (each row of a class with frames sums to 1; a
+    class without true frames keeps a row of zeros). Predictions outside
+    ``0..C-1`` are not counted in any column.
+    """
+    if normalize not in (None, "true"):
+        raise ValueError(f"normalize must be None or 'true', got {normalize!r}")
+    true, pred = _annotated_labels(y_true, y_pred)
+    labels = list(range(num_classes))
+    if true.size == 0:
+        return np.zeros((num_classes, num_classes), dtype=np.float64 if normalize else np.int64)
+    counts = skm.confusion_matrix(true, pred, labels=labels).astype(np.int64)
+    if normalize is None:
+        return counts
+    rows = counts.sum(axis=1, keepdims=True)
+    return np.divide(counts, rows, out=np.zeros(counts.shape, dtype=np.float64), where=rows > 0)
+
+
+def au_macro_f1(au_true: np.ndarray, au_pred: np.ndarray, threshold: float = 0.5) -> float:
+    """Mean over action units of the binary F1 of the positive (active) class.
+
+    ``au_true`` is ``(N, K)`` with 0/1 and -1 for unannotated; ``au_pred`` is 0/1
+    labels or, if floating point, probabilities binarised at ``threshold``. Each
+    AU ignores its own unannotated entries; AUs with no annotated entry are left
+    out of the mean (``nan`` if none is annotated). An AU never active in truth
+    nor prediction scores 0 (``zero_division=0``).
+    """
+    t = np.asarray(au_true)
+    p = np.asarray(au_pred)
+    if t.ndim != 2 or t.shape != p.shape:
+        raise ValueError(f"AU arrays must both be (N, K), got {t.shape} and {p.shape}")
+    if np.issubdtype(p.dtype, np.floating):
+        p = (p >= threshold).astype(np.int64)
+    scores = []
+    for k in range(t.shape[1]):
+        keep = t[:, k] >= 0
+        if not keep.any():
+            continue
+        scores.append(skm.f1_score(t[keep, k].astype(np.int64), p[keep, k].astype(np.int64),
+                                   labels=[1], average="macro", zero_division=0))
+    return float(np.mean(scores)) if scores else float("nan")
+
+
+def abaw_expr_formula(num_classes: int) -> str:
+    """Human-readable formula of :func:`abaw_expr_score` for this label space (for report tables)."""
+    if num_classes == 7:
+        return "ABAW 2020: 0.67*macro-F1(7) + 0.33*accuracy"
+    if num_classes == 8:
+        return "ABAW 3+: macro-F1(8)"
+    raise ValueError(f"ABAW expression score needs 7 or 8 classes, got {num_classes}")
+
+
+def abaw_expr_score(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> float:
+    """ABAW expression score.
+
+    7 classes (ABAW 2020): ``0.67 * macro_f1 + 0.33 * accuracy``.
+    8 classes (ABAW 3 onwards, with Other): ``macro_f1`` over the 8 classes.
+    ``nan`` when no frame is annotated.
+    """
+    abaw_expr_formula(num_classes)  # validates num_classes
+    f1 = macro_f1(y_true, y_pred, num_classes)
+    if num_classes == 8:
+        return f1
+    return float(ABAW2020_F1_WEIGHT * f1 + ABAW2020_ACC_WEIGHT * accuracy(y_true, y_pred))
