@@ -1,0 +1,259 @@
+"""The feature store: per-frame CNN features of every video, written once, read as random windows.
+
+Layout of a store directory::
+
+    manifest.json                  format/version, encoder spec, checkpoint sha256, feature_dim,
+                                   dtype, tasks, expr_classes, AU names, one entry per video
+    videos/<stem>.features.npy     float16 (n_frames, feature_dim); row = frame_idx; zeros where no feature
+    videos/<stem>.labels.npy       structured (n_frames,) array, see LABEL_DTYPE
+    videos/<stem>.json             the video's manifest entry; written last, it marks the video finished
+
+Both arrays are opened with ``np.load(mmap_mode="r")``: a window read touches only
+the pages it needs, and those pages are file-backed (they never count as the
+process's anonymous memory), so reading stays constant-memory whatever the size
+of the store. Writing lives in :mod:`affectseq.features.store_writer`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from affectseq.errors import InputError
+from affectseq.labels import AU_NAMES
+
+STORE_FORMAT = "affectseq-feature-store"
+STORE_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+VIDEOS_DIR = "videos"
+FEATURE_DTYPE = np.dtype(np.float16)
+TASKS: tuple[str, ...] = ("expr", "va", "au")
+
+# One record per frame. ``feature_valid``: the row holds a real feature (a face crop
+# existed and decoded); ``has_face``: the dataset says a face is there (a crop that
+# failed to decode has has_face=True, feature_valid=False). Labels use the
+# canonical unannotated values (expr -1, va NaN, au -1) for tasks a video lacks.
+LABEL_DTYPE = np.dtype(
+    [
+        ("feature_valid", "?"),
+        ("has_face", "?"),
+        ("expr", "i1"),
+        ("va", "<f4", (2,)),
+        ("au", "i1", (len(AU_NAMES),)),
+    ]
+)
+
+
+def make_labels(
+    n_frames: int,
+    *,
+    feature_valid: np.ndarray | None = None,
+    has_face: np.ndarray | None = None,
+    expr: np.ndarray | None = None,
+    va: np.ndarray | None = None,
+    au: np.ndarray | None = None,
+) -> np.ndarray:
+    """Build a ``LABEL_DTYPE`` array for one video; missing arrays mean "unannotated" / "no face"."""
+    out = np.zeros(n_frames, dtype=LABEL_DTYPE)
+    out["expr"] = -1
+    out["va"] = np.nan
+    out["au"] = -1
+    for name, value in (("feature_valid", feature_valid), ("has_face", has_face), ("expr", expr),
+                        ("va", va), ("au", au)):
+        if value is None:
+            continue
+        value = np.asarray(value)
+        if value.shape[0] != n_frames:
+            raise ValueError(f"{name} has {value.shape[0]} rows, the video has {n_frames} frames")
+        out[name] = value
+    return out
+
+
+def task_valid(labels: np.ndarray, task: str) -> np.ndarray:
+    """Boolean (n,) mask of frames annotated for ``task`` in a ``LABEL_DTYPE`` array."""
+    if task == "expr":
+        return labels["expr"] >= 0
+    if task == "va":
+        return ~np.isnan(labels["va"]).any(axis=-1)
+    if task == "au":
+        return (labels["au"] >= 0).any(axis=-1)
+    raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+
+
+def video_stem(video_id: str) -> str:
+    """A file-name-safe stem for ``video_id`` (ABAW ids are already safe and map to themselves)."""
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", video_id)
+    if stem != video_id:
+        # Keep distinct ids distinct after substitution.
+        import hashlib
+
+        stem += "-" + hashlib.sha1(video_id.encode()).hexdigest()[:8]
+    return stem
+
+
+@dataclass(frozen=True)
+class VideoEntry:
+    """The manifest entry of one stored video."""
+
+    video_id: str
+    n_frames: int
+    features_file: str  # relative to the store root
+    labels_file: str
+    splits: Mapping[str, str] = field(default_factory=dict)  # task -> split name ("train", "validation", ...)
+    n_feature_frames: int = 0  # frames with a real feature row
+    n_corrupt: int = 0  # crops that existed but could not be decoded (masked)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "video_id": self.video_id,
+            "n_frames": self.n_frames,
+            "features_file": self.features_file,
+            "labels_file": self.labels_file,
+            "splits": dict(self.splits),
+            "n_feature_frames": self.n_feature_frames,
+            "n_corrupt": self.n_corrupt,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "VideoEntry":
+        return cls(
+            video_id=str(data["video_id"]),
+            n_frames=int(data["n_frames"]),
+            features_file=str(data["features_file"]),
+            labels_file=str(data["labels_file"]),
+            splits={str(k): str(v) for k, v in dict(data.get("splits", {})).items()},
+            n_feature_frames=int(data.get("n_feature_frames", 0)),
+            n_corrupt=int(data.get("n_corrupt", 0)),
+        )
+
+
+class FeatureStore:
+    """Read-only access to a feature store directory (see the module docstring for the layout).
+
+    Arrays are memory-mapped on first use and kept in a small LRU of open maps
+    (``max_open`` videos) so file handles stay bounded on stores of thousands of
+    videos. Instances pickle without their open maps (DataLoader workers reopen).
+    """
+
+    def __init__(self, root: str | Path, max_open: int = 64):
+        self.root = Path(root)
+        manifest_path = self.root / MANIFEST_NAME
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InputError(manifest_path, "no feature store here (manifest.json missing)") from None
+        except json.JSONDecodeError as err:
+            raise InputError(manifest_path, f"manifest is not valid JSON ({err.msg})", line=err.lineno) from None
+        if not isinstance(manifest, dict) or manifest.get("format") != STORE_FORMAT:
+            raise InputError(manifest_path, f"not an affectseq feature store manifest (format != {STORE_FORMAT!r})")
+        if int(manifest.get("version", 0)) > STORE_VERSION:
+            raise InputError(manifest_path, f"store version {manifest['version']} is newer than this affectseq reads")
+        self.manifest: dict[str, Any] = manifest
+        self.feature_dim = int(manifest["feature_dim"])
+        self.tasks: tuple[str, ...] = tuple(manifest.get("tasks", ()))
+        self.expr_classes: tuple[str, ...] = tuple(manifest.get("expr_classes", ()))
+        self.encoder: dict[str, Any] = dict(manifest.get("encoder") or {})
+        self.checkpoint_sha256: str | None = manifest.get("checkpoint_sha256")
+        self.entries: dict[str, VideoEntry] = {
+            vid: VideoEntry.from_dict(entry) for vid, entry in manifest.get("videos", {}).items()
+        }
+        self.max_open = max_open
+        self._open: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+
+    # -- what is in the store -------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __contains__(self, video_id: object) -> bool:
+        return video_id in self.entries
+
+    @property
+    def total_frames(self) -> int:
+        """Number of frame rows over all videos."""
+        return sum(e.n_frames for e in self.entries.values())
+
+    def splits(self, task: str) -> list[str]:
+        """Split names that have at least one video for ``task``."""
+        return sorted({e.splits[task] for e in self.entries.values() if task in e.splits})
+
+    def video_ids(self, task: str | None = None, split: str | None = None) -> list[str]:
+        """Video ids (manifest order), optionally only those in ``split`` of ``task``.
+
+        With ``task="multi"`` (or ``None`` with a split) a video counts when any of its tasks is in ``split``.
+        """
+        out = []
+        for vid, entry in self.entries.items():
+            if split is None:
+                if task in (None, "multi") or task in entry.splits:
+                    out.append(vid)
+            elif task in (None, "multi"):
+                if split in entry.splits.values():
+                    out.append(vid)
+            elif entry.splits.get(task) == split:
+                out.append(vid)
+        return out
+
+    def n_frames(self, video_id: str) -> int:
+        return self._entry(video_id).n_frames
+
+    # -- reading --------------------------------------------------------------
+    def features(self, video_id: str) -> np.ndarray:
+        """The video's float16 (n_frames, feature_dim) feature array, memory-mapped read-only."""
+        return self._arrays(video_id)[0]
+
+    def labels(self, video_id: str) -> np.ndarray:
+        """The video's ``LABEL_DTYPE`` (n_frames,) array, memory-mapped read-only."""
+        return self._arrays(video_id)[1]
+
+    def read_window(self, video_id: str, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """Rows ``start:stop`` of a video as (float32 features, labels copy); no padding is added."""
+        feats, labels = self._arrays(video_id)
+        return np.asarray(feats[start:stop], dtype=np.float32), np.array(labels[start:stop])
+
+    def _entry(self, video_id: str) -> VideoEntry:
+        try:
+            return self.entries[video_id]
+        except KeyError:
+            raise InputError(self.root / MANIFEST_NAME, f"video {video_id!r} is not in the store") from None
+
+    def _arrays(self, video_id: str) -> tuple[np.ndarray, np.ndarray]:
+        cached = self._open.get(video_id)
+        if cached is not None:
+            self._open.move_to_end(video_id)
+            return cached
+        entry = self._entry(video_id)
+        feats = self._load(entry.features_file)
+        labels = self._load(entry.labels_file)
+        if feats.shape != (entry.n_frames, self.feature_dim) or labels.shape != (entry.n_frames,):
+            raise InputError(
+                self.root / entry.features_file,
+                f"shape {feats.shape} / labels {labels.shape} do not match the manifest "
+                f"({entry.n_frames} frames x {self.feature_dim})",
+            )
+        self._open[video_id] = (feats, labels)
+        if len(self._open) > self.max_open:
+            self._open.popitem(last=False)
+        return feats, labels
+
+    def _load(self, rel: str) -> np.ndarray:
+        path = self.root / rel
+        try:
+            return np.load(path, mmap_mode="r", allow_pickle=False)
+        except FileNotFoundError:
+            raise InputError(path, "stored array missing (store incomplete? re-run extract to resume)") from None
+        except ValueError as err:
+            raise InputError(path, f"not a readable .npy array ({err})") from None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_open"] = OrderedDict()  # memmaps are reopened lazily in each worker
+        return state
+
+    def __repr__(self) -> str:
+        return f"FeatureStore({str(self.root)!r}, videos={len(self)}, feature_dim={self.feature_dim})"
