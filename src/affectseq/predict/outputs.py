@@ -1,0 +1,177 @@
+"""Per-video output files: ``frames.csv`` (or Parquet) and ``summary.json``.
+
+Writers take a target directory that the caller makes atomic (see
+:mod:`affectseq.predict.batch`); each file here is also written atomically so a
+crash never leaves a half-written table behind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import numpy as np
+import pandas as pd
+
+from affectseq.errors import ConfigError
+from affectseq.predict.table import VA_COLUMNS, prob_column
+from affectseq.utils.atomic import atomic_path, write_json_atomic
+
+TableFormat = Literal["csv", "parquet"]
+FRAMES_FILES: dict[str, str] = {"csv": "frames.csv", "parquet": "frames.parquet"}
+SUMMARY_FILE = "summary.json"
+TIMELINE_FILE = "timeline.png"
+OVERLAY_FILE = "overlay.mp4"
+
+
+def write_frames_table(table: pd.DataFrame, out_dir: str | Path, fmt: str = "csv") -> Path:
+    """Write the frames table as ``frames.csv`` (probabilities to 5 decimals) or ``frames.parquet``."""
+    if fmt not in FRAMES_FILES:
+        raise ConfigError(f"unknown table format {fmt!r}; choose one of {', '.join(FRAMES_FILES)}")
+    path = Path(out_dir) / FRAMES_FILES[fmt]
+    with atomic_path(path) as tmp:
+        if fmt == "csv":
+            # Empty cells (not "nan") for faceless frames; enough digits for probabilities and pixels.
+            table.to_csv(tmp, index=False, float_format="%.5g", na_rep="")
+        else:
+            try:
+                table.to_parquet(tmp, index=False)
+            except ImportError:
+                raise ConfigError(
+                    "--format parquet needs pyarrow: pip install 'affectseq[parquet]'"
+                ) from None
+    return path
+
+
+def read_frames_table(path: str | Path) -> pd.DataFrame:
+    """Read a ``frames.csv``/``frames.parquet`` back with the dtypes :func:`build_frames_table` gives."""
+    path = Path(path)
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    table = pd.read_csv(path, dtype={"face_id": "Int64", "label": "object"}, keep_default_na=True)
+    return table
+
+
+def _json_float(value: float) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else round(float(value), 6)
+
+
+def video_metadata(info: Any, path: str | Path) -> dict[str, Any]:
+    """Plain-JSON metadata of a probed video (``affectseq.io.video.VideoInfo`` or any dataclass/mapping)."""
+    if dataclasses.is_dataclass(info):
+        meta = dataclasses.asdict(info)
+    elif isinstance(info, Mapping):
+        meta = dict(info)
+    else:
+        meta = {k: v for k, v in vars(info).items() if not k.startswith("_")}
+    meta = {k: (str(v) if isinstance(v, Path) else v) for k, v in meta.items()}
+    meta["path"] = str(path)
+    return meta
+
+
+def summarize(
+    table: pd.DataFrame,
+    classes: list[str],
+    has_va: bool,
+    *,
+    video: Mapping[str, Any],
+    model: Mapping[str, Any],
+    processing: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The ``summary.json`` content for one video's frames table.
+
+    Time shares count face rows (frame x face) labelled with each class; the
+    dominant expression is the class with the largest share (``None`` when no
+    face was found). Valence/arousal statistics appear only for models with a
+    VA head.
+    """
+    face_rows = table[table["face_id"].notna()]
+    frames_total = int(table["frame_idx"].nunique())
+    frames_with_face = int(face_rows["frame_idx"].nunique())
+    counts = face_rows["label"].value_counts()
+    n_face_rows = int(len(face_rows))
+    share = {c: (round(float(counts.get(c, 0)) / n_face_rows, 6) if n_face_rows else 0.0) for c in classes}
+    dominant = max(share, key=share.get) if n_face_rows else None  # type: ignore[arg-type]
+    mean_prob = {
+        c: _json_float(float(face_rows[prob_column(c)].mean())) if n_face_rows else None for c in classes
+    }
+    per_face = []
+    for face_id, rows in face_rows.groupby("face_id", sort=True):
+        face_counts = rows["label"].value_counts()
+        per_face.append({
+            "face_id": int(face_id),
+            "frames": int(len(rows)),
+            "first_sec": round(float(rows["time_sec"].min()), 3),
+            "last_sec": round(float(rows["time_sec"].max()), 3),
+            "dominant_expression": str(face_counts.idxmax()),
+        })
+    summary: dict[str, Any] = {
+        "video": dict(video),
+        "model": dict(model),
+        "frames_processed": frames_total,
+        "frames_with_face": frames_with_face,
+        "frames_without_face": frames_total - frames_with_face,
+        "faces": per_face,
+        "dominant_expression": dominant,
+        "time_share": share,
+        "mean_probability": mean_prob,
+    }
+    if has_va:
+        summary["valence_arousal"] = {
+            dim: {
+                "mean": _json_float(float(face_rows[dim].mean())) if n_face_rows else None,
+                "std": _json_float(float(face_rows[dim].std(ddof=0))) if n_face_rows else None,
+            }
+            for dim in VA_COLUMNS
+        }
+    summary["processing"] = dict(processing)
+    return summary
+
+
+def write_summary(summary: Mapping[str, Any], out_dir: str | Path) -> Path:
+    """Write ``summary.json`` atomically."""
+    path = Path(out_dir) / SUMMARY_FILE
+    write_json_atomic(path, dict(summary))
+    return path
+
+
+def format_summary(summary: Mapping[str, Any]) -> str:
+    """A few human-readable lines about one video's result (used by ``predict`` and ``demo``)."""
+    video = summary.get("video", {})
+    proc = summary.get("processing", {})
+    lines = [
+        f"{Path(str(video.get('path', '?'))).name}: {summary['frames_processed']} frames, "
+        f"{summary['frames_with_face']} with a face, {len(summary.get('faces', []))} face track(s), "
+        f"{proc.get('fps', float('nan')):.1f} frames/s",
+    ]
+    if summary.get("dominant_expression") is None:
+        lines.append("  no face found: every frame is listed without predictions")
+        return "\n".join(lines)
+    shares = sorted(summary["time_share"].items(), key=lambda kv: -kv[1])
+    top = ", ".join(f"{name} {100 * share:.0f}%" for name, share in shares[:4] if share > 0)
+    lines.append(f"  dominant expression: {summary['dominant_expression']} (time share: {top})")
+    va = summary.get("valence_arousal")
+    if va:
+        lines.append(
+            "  valence mean {:+.2f} (std {:.2f}), arousal mean {:+.2f} (std {:.2f})".format(
+                va["valence"]["mean"], va["valence"]["std"], va["arousal"]["mean"], va["arousal"]["std"]
+            )
+        )
+    return "\n".join(lines)
+
+
+def classes_present(table: pd.DataFrame) -> list[str]:
+    """Canonical class names in a frames table (reads ``prob_*`` columns; label values keep the case)."""
+    names = [c.removeprefix("prob_") for c in table.columns if c.startswith("prob_")]
+    labels = {str(v).lower(): str(v) for v in table["label"].dropna().unique()}
+    return [labels.get(n, n.capitalize()) for n in names]
+
+
+def has_va_columns(table: pd.DataFrame) -> bool:
+    return all(c in table.columns for c in VA_COLUMNS)
+
+
+def as_float_array(series: pd.Series) -> np.ndarray:
+    return series.to_numpy(dtype=np.float64, na_value=np.nan)

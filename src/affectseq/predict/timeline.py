@@ -1,0 +1,141 @@
+"""``timeline.png``: expression probabilities (and valence/arousal) over time, readable at a glance.
+
+One panel per face track (the longest few): a stacked area of the class
+probabilities in fixed, meaningful colours (happiness warm yellow, sadness
+blue, anger red ...), a strip above it with the winning label, grey where the
+face is missing, and the dominant expression in the title. Models with a VA
+head get an extra valence/arousal panel on [-1, 1]; models without one get none.
+Uses the object-oriented matplotlib API (no pyplot global state).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from affectseq.predict.table import prob_column
+from affectseq.utils.atomic import atomic_path
+
+CLASS_COLORS: dict[str, str] = {
+    "Neutral": "#9e9e9e",
+    "Anger": "#d62728",
+    "Disgust": "#6b8e23",
+    "Fear": "#9467bd",
+    "Happiness": "#ffbf00",
+    "Sadness": "#1f77b4",
+    "Surprise": "#17becf",
+    "Other": "#8c564b",
+}
+MAX_FACE_PANELS = 3
+
+
+def _dense_track(rows: pd.DataFrame, frame_idx: np.ndarray, columns: Sequence[str]) -> np.ndarray:
+    """Values of ``columns`` for one track at every processed frame (NaN where the face is missing)."""
+    dense = np.full((len(frame_idx), len(columns)), np.nan)
+    pos = np.searchsorted(frame_idx, rows["frame_idx"].to_numpy())
+    dense[pos] = rows[list(columns)].to_numpy(dtype=np.float64, na_value=np.nan)
+    return dense
+
+
+def draw_timeline(
+    table: pd.DataFrame,
+    classes: Sequence[str],
+    path: str | Path,
+    *,
+    title: str,
+    summary: Mapping[str, Any] | None = None,
+    has_va: bool = False,
+) -> Path:
+    """Render ``table`` (the frames table) to ``path`` as a PNG, atomically."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    frames = table.drop_duplicates("frame_idx").sort_values("frame_idx")
+    frame_idx = frames["frame_idx"].to_numpy()
+    time_sec = frames["time_sec"].to_numpy(dtype=np.float64)
+    face_rows = table[table["face_id"].notna()]
+    track_sizes = face_rows["face_id"].value_counts()
+    face_ids = [int(f) for f in track_sizes.index[:MAX_FACE_PANELS]]
+    n_panels = max(len(face_ids), 1) + (1 if has_va and face_ids else 0)
+
+    height_in = 1.2 + 2.3 * n_panels
+    fig = Figure(figsize=(12, height_in), dpi=100)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(n_panels, 1, sharex=True, squeeze=False)[:, 0]
+    colors = [CLASS_COLORS.get(c, "#333333") for c in classes]
+    t_end = float(time_sec[-1]) if len(time_sec) else 1.0
+
+    if not face_ids:
+        ax = axes[0]
+        ax.axvspan(0, max(t_end, 1e-3), color="#dddddd")
+        ax.text(0.5, 0.5, "no face found in this video", ha="center", va="center", transform=ax.transAxes,
+                fontsize=14)
+        ax.set_yticks([])
+    for panel, face_id in enumerate(face_ids):
+        ax = axes[panel]
+        rows = face_rows[face_rows["face_id"] == face_id].sort_values("frame_idx")
+        probs = _dense_track(rows, frame_idx, [prob_column(c) for c in classes])
+        missing = np.isnan(probs).any(axis=1)
+        # Cumulative bands drawn only where the face is present, so a gap is a gap, not a ramp to zero.
+        upper = np.cumsum(np.nan_to_num(probs), axis=1)
+        lower = np.hstack([np.zeros((len(upper), 1)), upper[:, :-1]])
+        for j, color in enumerate(colors):
+            ax.fill_between(time_sec, lower[:, j], upper[:, j], where=~missing, color=color, linewidth=0,
+                            step="mid")
+        _shade_missing(ax, time_sec, missing)
+        # Winning-label strip above the probabilities: the one-glance answer.
+        winner = np.where(missing, -1, np.argmax(np.nan_to_num(probs), axis=1))
+        strip_colors = np.array(colors + ["#ffffff"])
+        ax.scatter(time_sec, np.full(len(time_sec), 1.06), c=strip_colors[winner], marker="s", s=18,
+                   linewidths=0, clip_on=False)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel(f"face {face_id}\nprobability")
+        ax.margins(x=0)
+    if has_va and face_ids:
+        ax = axes[-1]
+        rows = face_rows[face_rows["face_id"] == face_ids[0]].sort_values("frame_idx")
+        va = _dense_track(rows, frame_idx, ["valence", "arousal"])
+        ax.plot(time_sec, va[:, 0], color="#2ca02c", label="valence")
+        ax.plot(time_sec, va[:, 1], color="#ff7f0e", label="arousal")
+        ax.axhline(0, color="#666666", linewidth=0.8)
+        ax.set_ylim(-1, 1)
+        ax.set_ylabel(f"face {face_ids[0]}\nvalence / arousal")
+        ax.legend(loc="upper right", fontsize=8)
+    axes[-1].set_xlabel("time (s)")
+    axes[-1].set_xlim(0, max(t_end, 1e-3))
+
+    handles = [Patch(color=c, label=name) for c, name in zip(colors, classes)]
+    handles.append(Patch(facecolor="#dddddd", hatch="//", edgecolor="#bbbbbb", label="no face"))
+    # Title and legend get a fixed band in inches, whatever the number of panels.
+    top = 1.0 - 0.6 / height_in
+    fig.suptitle(_headline(title, summary), fontsize=13, y=1.0 - 0.08 / height_in, va="top")
+    fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=9, frameon=False,
+               bbox_to_anchor=(0.5, 1.0 - 0.38 / height_in))
+    fig.tight_layout(rect=(0, 0, 1, top))
+    out = Path(path)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png")
+    return out
+
+
+def _shade_missing(ax: Any, time_sec: np.ndarray, missing: np.ndarray) -> None:
+    """Grey hatched spans where the face is missing, so gaps are not read as 'zero probability'."""
+    if not missing.any():
+        return
+    step = float(np.median(np.diff(time_sec))) if len(time_sec) > 1 else 0.04
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], missing.astype(int), [0]])))
+    for start, stop in zip(edges[::2], edges[1::2]):
+        ax.axvspan(time_sec[start] - step / 2, time_sec[stop - 1] + step / 2, facecolor="#dddddd",
+                   hatch="//", edgecolor="#bbbbbb", linewidth=0)
+
+
+def _headline(title: str, summary: Mapping[str, Any] | None) -> str:
+    if not summary or summary.get("dominant_expression") is None:
+        return title
+    dom = summary["dominant_expression"]
+    share = summary.get("time_share", {}).get(dom, 0.0)
+    return f"{title} - mostly {dom} ({100 * share:.0f}% of face time)"
