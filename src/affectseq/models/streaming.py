@@ -1,0 +1,81 @@
+"""Live prediction with a temporal model: push one frame's features at a time, get predictions.
+
+Two policies:
+
+* ``"window"`` (default, any model): keep the last W frames in a ring buffer and
+  re-run the model on them, exactly the input distribution it was trained on
+  (a seq2one model trained on 100-frame windows is never asked about frame 1,000
+  of an unbroken state). Cost: W recurrent steps per frame, still far cheaper
+  than the frame CNN for the paper's sizes.
+* ``"stateful"`` (unidirectional models): carry the hidden state with
+  :meth:`TemporalModel.step`; O(1) per frame, for models trained on long windows.
+
+For a seq2one model the prediction after pushing frame ``t`` is its estimate for
+frame ``t + 1`` (the paper's setup); callers that want "now" use it as such.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import torch
+
+from affectseq.models.temporal import TemporalModel
+
+
+class StreamingPredictor:
+    """Feed frames one by one (features + whether a face was found); returns ``{task: np.ndarray}``."""
+
+    def __init__(self, model: TemporalModel, window: int = 100,
+                 policy: Literal["window", "stateful"] = "window", device: str | torch.device = "cpu"):
+        if policy not in ("window", "stateful"):
+            raise ValueError(f"policy must be 'window' or 'stateful', got {policy!r}")
+        self.model = model.eval().to(device)
+        self.window = int(window)
+        self.policy = policy
+        self.device = torch.device(device)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all context (e.g. at a cut or a new video)."""
+        self._feats = np.zeros((self.window, self.model.input_dim), dtype=np.float32)
+        self._mask = np.zeros(self.window, dtype=bool)
+        self._seen = 0
+        self._state = self.model.init_state(1, self.device) if self.policy == "stateful" else None
+
+    @torch.no_grad()
+    def push(self, features: np.ndarray | None, has_face: bool = True) -> dict[str, np.ndarray]:
+        """Add one frame (``features`` (D,) or None for a frame without a face) and predict.
+
+        Outputs are per task: ``expr``/``au`` probabilities (softmax / sigmoid), ``va`` values.
+        """
+        valid = bool(has_face and features is not None)
+        row = np.zeros(self.model.input_dim, np.float32) if not valid else np.asarray(features, np.float32)
+        if self.policy == "stateful":
+            x = torch.from_numpy(row).to(self.device)[None]
+            m = torch.tensor([valid], device=self.device)
+            outputs, self._state = self.model.step(x, m, self._state)
+        else:
+            self._feats = np.roll(self._feats, -1, axis=0)
+            self._mask = np.roll(self._mask, -1)
+            self._feats[-1], self._mask[-1] = row, valid
+            x = torch.from_numpy(self._feats).to(self.device)[None]
+            m = torch.from_numpy(self._mask).to(self.device)[None]
+            outputs = self.model(x, m)
+            if self.model.config.mode == "seq2seq":
+                outputs = {task: y[:, -1] for task, y in outputs.items()}
+        self._seen += 1
+        return {task: _to_output(task, y[0]) for task, y in outputs.items()}
+
+    @property
+    def frames_seen(self) -> int:
+        return self._seen
+
+
+def _to_output(task: str, y: torch.Tensor) -> np.ndarray:
+    if task == "expr":
+        y = torch.softmax(y, dim=-1)
+    elif task == "au":
+        y = torch.sigmoid(y)
+    return y.cpu().numpy()
