@@ -1,1 +1,36 @@
-"""affectseq.predict stage."""
+"""Video prediction: any video in, per-frame emotions out (``affectseq predict``).
+
+Stages (each pluggable): :mod:`.faces` (tracked faces, aligned crops) ->
+:mod:`.model` (frame stage: batched CNN; temporal stage: smoothing or a trained
+RNN from a sequence bundle) -> :mod:`.table` (frames table) -> :mod:`.outputs`,
+:mod:`.timeline`, :mod:`.overlay` (files) with :mod:`.batch` running many videos.
+Heavy modules load lazily.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY: dict[str, str] = {
+    "load_model": "affectseq.predict.model",
+    "ModelBundle": "affectseq.predict.stages",
+    "ModelInfo": "affectseq.predict.stages",
+    "SmoothingTemporal": "affectseq.predict.stages",
+    "PredictOptions": "affectseq.predict.pipeline",
+    "predict_video_table": "affectseq.predict.pipeline",
+    "OutputOptions": "affectseq.predict.batch",
+    "run_batch": "affectseq.predict.batch",
+    "smooth_track": "affectseq.predict.smoothing",
+    "CausalSmoother": "affectseq.predict.smoothing",
+    "StreamingPredictor": "affectseq.predict.streaming",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'affectseq.predict' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -1,0 +1,59 @@
+"""The Python API: ``predict_video`` mirrors ``affectseq predict`` for one video, returning a DataFrame."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pandas as pd
+
+
+def predict_video(
+    path: str | os.PathLike[str],
+    model: str | os.PathLike[str] | Any = "default",
+    *,
+    detect_every: int | None = None,
+    main_face_only: bool = False,
+    smoothing_sec: float | None = None,
+    mode: str = "offline",
+    backend: str = "torch",
+    device: str | None = "auto",
+    batch_size: int | None = None,
+    detector: str = "mtcnn",
+    face_source: Any = None,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Per-frame expression predictions for the video at ``path``.
+
+    Returns the ``frames.csv`` table: one row per processed frame and face
+    (``frame_idx``, ``time_sec``, ``face_id``, ``x1..y2``, ``det_score``,
+    ``prob_<class>``..., ``label`` and ``valence``/``arousal`` when the model has
+    a VA head); a frame without a face appears once with empty predictions. The
+    ``summary.json`` content is in ``df.attrs["summary"]``.
+
+    ``model`` is ``"default"`` (shipped), a checkpoint path (frame model or
+    sequence bundle) or an already loaded :class:`affectseq.predict.ModelBundle`
+    (load once with :func:`affectseq.predict.load_model` to predict many videos).
+    ``mode="causal"`` uses past frames only (streaming); ``"offline"`` may look
+    ahead. Raises :class:`affectseq.errors.InputError` for an unreadable video.
+    """
+    from affectseq.predict.faces import DEFAULT_DETECT_EVERY
+    from affectseq.predict.model import load_model
+    from affectseq.predict.pipeline import DEFAULT_BATCH_SIZE, PredictOptions, predict_video_table
+    from affectseq.predict.stages import ModelBundle
+
+    bundle = model if isinstance(model, ModelBundle) else load_model(
+        model, backend=backend, device=device, smoothing_sec=smoothing_sec
+    )
+    options = PredictOptions(
+        detector=detector,
+        detect_every=DEFAULT_DETECT_EVERY if detect_every is None else detect_every,
+        main_face_only=main_face_only,
+        mode=mode,
+        batch_size=DEFAULT_BATCH_SIZE if batch_size is None else batch_size,
+        progress=progress,
+    )
+    prediction = predict_video_table(path, bundle, options, face_source=face_source)
+    table = prediction.table
+    table.attrs["summary"] = prediction.summary
+    return table

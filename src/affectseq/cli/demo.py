@@ -1,0 +1,52 @@
+"""``affectseq demo``: the default model on the bundled sample clip, every output including the overlay."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+DEFAULT_DEMO_OUT = "affectseq_demo"
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``demo`` subcommand."""
+    from affectseq.cli.predict import add_model_options
+
+    parser = subparsers.add_parser(
+        "demo",
+        help="run predict on the bundled sample clip and show where the results are",
+        description="Predict with the shipped default model on the bundled sample video "
+                    "(Video by Wolfgang Langer, Pexels), writing frames.csv, summary.json, timeline.png "
+                    "and an annotated overlay.mp4.",
+    )
+    parser.add_argument("--out", "-o", default=DEFAULT_DEMO_OUT, help="output folder (default ./%(default)s)")
+    parser.add_argument("--model", default="default", help="model to demo (default: the shipped one)")
+    parser.add_argument("--no-overlay", action="store_true", help="skip the annotated video (faster)")
+    add_model_options(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Handler: predict the sample (always fresh), then print the output paths and a summary."""
+    from affectseq.cli.predict import build_options
+    from affectseq.predict.batch import OutputOptions, check_output_root, output_dirs, predict_one
+    from affectseq.predict.model import load_model
+    from affectseq.predict.outputs import format_summary
+    from affectseq.predict.sample import SAMPLE_ATTRIBUTION, sample_video_path
+
+    video = sample_video_path()
+    options, output = build_options(args)
+    output = OutputOptions(table_format=output.table_format, overlay=not args.no_overlay,
+                           keep_audio=args.keep_audio)
+    out_root = Path(args.out)
+    check_output_root(out_root)
+    out_dir = output_dirs([video], out_root)[0]
+    print(f"affectseq demo: {video.name} ({SAMPLE_ATTRIBUTION}) with model '{args.model}'")
+    bundle = load_model(args.model, backend=args.backend, device=args.device, smoothing_sec=args.smoothing_sec)
+    prediction = predict_one(video, out_dir, bundle, options, output)
+    print(f"results in {out_dir.resolve()}/")
+    for name in sorted(p.name for p in out_dir.iterdir()):
+        print(f"  {name}")
+    print(format_summary(prediction.summary))
+    return 0

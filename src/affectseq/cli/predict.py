@@ -1,0 +1,89 @@
+"""``affectseq predict VIDEO_OR_DIR... -o OUT``: per-frame emotions for any video."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+DEFAULT_OUT = "affectseq_predictions"
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by ``predict`` and ``demo``: how the model and faces run."""
+    from affectseq.predict.faces import DEFAULT_DETECT_EVERY
+    from affectseq.predict.pipeline import DEFAULT_BATCH_SIZE
+
+    parser.add_argument("--detect-every", type=int, default=DEFAULT_DETECT_EVERY, metavar="K",
+                        help="run the face detector every K frames and track in between (default %(default)s)")
+    parser.add_argument("--detector", default="mtcnn", help="face detector backend: mtcnn or haar (default %(default)s)")
+    parser.add_argument("--main-face-only", action="store_true", help="keep only the main (largest, longest) face")
+    parser.add_argument("--smoothing-sec", type=float, default=None, metavar="S",
+                        help="smoothing window in seconds for frame models (default: the model's, 0 = none)")
+    parser.add_argument("--mode", choices=("offline", "causal"), default="offline",
+                        help="offline: centred/bidirectional over the whole video; causal: streaming, "
+                             "uses past frames only (default %(default)s)")
+    parser.add_argument("--backend", choices=("torch", "onnx"), default="torch",
+                        help="inference backend; onnx needs pip install 'affectseq[onnx]' (default %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="faces per model batch")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default %(default)s)")
+    parser.add_argument("--keep-audio", action="store_true", help="keep the original audio in the overlay video")
+    parser.add_argument("--format", choices=("csv", "parquet"), default="csv", dest="table_format",
+                        help="frames table format (default %(default)s)")
+    parser.add_argument("--overwrite", action="store_true", help="redo videos whose outputs already exist")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``predict`` subcommand."""
+    parser = subparsers.add_parser(
+        "predict",
+        help="per-frame expressions (and VA) for videos or folders of videos",
+        description="Detect, track and align faces, then classify every frame. Writes OUT/<video>/frames.csv, "
+                    "summary.json, timeline.png (and overlay.mp4 with --overlay).",
+    )
+    parser.add_argument("inputs", nargs="+", metavar="VIDEO_OR_DIR", help="video files and/or folders of videos")
+    parser.add_argument("-o", "--out", default=DEFAULT_OUT, help="output folder (default %(default)s)")
+    parser.add_argument("--model", default="default",
+                        help="'default' (shipped), a frame-model .safetensors, a sequence bundle or a run folder")
+    parser.add_argument("--overlay", action="store_true", help="also write an annotated overlay.mp4")
+    add_model_options(parser)
+    parser.set_defaults(handler=run)
+
+
+def build_options(args: argparse.Namespace) -> tuple[Any, Any]:
+    """``(PredictOptions, OutputOptions)`` from parsed arguments."""
+    from affectseq.predict.batch import OutputOptions
+    from affectseq.predict.pipeline import PredictOptions
+
+    options = PredictOptions(
+        detector=args.detector, detect_every=args.detect_every, main_face_only=args.main_face_only,
+        mode=args.mode, batch_size=args.batch_size, progress=False if args.no_progress else None,
+    )
+    output = OutputOptions(table_format=args.table_format, overlay=getattr(args, "overlay", False),
+                           keep_audio=args.keep_audio)
+    return options, output
+
+
+def run(args: argparse.Namespace) -> int:
+    """Handler: predict every input, print one line per video and a final tally; 1 if any failed."""
+    from affectseq.predict.batch import run_batch
+    from affectseq.predict.model import load_model
+    from affectseq.predict.outputs import format_summary
+
+    options, output = build_options(args)
+    bundle = load_model(args.model, backend=args.backend, device=args.device, smoothing_sec=args.smoothing_sec)
+
+    def report_one(outcome: Any) -> None:
+        if outcome.status == "done":
+            print(f"done: {outcome.out_dir}")
+            print(format_summary(outcome.summary))
+        elif outcome.status == "skipped":
+            print(f"skipped: {outcome.message}")
+        else:
+            print(f"affectseq: error: {outcome.message}", file=sys.stderr)
+
+    report = run_batch(args.inputs, args.out, bundle, options, output, overwrite=args.overwrite,
+                       on_outcome=report_one)
+    print(report.format())
+    return report.exit_code

@@ -1,0 +1,65 @@
+"""The face stage of ``predict``: tracked faces per frame and their aligned crops.
+
+A :class:`FaceSource` turns frames into ``(face_id, Detection)`` pairs with ids
+stable along each track; the default one wraps ``affectseq.faces.FaceTracker``
+(detection every ``detect_every`` frames, tracking in between). Tests and
+callers may plug in any object with the same ``update`` method.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+# Detect every 5th frame by default: at 24-30 fps faces move a few pixels between
+# detections, which the tracker follows, and detection is the costliest stage.
+DEFAULT_DETECT_EVERY = 5
+ALIGNED_SIZE = 112
+
+
+@runtime_checkable
+class FaceSource(Protocol):
+    """Faces of each frame, in decode order: ``update`` is called once per processed frame."""
+
+    def update(self, frame_idx: int, rgb: np.ndarray) -> list[tuple[int, Any]]:
+        """``[(face_id, Detection), ...]`` for this frame (empty when no face)."""
+        ...
+
+
+class TrackerFaceSource:
+    """Adapter over ``affectseq.faces.FaceTracker`` (H3's detector + tracker)."""
+
+    def __init__(self, tracker: Any):
+        self.tracker = tracker
+
+    def update(self, frame_idx: int, rgb: np.ndarray) -> list[tuple[int, Any]]:
+        tracks = self.tracker.update(rgb, frame_idx=frame_idx)
+        return [(int(t.face_id), t.detection) for t in tracks]
+
+
+def make_face_source(
+    detector: str = "mtcnn",
+    detect_every: int = DEFAULT_DETECT_EVERY,
+    main_face_only: bool = False,
+    device: str = "cpu",
+) -> FaceSource:
+    """The default face source: ``create_detector(detector)`` tracked with ``FaceTracker``."""
+    from affectseq.faces import FaceTracker, create_detector
+
+    if detect_every < 1:
+        from affectseq.errors import ConfigError
+
+        raise ConfigError(f"--detect-every must be >= 1, got {detect_every}")
+    det = create_detector(detector)
+    tracker = FaceTracker(det, detect_every=detect_every, main_face_only=main_face_only)
+    return TrackerFaceSource(tracker)
+
+
+def align_crops(rgb: np.ndarray, detections: list[Any], size: int = ALIGNED_SIZE) -> np.ndarray:
+    """Aligned ``(len(detections), size, size, 3)`` uint8 crops of one frame (ABAW-like framing)."""
+    from affectseq.faces import align_face
+
+    if not detections:
+        return np.zeros((0, size, size, 3), np.uint8)
+    return np.stack([align_face(rgb, det, size=size) for det in detections])

@@ -1,0 +1,150 @@
+"""Load any affectseq model for ``predict``: the shipped default, a frame model, or a sequence bundle.
+
+* a **frame model** (``.safetensors`` from ``affectseq train``, or ``"default"``):
+  the CNN's class probabilities (and VA if it has that head) per frame, then the
+  documented moving-average smoothing over each face track;
+* a **sequence bundle** (from ``affectseq train-sequence``): the frame encoder's
+  features per frame, then the trained GRU/LSTM over each face track
+  (:mod:`affectseq.predict.sequence`).
+
+The kind is read from the file's own metadata, so users' models plug in
+unchanged. A file that is not ours raises :class:`~affectseq.errors.InputError`.
+Backends: ``torch`` (CPU or GPU, batched) and ``onnx`` (ONNX Runtime on CPU,
+:mod:`affectseq.predict.onnx_backend`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from affectseq.errors import ConfigError, InputError
+from affectseq.predict.smoothing import DEFAULT_SMOOTHING_SEC
+from affectseq.predict.stages import ModelBundle, ModelInfo, SmoothingTemporal
+from affectseq.utils.hashing import sha256_file
+
+BACKENDS: tuple[str, ...] = ("torch", "onnx")
+# Framing of the crops affectseq.faces.align_face makes (see affectseq.features.encoders.FRAMINGS).
+VIDEO_FACE_FRAMING = "abaw112"
+
+
+def resolve_device(device: str | None) -> str:
+    """``"auto"``/``None`` -> ``"cuda"`` when a GPU is present, else ``"cpu"``; other names pass through."""
+    import torch
+
+    if device in (None, "", "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device}: no CUDA GPU is available (use --device cpu)")
+    return device
+
+
+class TorchFrameStage:
+    """A frame model on torch: aligned crops -> ``expr_prob``/``va`` (or encoder ``features``)."""
+
+    def __init__(self, model: Any, device: str, output: str = "heads"):
+        self.model = model
+        self.spec = model.spec
+        self.device = device
+        self.output = output
+
+    def __call__(self, crops: np.ndarray) -> dict[str, np.ndarray]:
+        import torch
+
+        from affectseq.features.preprocess import preprocess_faces
+
+        x = preprocess_faces(self.spec, crops, framing=VIDEO_FACE_FRAMING).to(self.device, non_blocking=True)
+        with torch.inference_mode():
+            if self.output == "features":
+                return {"features": self.model.forward_features(x).float().cpu().numpy()}
+            out = self.model(x)
+        result: dict[str, np.ndarray] = {}
+        if "expr" in out:
+            result["expr_prob"] = torch.softmax(out["expr"].float(), dim=1).cpu().numpy()
+        if "va" in out:
+            result["va"] = out["va"].float().cpu().numpy()
+        return result
+
+
+def sniff_model_format(path: Path) -> str:
+    """The ``format`` recorded in an affectseq safetensors header; InputError for a file that is not ours."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            metadata = fh.metadata() or {}
+    except Exception as err:  # safetensors raises its own types for foreign files
+        raise InputError(path, f"not an affectseq model (not a safetensors file: {str(err)[:80]})") from None
+    for key in ("affectseq", "affectseq_sequence", "affectseq.sequence_bundle"):
+        if key in metadata:
+            try:
+                header = json.loads(metadata[key])
+            except json.JSONDecodeError:
+                raise InputError(path, "not an affectseq model (corrupt affectseq metadata)") from None
+            fmt = header.get("format") if isinstance(header, dict) else None
+            return str(fmt or key)
+    if "format" in metadata and str(metadata["format"]).startswith("affectseq"):
+        return str(metadata["format"])
+    raise InputError(path, "not an affectseq model (safetensors file without affectseq metadata)")
+
+
+def load_model(
+    name_or_path: str | os.PathLike[str] = "default",
+    *,
+    backend: str = "torch",
+    device: str | None = "auto",
+    smoothing_sec: float | None = None,
+) -> ModelBundle:
+    """Build the :class:`ModelBundle` ``predict`` runs, from a shipped name or a checkpoint path.
+
+    ``smoothing_sec`` overrides the default model's smoothing window (frame models
+    only; a sequence model's temporal stage is the trained RNN).
+    """
+    from affectseq.features.pretrained import SHIPPED_MODELS, resolve_model_path
+
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    path = resolve_model_path(name_or_path)
+    fmt = sniff_model_format(path)
+    model_id = os.fspath(name_or_path) if os.fspath(name_or_path) in SHIPPED_MODELS else path.name
+    if "sequence" in fmt:
+        from affectseq.predict.sequence import load_sequence_model
+
+        return load_sequence_model(path, model_id=model_id, backend=backend, device=resolve_device(device))
+    return _load_frame_bundle(path, model_id, backend, resolve_device(device), smoothing_sec)
+
+
+def _load_frame_bundle(
+    path: Path, model_id: str, backend: str, device: str, smoothing_sec: float | None
+) -> ModelBundle:
+    from affectseq.features.checkpoint import load_frame_model
+
+    model = load_frame_model(path, device="cpu" if backend == "onnx" else device)
+    meta = dict(getattr(model, "meta", {}) or {})
+    if smoothing_sec is None:
+        # A model may document its own window (the default model's card does); else the package default.
+        smoothing_sec = float(meta.get("smoothing_sec", DEFAULT_SMOOTHING_SEC))
+    if smoothing_sec < 0:
+        raise ConfigError(f"smoothing window must be >= 0 seconds, got {smoothing_sec}")
+    if backend == "onnx":
+        from affectseq.predict.onnx_backend import OnnxFrameStage
+
+        stage: Any = OnnxFrameStage(model, path)
+    else:
+        stage = TorchFrameStage(model, device)
+    info = ModelInfo(
+        model_id=model_id,
+        kind="frame",
+        classes=tuple(model.expr_classes),
+        has_va="va" in model.tasks,
+        source=str(path),
+        sha256=sha256_file(path),
+        temporal=f"moving average of per-frame outputs over {smoothing_sec:g} s per face track"
+        if smoothing_sec > 0 else "none (per-frame outputs)",
+        extra={"encoder": model.spec.name, "smoothing_sec": smoothing_sec, "backend": backend, "device": device},
+    )
+    return ModelBundle(frame_stage=stage, temporal_stage=SmoothingTemporal(smoothing_sec), info=info)

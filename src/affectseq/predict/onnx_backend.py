@@ -1,0 +1,97 @@
+"""ONNX Runtime backend for frame models (``--backend onnx``, needs ``pip install 'affectseq[onnx]'``).
+
+The frame model (encoder + heads + softmax) is exported once per checkpoint to
+an ``.onnx`` file cached under ``$XDG_CACHE_HOME/affectseq/onnx`` (or
+``~/.cache``), keyed by the checkpoint's sha256; later runs load it directly.
+Preprocessing stays in :func:`affectseq.features.preprocess.preprocess_faces`,
+the one place inputs are normalised, so both backends see identical tensors.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from affectseq.errors import ConfigError
+from affectseq.utils.atomic import atomic_path
+from affectseq.utils.hashing import sha256_file
+
+log = logging.getLogger(__name__)
+OPSET = 17
+
+
+def onnx_cache_dir() -> Path:
+    """Where exported models are kept (created on demand; a temp dir if the home cache is read-only)."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "affectseq" / "onnx"
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        return base
+    except OSError:
+        return Path(tempfile.gettempdir()) / "affectseq-onnx"
+
+
+def _export(model: Any, path: Path) -> None:
+    import torch
+
+    class _Wrapped(torch.nn.Module):
+        def __init__(self, inner: Any):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            out = self.inner(x)
+            parts = []
+            if "expr" in out:
+                parts.append(torch.softmax(out["expr"], dim=1))
+            if "va" in out:
+                parts.append(out["va"])
+            return tuple(parts)
+
+    spec = model.spec
+    dummy = torch.zeros(2, spec.in_chans, spec.input_size, spec.input_size)
+    names = [n for n, task in (("expr_prob", "expr"), ("va", "va")) if task in model.tasks]
+    wrapped = _Wrapped(model.cpu().eval())
+    with atomic_path(path) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
+        torch.onnx.export(
+            wrapped, (dummy,), str(tmp), input_names=["input"], output_names=names,
+            dynamic_axes={"input": {0: "batch"}, **{n: {0: "batch"} for n in names}},
+            opset_version=OPSET, dynamo=False,
+        )
+
+
+class OnnxFrameStage:
+    """Aligned crops -> ``expr_prob``/``va`` with ONNX Runtime on CPU."""
+
+    def __init__(self, model: Any, checkpoint: str | os.PathLike[str], threads: int | None = None):
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise ConfigError("--backend onnx needs onnxruntime: pip install 'affectseq[onnx]'") from None
+        import torch
+
+        self.spec = model.spec
+        self.output_names = [n for n, task in (("expr_prob", "expr"), ("va", "va")) if task in model.tasks]
+        path = onnx_cache_dir() / f"{sha256_file(checkpoint)[:20]}-opset{OPSET}.onnx"
+        if not path.is_file():
+            log.info("exporting %s to ONNX (%s), once per checkpoint", checkpoint, path)
+            _export(model, path)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.onnx_path = path
+
+    def __call__(self, crops: np.ndarray) -> dict[str, np.ndarray]:
+        from affectseq.features.preprocess import preprocess_faces
+        from affectseq.predict.model import VIDEO_FACE_FRAMING
+
+        x = preprocess_faces(self.spec, crops, framing=VIDEO_FACE_FRAMING).numpy()
+        values = self.session.run(self.output_names, {"input": x})
+        return {name: np.asarray(v, np.float32) for name, v in zip(self.output_names, values)}

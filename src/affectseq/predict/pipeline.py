@@ -1,0 +1,271 @@
+"""Video -> tracked faces -> aligned crops -> batched frame model -> temporal stage -> frames table.
+
+Decoding runs in a background thread (PyAV releases the GIL while decoding) so
+it overlaps face tracking and model work; crops are classified in batches. The
+temporal stage runs per face track once the video is read (offline mode may
+look ahead; causal mode never does). Every stage is pluggable: pass a
+:class:`~affectseq.predict.faces.FaceSource` or a custom
+:class:`~affectseq.predict.stages.ModelBundle`.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+import numpy as np
+import pandas as pd
+
+from affectseq.errors import ConfigError
+from affectseq.predict.faces import DEFAULT_DETECT_EVERY, FaceSource, align_crops, make_face_source
+from affectseq.predict.outputs import summarize, video_metadata
+from affectseq.predict.smoothing import SMOOTHING_MODES
+from affectseq.predict.stages import ModelBundle
+from affectseq.predict.table import FaceObservations, build_frames_table
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 64
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    """How faces are found and predictions assembled (model choice lives in :func:`load_model`)."""
+
+    detector: str = "mtcnn"
+    detect_every: int = DEFAULT_DETECT_EVERY
+    main_face_only: bool = False
+    mode: str = "offline"           # "offline" (centred / bidirectional) or "causal" (streaming)
+    batch_size: int = DEFAULT_BATCH_SIZE
+    stride: int = 1                 # process every k-th frame (1 = all)
+    progress: bool | None = None    # None: a bar when stderr is a terminal
+
+    def __post_init__(self) -> None:
+        if self.mode not in SMOOTHING_MODES:
+            raise ConfigError(f"--mode must be one of {', '.join(SMOOTHING_MODES)}, got {self.mode!r}")
+        if self.batch_size < 1 or self.detect_every < 1 or self.stride < 1:
+            raise ConfigError("--batch-size, --detect-every and stride must be >= 1")
+
+
+@dataclass
+class VideoPrediction:
+    """The result for one video: the frames table plus what ``summary.json`` records."""
+
+    table: pd.DataFrame
+    summary: dict[str, Any]
+    classes: tuple[str, ...]
+    has_va: bool
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+_END = object()
+
+
+class _Failure:
+    def __init__(self, error: BaseException):
+        self.error = error
+
+
+def prefetch(items: Iterable[Any], depth: int = 32) -> Iterator[Any]:
+    """Iterate ``items`` in a background thread, ``depth`` items ahead; errors re-raise here."""
+    buf: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        iterator = iter(items)
+        try:
+            for item in iterator:
+                while not stop.is_set():
+                    try:
+                        buf.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    break
+        except BaseException as err:  # handed to the consumer, which re-raises it
+            buf.put(_Failure(err))
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+            buf.put(_END)
+
+    thread = threading.Thread(target=produce, name="affectseq-decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = buf.get()
+            if item is _END:
+                return
+            if isinstance(item, _Failure):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # drain so a blocked producer can finish
+            try:
+                buf.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        thread.join()
+
+
+class _Batcher:
+    """Collects aligned crops and runs the frame stage on full batches."""
+
+    def __init__(self, bundle: ModelBundle, batch_size: int):
+        self.stage = bundle.frame_stage
+        self.batch_size = batch_size
+        self.pending: list[np.ndarray] = []
+        self.n_pending = 0
+        self.outputs: dict[str, list[np.ndarray]] = {}
+        self.seconds = 0.0
+
+    def add(self, crops: np.ndarray) -> None:
+        if len(crops):
+            self.pending.append(crops)
+            self.n_pending += len(crops)
+            if self.n_pending >= self.batch_size:
+                self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        start = time.perf_counter()
+        out = self.stage(np.concatenate(self.pending))
+        self.seconds += time.perf_counter() - start
+        for key, value in out.items():
+            self.outputs.setdefault(key, []).append(np.asarray(value, dtype=np.float32))
+        self.pending, self.n_pending = [], 0
+
+    def result(self) -> dict[str, np.ndarray]:
+        self.flush()
+        return {k: np.concatenate(v) for k, v in self.outputs.items()}
+
+
+def predict_video_table(
+    path: str | Path,
+    bundle: ModelBundle,
+    options: PredictOptions = PredictOptions(),
+    face_source: FaceSource | None = None,
+    aligner: Callable[[np.ndarray, list[Any]], np.ndarray] = align_crops,
+) -> VideoPrediction:
+    """Run the whole pipeline on one video; raise ``InputError`` for a video that cannot be read.
+
+    ``face_source`` (default: detector + tracker from ``options``) and ``aligner``
+    (frame, detections -> uint8 crops) replace the face stage for custom setups.
+    """
+    from affectseq.io.video import VideoReader
+    from affectseq.utils.progress import make_progress
+
+    if options.mode == "causal" and not bundle.causal_ok:
+        raise ConfigError(
+            f"model {bundle.info.model_id} has a bidirectional temporal model: use --mode offline"
+        )
+    start = time.perf_counter()
+    reader = VideoReader(path, stride=options.stride)  # probes: InputError for non-videos
+    info = reader.info
+    source = face_source or make_face_source(options.detector, options.detect_every, options.main_face_only)
+    batcher = _Batcher(bundle, options.batch_size)
+    frame_idx: list[int] = []
+    time_sec: list[float] = []
+    face_frame: list[int] = []
+    face_ids: list[int] = []
+    boxes: list[tuple[float, ...]] = []
+    scores: list[float] = []
+    face_seconds = 0.0
+    total = max(info.frame_count // options.stride, 1)
+    with make_progress(disable=None if options.progress is None else not options.progress) as progress:
+        task = progress.add_task(Path(path).name, total=total)
+        for frame in prefetch(reader):
+            frame_idx.append(frame.frame_idx)
+            time_sec.append(frame.time_sec)
+            t0 = time.perf_counter()
+            faces = source.update(frame.frame_idx, frame.rgb)
+            crops = aligner(frame.rgb, [det for _, det in faces])
+            face_seconds += time.perf_counter() - t0
+            for fid, det in faces:
+                face_frame.append(frame.frame_idx)
+                face_ids.append(fid)
+                boxes.append(tuple(float(v) for v in det.box))
+                scores.append(float(det.score))
+            batcher.add(crops)
+            progress.advance(task)
+    frame_outputs = batcher.result()
+    decode_done = time.perf_counter()
+
+    classes = tuple(bundle.info.classes)
+    obs = _temporal(bundle, options, frame_outputs, np.asarray(face_frame, np.int64),
+                    np.asarray(face_ids, np.int64), np.asarray(boxes, np.float32).reshape(-1, 4),
+                    np.asarray(scores, np.float32), frame_idx, time_sec)
+    table = build_frames_table(np.asarray(frame_idx), np.asarray(time_sec), obs, classes, bundle.info.has_va)
+    seconds = time.perf_counter() - start
+    processing = {
+        "seconds": round(seconds, 3),
+        "fps": round(len(frame_idx) / seconds, 2) if seconds > 0 else None,
+        "detector": options.detector,
+        "detect_every": options.detect_every,
+        "main_face_only": options.main_face_only,
+        "mode": options.mode,
+        "batch_size": options.batch_size,
+        "stride": options.stride,
+    }
+    summary = summarize(table, list(classes), bundle.info.has_va, video=video_metadata(info, path),
+                        model=bundle.info.to_dict(), processing=processing)
+    timings = {"total_sec": seconds, "faces_sec": face_seconds, "model_sec": batcher.seconds,
+               "temporal_sec": seconds - (decode_done - start)}
+    return VideoPrediction(table=table, summary=summary, classes=classes, has_va=bundle.info.has_va,
+                           timings=timings)
+
+
+def _main_track(face_ids: np.ndarray, boxes: np.ndarray) -> int | None:
+    """The track with the largest total face area over the video: long and large beats brief and small."""
+    if len(face_ids) == 0:
+        return None
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    ids, inverse = np.unique(face_ids, return_inverse=True)
+    return int(ids[np.argmax(np.bincount(inverse, weights=area))])
+
+
+def _temporal(
+    bundle: ModelBundle,
+    options: PredictOptions,
+    outputs: dict[str, np.ndarray],
+    face_frame: np.ndarray,
+    face_ids: np.ndarray,
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    frame_idx: list[int],
+    time_sec: list[float],
+) -> FaceObservations:
+    """Run the temporal stage over each face track and return the final face rows."""
+    num_classes = len(bundle.info.classes)
+    keep = np.ones(len(face_ids), bool)
+    if options.main_face_only:
+        main = _main_track(face_ids, boxes)
+        keep = face_ids == main
+    time_of = dict(zip(frame_idx, time_sec))
+    expr = np.zeros((len(face_ids), num_classes), np.float32)
+    va = np.full((len(face_ids), 2), np.nan, np.float32) if bundle.info.has_va else None
+    for fid in np.unique(face_ids[keep]):
+        rows = np.flatnonzero((face_ids == fid) & keep)
+        rows = rows[np.argsort(face_frame[rows], kind="stable")]
+        track_frames = face_frame[rows]
+        track_times = np.array([time_of[f] for f in track_frames.tolist()])
+        result = bundle.temporal_stage.run_track(
+            {k: v[rows] for k, v in outputs.items()}, track_times, track_frames // options.stride, options.mode
+        )
+        if num_classes:
+            expr[rows] = result["expr_prob"]
+        if va is not None and "va" in result:
+            va[rows] = result["va"]
+    return FaceObservations(
+        frame_idx=face_frame[keep], face_id=face_ids[keep], boxes=boxes[keep], det_score=scores[keep],
+        expr_prob=expr[keep], va=None if va is None else va[keep],
+    )
