@@ -1,0 +1,251 @@
+"""Stage-2 training: a GRU/LSTM on windows of stored frame features (``affectseq train sequence``).
+
+The run directory follows the project contract: ``config.yaml`` + ``run.json``,
+``history.csv`` (one row per epoch), ``checkpoint_last.pt`` (everything needed to
+resume: weights, optimiser, early-stopping state, history),
+``checkpoint_best.safetensors`` (see :mod:`affectseq.training.checkpoints`) and
+``val_predictions.npz`` written with the best model.
+
+Reproducibility: the model is initialised from ``seed``, and every epoch reseeds
+its window order and dropout from ``(seed, epoch)``, so an interrupted run resumed
+with ``resume=True`` ends with the same weights as an uninterrupted one (on CPU).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+
+from affectseq.config import config_to_dict
+from affectseq.errors import ConfigError, InputError
+from affectseq.features.store import FeatureStore
+from affectseq.models.temporal import TemporalConfig, TemporalModel
+from affectseq.sequences.dataset import WindowDataset, balanced_window_indices, collate_windows
+from affectseq.sequences.windows import WindowSpec
+from affectseq.training.checkpoints import BEST_NAME, save_sequence_checkpoint
+from affectseq.training.frame_eval import frame_metrics, selection_score
+from affectseq.training.sequence_eval import predict_windows, window_loss, write_sequence_predictions
+from affectseq.utils.atomic import atomic_path, write_text_atomic
+from affectseq.utils.progress import make_progress
+from affectseq.utils.rundir import init_run_dir
+
+log = logging.getLogger(__name__)
+LAST_NAME = "checkpoint_last.pt"
+
+
+@dataclass(frozen=True)
+class SequenceModelConfig:
+    """Temporal network architecture (defaults: the paper's GRU 100 -> 100 -> 50)."""
+
+    cell: Literal["gru", "lstm"] = "gru"
+    hidden_sizes: tuple[int, ...] = (100, 100, 50)
+    bidirectional: bool = False
+    dropout: float = 0.0
+    mask_channel: bool = True
+
+
+@dataclass(frozen=True)
+class SequenceTrainConfig:
+    """Everything a sequence run depends on (saved as ``config.yaml``; override with ``key=value``)."""
+
+    task: Literal["expr", "va", "multi"] = "expr"
+    mode: Literal["seq2one", "seq2seq"] = "seq2one"
+    window: int = 100  # frames per window (the paper: 100)
+    stride: int | None = None  # anchor step of training windows; None: 1 (seq2one) / window (seq2seq)
+    pad_start: bool = False  # seq2one: also train/predict frames t < window from left-padded windows
+    model: SequenceModelConfig = field(default_factory=SequenceModelConfig)
+    epochs: int = 30
+    batch_size: int = 64
+    eval_batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    patience: int = 5  # epochs without a better validation score before stopping
+    select_metric: str = "auto"  # a history.csv metric (without val_), or auto: mean ABAW score of the tasks
+    va_loss: Literal["ccc", "mse"] = "ccc"
+    balance: Literal["none", "expr_downsample", "expr_oversample", "va_downsample"] = "none"  # window-level
+    class_weighted: bool = False  # expr loss weighted by inverse class frequency of the training frames
+    max_windows_per_epoch: int | None = None  # a fresh random subset each epoch (Aff-Wild2 has ~3M windows)
+    max_val_windows: int | None = None  # a fixed evenly spaced subset for validation
+    train_split: str = "train"
+    val_split: str = "validation"
+    num_workers: int = 0
+    device: str = "cpu"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.window < 1 or self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("window, epochs and batch_size must be >= 1")
+
+
+@dataclass
+class SequenceRunResult:
+    """What a finished (or early-stopped) run achieved."""
+
+    run_dir: Path
+    best_epoch: int
+    best_score: float
+    history: list[dict[str, float]]
+
+
+def resolve_tasks(store: FeatureStore, task: str) -> tuple[str, ...]:
+    """The tasks trained: ``expr``/``va`` alone, or ``multi`` = every task the store has labels for."""
+    tasks = tuple(t for t in ("expr", "va", "au") if t in store.tasks) if task == "multi" else (task,)
+    missing = [t for t in tasks if t not in store.tasks]
+    if missing or not tasks:
+        raise InputError(store.root / "manifest.json", f"store has no {'/'.join(missing or [task])} labels "
+                         f"(tasks: {', '.join(store.tasks) or 'none'})")
+    return tasks
+
+
+def build_model(config: SequenceTrainConfig, input_dim: int, tasks: tuple[str, ...], n_classes: int) -> TemporalModel:
+    """The temporal model of ``config`` with one head per task."""
+    sizes = {"expr": n_classes, "va": 2, "au": 13}
+    m = config.model
+    arch = TemporalConfig(cell=m.cell, hidden_sizes=tuple(m.hidden_sizes), bidirectional=m.bidirectional,
+                          dropout=m.dropout, mode=config.mode, mask_channel=m.mask_channel)
+    return TemporalModel(input_dim, {t: sizes[t] for t in tasks}, arch)
+
+
+def make_datasets(store: FeatureStore, config: SequenceTrainConfig, tasks: tuple[str, ...]):
+    """(train, validation) window datasets; validation seq2seq windows never overlap (each frame once)."""
+    split_task = tasks[0] if len(tasks) == 1 else "multi"
+    train_ids = store.video_ids(split_task, config.train_split)
+    val_ids = store.video_ids(split_task, config.val_split)
+    if not train_ids or not val_ids:
+        raise InputError(store.root / "manifest.json",
+                         f"need videos in splits {config.train_split!r} and {config.val_split!r} for {split_task} "
+                         f"(store splits: {', '.join(store.splits(tasks[0])) or 'none'})")
+    spec = WindowSpec(mode=config.mode, length=config.window, stride=config.stride, tasks=tasks,
+                      pad_start=config.pad_start)
+    val_spec = WindowSpec(mode=config.mode, length=config.window, stride=None, tasks=tasks, pad_start=config.pad_start)
+    return WindowDataset(store, train_ids, spec), WindowDataset(store, val_ids, val_spec)
+
+
+def _expr_class_weights(store: FeatureStore, dataset: WindowDataset, n_classes: int) -> torch.Tensor:
+    from affectseq.data.balance import class_weights
+
+    labels = np.concatenate([np.asarray(store.labels(v)["expr"]) for v in dataset.video_ids])
+    return torch.from_numpy(class_weights(labels, n_classes))
+
+
+def _epoch_order(pool: np.ndarray, config: SequenceTrainConfig, epoch: int) -> np.ndarray:
+    rng = np.random.default_rng([config.seed, epoch])
+    order = rng.permutation(pool)
+    if config.max_windows_per_epoch is not None:
+        order = order[: config.max_windows_per_epoch]
+    return order
+
+
+def _write_history(path: Path, history: list[dict[str, float]]) -> None:
+    write_text_atomic(path, pd.DataFrame(history).to_csv(index=False))
+
+
+def train_sequence(
+    store_path: str | Path,
+    run_dir: str | Path,
+    config: SequenceTrainConfig = SequenceTrainConfig(),
+    resume: bool = False,
+    progress: bool | None = None,
+    on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+    command: str | None = None,
+) -> SequenceRunResult:
+    """Train a temporal model on a feature store; see the module docstring for the run directory."""
+    run_dir = Path(run_dir)
+    store = FeatureStore(store_path)
+    tasks = resolve_tasks(store, config.task)
+    n_classes = len(store.expr_classes) or 7
+    train_ds, val_ds = make_datasets(store, config, tasks)
+    if len(train_ds) == 0 or len(val_ds) == 0:
+        raise InputError(store.root, f"no windows to train on ({len(train_ds)} train, {len(val_ds)} validation); "
+                         f"are videos shorter than window={config.window}?")
+    pool = np.arange(len(train_ds))
+    if config.balance != "none":
+        pool = balanced_window_indices(train_ds, tasks[0], config.balance, random_state=config.seed)
+    if config.max_val_windows is not None and len(val_ds) > config.max_val_windows:
+        keep = np.linspace(0, len(val_ds) - 1, config.max_val_windows).round().astype(np.int64)
+        val_eval: Any = torch.utils.data.Subset(val_ds, keep.tolist())  # rows still index val_ds.video_ids
+    else:
+        val_eval = val_ds
+    device = torch.device("cuda" if config.device == "auto" and torch.cuda.is_available() else
+                          ("cpu" if config.device == "auto" else config.device))
+
+    torch.manual_seed(config.seed)
+    model = build_model(config, store.feature_dim, tasks, n_classes).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    weights = _expr_class_weights(store, train_ds, n_classes).to(device) if config.class_weighted and \
+        "expr" in tasks else None
+    state: dict[str, Any] = {"epoch": 0, "best_score": -math.inf, "best_epoch": 0, "bad_epochs": 0, "history": []}
+    last_path = run_dir / LAST_NAME
+    if resume and last_path.exists():
+        saved = torch.load(last_path, map_location="cpu", weights_only=False)
+        if saved["config"] != config_to_dict(config):
+            raise ConfigError(f"{last_path}: the run was started with a different configuration; "
+                              "resume with the same options or use a new run directory")
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        state = saved["state"]
+        log.info("resuming %s after epoch %d", run_dir, state["epoch"])
+    else:
+        init_run_dir(run_dir, config, config.seed, command)
+    frame_ckpt = store.manifest.get("checkpoint_path")
+    frame_ckpt = frame_ckpt if frame_ckpt and Path(frame_ckpt).is_file() else None
+    info = {"mode": config.mode, "window": config.window, "tasks": list(tasks),
+            "expr_classes": list(store.expr_classes) if "expr" in tasks else [],
+            "encoder": store.encoder, "store_checkpoint_sha256": store.checkpoint_sha256,
+            "meta": {"store": str(store.root), "run_dir": str(run_dir)}}
+
+    with make_progress(disable=None if progress is None else not progress) as bar:
+        for epoch in range(state["epoch"] + 1, config.epochs + 1):
+            if state["bad_epochs"] >= config.patience:
+                break
+            started = time.perf_counter()
+            order = _epoch_order(pool, config, epoch)
+            torch.manual_seed(config.seed * 100_003 + epoch)  # dropout of this epoch, reproducible on resume
+            loader = torch.utils.data.DataLoader(train_ds, batch_size=config.batch_size, sampler=order.tolist(),
+                                                 collate_fn=collate_windows, num_workers=config.num_workers)
+            task_id = bar.add_task(f"epoch {epoch}/{config.epochs}", total=len(loader))
+            model.train()
+            losses = []
+            for batch in loader:
+                loss, _ = window_loss(model, batch, device, config.va_loss, weights)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                losses.append(loss.item())
+                bar.advance(task_id)
+            bar.remove_task(task_id)
+
+            pred = predict_windows(model, val_eval, config.eval_batch_size, device, config.va_loss, config.num_workers)
+            scores = frame_metrics(pred, n_classes)
+            score = selection_score(scores, config.select_metric)
+            score = -math.inf if not np.isfinite(score) else score
+            row = {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else float("nan"),
+                   "val_loss": float(pred["loss"]), **{f"val_{k}": v for k, v in scores.items()},
+                   "val_score": score, "seconds": round(time.perf_counter() - started, 3)}
+            state["history"].append(row)
+            if score > state["best_score"]:
+                state.update(best_score=score, best_epoch=epoch, bad_epochs=0)
+                save_sequence_checkpoint(run_dir / BEST_NAME, model, {**info, "epoch": epoch, "val_score": score},
+                                         frame_checkpoint=frame_ckpt)
+                write_sequence_predictions(run_dir / "val_predictions.npz", pred, val_ds.video_ids,
+                                           store.expr_classes)
+            else:
+                state["bad_epochs"] += 1
+            state["epoch"] = epoch
+            _write_history(run_dir / "history.csv", state["history"])
+            with atomic_path(last_path) as tmp:
+                torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": state,
+                            "config": config_to_dict(config)}, tmp)
+            log.info("epoch %d: train_loss %.4f val_loss %.4f val_score %.4f (best %.4f @ %d)", epoch,
+                     row["train_loss"], row["val_loss"], score, state["best_score"], state["best_epoch"])
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, row)
+    return SequenceRunResult(run_dir, state["best_epoch"], state["best_score"], state["history"])

@@ -1,0 +1,114 @@
+"""Running a temporal model over windows: batched loss, per-frame predictions, the predictions file.
+
+Losses and metrics are shared with frame training (:mod:`affectseq.training.frame_eval`,
+which takes them from :mod:`affectseq.training.losses` and :mod:`affectseq.metrics`),
+so a frame run and a sequence run report the same metric names.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from affectseq.models.temporal import TemporalModel
+from affectseq.sequences.dataset import WindowDataset, collate_windows
+from affectseq.training.frame_eval import batch_loss
+from affectseq.utils.atomic import atomic_path
+
+
+def window_loss(
+    model: TemporalModel, batch: dict[str, torch.Tensor], device: torch.device, va_loss: str = "ccc",
+    class_weights: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """(masked loss of the batch, model outputs); seq2seq outputs are scored per frame."""
+    out = model(batch["features"].to(device), batch["mask"].to(device))
+    expr, va, au = (batch[k].to(device) for k in ("expr", "va", "au"))
+    if model.config.mode == "seq2seq":
+        flat = {task: y.reshape(-1, y.shape[-1]) for task, y in out.items()}
+        loss = batch_loss(flat, expr.reshape(-1), va.reshape(-1, 2), au.reshape(-1, au.shape[-1]),
+                          class_weights=class_weights, va_loss=va_loss)
+    else:
+        loss = batch_loss(out, expr, va, au, class_weights=class_weights, va_loss=va_loss)
+    return loss, out
+
+
+@torch.no_grad()
+def predict_windows(
+    model: TemporalModel,
+    dataset: WindowDataset,
+    batch_size: int = 256,
+    device: torch.device | str = "cpu",
+    va_loss: str = "ccc",
+    num_workers: int = 0,
+) -> dict[str, np.ndarray]:
+    """Predictions per evaluated frame, with truths and the mean loss (key ``loss``).
+
+    Rows: seq2one -- one per window, the predicted (target) frame; seq2seq -- every
+    frame inside the video of every window (padding dropped). Keys follow the
+    run-directory contract (``expr_true``/``expr_prob``, ``va_true``/``va_pred``,
+    ``au_true``/``au_prob``) plus ``video`` (position in ``dataset.video_ids``),
+    ``frame_idx`` and ``has_feature``.
+    """
+    device = torch.device(device)
+    model.eval()
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False,
+                                         collate_fn=collate_windows, num_workers=num_workers)
+    parts: dict[str, list[np.ndarray]] = {}
+    total_loss, n_batches = 0.0, 0
+    for batch in loader:
+        loss, out = window_loss(model, batch, device, va_loss)
+        total_loss += float(loss)
+        n_batches += 1
+        if model.config.mode == "seq2one":
+            keep = np.ones(len(batch["video"]), dtype=bool)
+            rows = {
+                "video": batch["video"].numpy(),
+                "frame_idx": batch["target_frame_idx"].numpy(),
+                # The target's own face is not an input in seq2one; report whether the last input frame had one.
+                "has_feature": batch["mask"][:, -1].numpy(),
+            }
+        else:
+            frame_idx = batch["frame_idx"].numpy()
+            keep = frame_idx >= 0
+            rows = {
+                "video": np.broadcast_to(batch["video"].numpy()[:, None], frame_idx.shape),
+                "frame_idx": frame_idx,
+                "has_feature": batch["mask"].numpy(),
+            }
+        for task, y in out.items():
+            y = y.float().cpu()
+            if task == "expr":
+                rows["expr_prob"], rows["expr_true"] = torch.softmax(y, -1).numpy(), batch["expr"].numpy()
+            elif task == "va":
+                rows["va_pred"], rows["va_true"] = y.numpy(), batch["va"].numpy()
+            else:
+                rows["au_prob"], rows["au_true"] = torch.sigmoid(y).numpy(), batch["au"].numpy()
+        for key, value in rows.items():
+            parts.setdefault(key, []).append(np.asarray(value)[keep])
+    result = {key: np.concatenate(chunks) for key, chunks in parts.items()}
+    result["loss"] = np.asarray(total_loss / max(n_batches, 1))
+    return result
+
+
+def write_sequence_predictions(
+    path: str | Path, pred: dict[str, np.ndarray], video_ids: Sequence[str], expr_classes: Sequence[str]
+) -> None:
+    """Write ``val_predictions.npz`` per the run-directory contract (atomically)."""
+    arrays: dict[str, Any] = {
+        "video_id": np.asarray(video_ids, dtype=str)[pred["video"]] if len(pred.get("video", [])) else
+        np.zeros(0, dtype=str),
+        "frame_idx": pred["frame_idx"].astype(np.int64),
+        "has_feature": pred["has_feature"].astype(bool),
+    }
+    if "expr_prob" in pred:
+        arrays.update(expr_true=pred["expr_true"].astype(np.int64), expr_prob=pred["expr_prob"].astype(np.float32),
+                      expr_classes=np.asarray(expr_classes, dtype=str))
+    if "va_pred" in pred:
+        arrays.update(va_true=pred["va_true"].astype(np.float32), va_pred=pred["va_pred"].astype(np.float32))
+    if "au_prob" in pred:
+        arrays.update(au_true=pred["au_true"].astype(np.int8), au_prob=pred["au_prob"].astype(np.float32))
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
