@@ -1,0 +1,163 @@
+"""Rendering one synthetic raw video and all its outputs (crops, annotations, ground truth).
+
+One call of :func:`make_video` is self-contained and seeded by ``(seed, video index)`` alone,
+so videos can be made in any order, in parallel, and resumed, with identical results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from affectseq.data.synth.affect import AU_COLUMNS, GEOMETRY_NAMES, binary_episodes, sample_affect
+from affectseq.data.synth.config import SynthConfig
+from affectseq.data.synth.nuisance import (
+    sample_frame_nuisance,
+    sample_identity,
+    sample_person_nuisance,
+)
+from affectseq.data.synth.render import FrameDegrader, Pose, align_crop, draw_face, make_background
+from affectseq.data.synth.writer import (
+    TASKS,
+    Mp4Writer,
+    StagedVideo,
+    annotation_relpath,
+    format_au,
+    format_expr,
+    format_va,
+    ground_truth_relpath,
+)
+
+
+@dataclass(frozen=True)
+class PersonPlan:
+    """One annotated person of a raw video (``side`` is '' for single-person videos)."""
+
+    video_id: str
+    side: str
+    tasks: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class VideoPlan:
+    """What to make for one raw video."""
+
+    index: int
+    name: str
+    split: str
+    n_frames: int
+    persons: tuple[PersonPlan, ...]
+
+    def ground_truth_paths(self, out_dir: Path) -> list[Path]:
+        """The files whose existence marks this video as done."""
+        return [out_dir / ground_truth_relpath(p.video_id) for p in self.persons]
+
+
+def video_rng(cfg: SynthConfig, index: int) -> np.random.Generator:
+    """The random stream of raw video ``index`` (independent of every other video)."""
+    return np.random.default_rng([cfg.seed, 0, index])
+
+
+def _layout(n_persons: int, cfg: SynthConfig) -> list[tuple[tuple[float, float], float]]:
+    w, h = cfg.frame_width, cfg.frame_height
+    if n_persons == 1:
+        return [((w / 2.0, h * 0.48), 1.0)]
+    return [((w / 4.0, h * 0.5), 0.75), ((3.0 * w / 4.0, h * 0.5), 0.75)]
+
+
+def make_video(out_dir: Path, cfg: SynthConfig, plan: VideoPlan) -> None:
+    """Render ``plan`` and move its outputs into ``out_dir`` (atomically, ground truth last)."""
+    rng = video_rng(cfg, plan.index)
+    n, fps = plan.n_frames, cfg.fps
+    people = []
+    for person, (region, size) in zip(plan.persons, _layout(len(plan.persons), cfg)):
+        identity = sample_identity(rng, cfg)
+        affect = sample_affect(rng, n, cfg.affect, fps)
+        nuisance = sample_person_nuisance(rng, n, cfg, region, size)
+        observed = affect.geometry + identity.geometry_offset + nuisance.geometry_noise
+        an = cfg.annotation
+        annotated = {
+            task: (task in person.tasks) & ~binary_episodes(rng, n, an.unannotated_frac, an.unannotated_mean_sec * fps)
+            for task in TASKS
+        }
+        people.append((person, identity, affect, nuisance, observed.astype(np.float32), annotated))
+    frame_nz = sample_frame_nuisance(rng, n, cfg)
+    background = make_background(rng, cfg.frame_width, cfg.frame_height)
+    degrader = FrameDegrader(rng, cfg.frame_height, cfg.frame_width, frame_nz.noise_std)
+
+    staged = StagedVideo(out_dir, plan.name)
+    try:
+        boxes = [np.full((n, 4), np.nan, np.float32) for _ in people]
+        landmarks = [np.full((n, 5, 2), np.nan, np.float32) for _ in people]
+        crop_dirs = [Path("cropped_aligned") / p[0].video_id for p in people]
+        for rel in crop_dirs:
+            staged.path(rel).mkdir()
+        writer = (
+            Mp4Writer(staged.path(Path("videos") / f"{plan.name}.mp4"), cfg.frame_width, cfg.frame_height, fps, cfg.video_crf)
+            if cfg.write_videos else None
+        )
+        jpeg_params = [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality]
+        for frame_idx in range(n):
+            canvas = background.copy()
+            poses: list[Pose | None] = []
+            for k, (_, identity, _, nz, observed, _) in enumerate(people):
+                if not nz.present[frame_idx]:
+                    poses.append(None)
+                    continue
+                pose = Pose(
+                    center_xy=(float(nz.center_xy[frame_idx, 0]), float(nz.center_xy[frame_idx, 1])),
+                    face_height_px=float(nz.face_height_px[frame_idx]),
+                    yaw=float(nz.yaw[frame_idx]), pitch=float(nz.pitch[frame_idx]), roll=float(nz.roll[frame_idx]),
+                )
+                boxes[k][frame_idx], landmarks[k][frame_idx] = draw_face(
+                    canvas, identity, observed[frame_idx], pose,
+                    bool(nz.mouth_occluded[frame_idx]), bool(nz.eyes_occluded[frame_idx]),
+                )
+                poses.append(pose)
+            frame = degrader.apply(
+                canvas, float(frame_nz.gain[frame_idx]), float(frame_nz.side_light[frame_idx]),
+                float(frame_nz.blur_sigma[frame_idx]), rng,
+            )
+            if writer is not None:
+                writer.write(frame)
+            for k, (_, _, _, nz, _, _) in enumerate(people):
+                pose = poses[k]
+                if pose is None or not nz.has_crop[frame_idx]:
+                    continue
+                crop = align_crop(frame, pose, nz.align_jitter[frame_idx], cfg.crop_size)
+                ok, encoded = cv2.imencode(".jpg", crop[:, :, ::-1], jpeg_params)
+                assert ok, "OpenCV failed to encode a JPEG"
+                (staged.root / crop_dirs[k] / f"{frame_idx + 1:05d}.jpg").write_bytes(encoded.tobytes())
+        if writer is not None:
+            writer.close()
+
+        for k, (person, _, affect, nz, observed, annotated) in enumerate(people):
+            texts = {
+                "VA": lambda: format_va(affect.va, annotated["VA"], cfg.annotation.va_decimals),
+                "EXPR": lambda: format_expr(affect.expr, annotated["EXPR"]),
+                "AU": lambda: format_au(affect.au, annotated["AU"]),
+            }
+            for task in person.tasks:
+                staged.path(annotation_relpath(task, plan.split, person.video_id)).write_text(texts[task](), encoding="utf-8")
+            with open(staged.path(ground_truth_relpath(person.video_id)), "wb") as fh:
+                np.savez_compressed(
+                    fh,
+                    expr=affect.expr, intensity=affect.intensity, va=affect.va, au=affect.au,
+                    geometry=affect.geometry, geometry_observed=observed,
+                    geometry_names=np.array(GEOMETRY_NAMES), au_names=np.array(AU_COLUMNS),
+                    present=nz.present, has_crop=nz.has_crop,
+                    mouth_occluded=nz.mouth_occluded, eyes_occluded=nz.eyes_occluded,
+                    yaw=nz.yaw.astype(np.float32), pitch=nz.pitch.astype(np.float32), roll=nz.roll.astype(np.float32),
+                    box=boxes[k], landmarks=landmarks[k],
+                    annotated=np.stack([annotated[t] for t in TASKS]), tasks=np.array(TASKS),
+                    covered_tasks=np.array(person.tasks, dtype=str),
+                    split=np.array(plan.split), side=np.array(person.side),
+                    source_video=np.array(f"videos/{plan.name}.mp4"), fps=np.array(fps),
+                )
+        staged.commit(crop_dirs, [ground_truth_relpath(p.video_id) for p in plan.persons])
+    except BaseException:
+        staged.discard()
+        raise
