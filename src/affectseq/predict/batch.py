@@ -149,10 +149,12 @@ def predict_one(
     options: PredictOptions,
     output_options: OutputOptions,
     face_source_factory: Callable[[], Any] | None = None,
+    aligner: Callable[..., Any] | None = None,
 ) -> VideoPrediction:
     """Predict one video and publish its folder atomically (nothing is left on failure)."""
     face_source = face_source_factory() if face_source_factory else None
-    prediction = predict_video_table(video, bundle, options, face_source=face_source)
+    extra = {"aligner": aligner} if aligner is not None else {}
+    prediction = predict_video_table(video, bundle, options, face_source=face_source, **extra)
     if prediction.summary["frames_with_face"] == 0:
         log.warning("%s: no face found; every frame is listed without predictions", video)
     with atomic_path(out_dir) as tmp:
@@ -169,12 +171,13 @@ def run_batch(
     *,
     overwrite: bool = False,
     face_source_factory: Callable[[], Any] | None = None,
+    aligner: Callable[..., Any] | None = None,
     on_outcome: Callable[[VideoOutcome], None] | None = None,
 ) -> BatchReport:
     """Predict every video in ``inputs`` into ``out_root``; failures are recorded, not raised.
 
-    ``face_source_factory`` makes a fresh face source per video (default: the
-    tracker from ``options``). ``on_outcome`` is called after each video (the CLI
+    ``face_source_factory`` makes a fresh face source per video and ``aligner``
+    replaces the alignment (defaults: the tracker from ``options``, ``align_face``). ``on_outcome`` is called after each video (the CLI
     prints a line).
     """
     root = Path(out_root)
@@ -186,7 +189,7 @@ def run_batch(
             outcome = VideoOutcome(video, out_dir, "skipped", f"{out_dir} exists (use --overwrite to redo)")
         else:
             try:
-                pred = predict_one(video, out_dir, bundle, options, output_options, face_source_factory)
+                pred = predict_one(video, out_dir, bundle, options, output_options, face_source_factory, aligner)
                 outcome = VideoOutcome(video, out_dir, "done", summary=pred.summary)
             except AffectseqError as err:
                 outcome = VideoOutcome(video, out_dir, "failed", str(err))
