@@ -150,3 +150,47 @@ def test_stat_helpers_known_answers() -> None:
     va = va_stats(np.array([[0.0, 0.0], [-1, 1], [-1, -1], [1, -1]], np.float32))
     assert va["quadrant_share"] == {"V+A+": 0.25, "V-A+": 0.25, "V-A-": 0.25, "V+A-": 0.25}
     assert va["va"]["valence"]["mean"] == -0.25
+
+
+def test_counts_match_synthetic_ground_truth(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """On a generated dataset, inspect and AbawDataset agree with the generator's own ground truth."""
+    from affectseq.data.abaw import AbawDataset
+    from affectseq.labels import EXPR_CLASSES_8
+
+    root = tmp_path / "synth"
+    if main(["data", "synth", str(root), "--videos", "3", "--frames", "30", "--seed", "3", "--workers", "1",
+             "--no-progress"]) != 0:
+        pytest.fail("affectseq data synth failed")
+    capsys.readouterr()
+    report = _inspect_json(root, capsys)
+    assert report["layout"] == "abaw6" and report["warnings"]["count"] == 0
+    expected: dict = {}
+    ds = AbawDataset(root)
+    for gt_path in sorted((root / "ground_truth").glob("*.npz")):
+        with np.load(gt_path) as gt:
+            tasks, split = [str(t) for t in gt["tasks"]], str(gt["split"])
+            for task in (str(t) for t in gt["covered_tasks"]):
+                annotated = gt["annotated"][tasks.index(task)]
+                e = expected.setdefault((task, split), {"videos": 0, "frames": 0, "annotated_frames": 0,
+                                                        "frames_without_face": 0, "classes": np.zeros(8, int)})
+                e["videos"] += 1
+                e["frames"] += len(annotated)
+                e["annotated_frames"] += int(annotated.sum())
+                e["frames_without_face"] += int((~gt["has_crop"]).sum())
+                if task == "EXPR":
+                    e["classes"] += np.bincount(gt["expr"][annotated], minlength=8)
+                video = next(v for v in ds.videos(task, split) if v.video_id == gt_path.stem)
+                assert np.array_equal(video.has_face, gt["has_crop"])
+                assert np.array_equal(video.annotated, annotated)
+                assert video.source_video == root / str(gt["source_video"])
+                if task == "EXPR":
+                    assert np.array_equal(video.labels[annotated], gt["expr"][annotated])
+                if task == "VA":
+                    assert np.allclose(video.labels[annotated], gt["va"][annotated], atol=1e-3)
+    assert expected
+    for (task, split), e in expected.items():
+        got = report["tasks"][task][split]
+        for key in ("videos", "frames", "annotated_frames", "frames_without_face"):
+            assert got[key] == e[key], (task, split, key)
+        if task == "EXPR":
+            assert got["class_counts"] == dict(zip(EXPR_CLASSES_8, e["classes"].tolist()))
