@@ -96,7 +96,7 @@ def make_video(out_dir: Path, cfg: SynthConfig, plan: VideoPlan) -> None:
         for rel in crop_dirs:
             staged.path(rel).mkdir()
         writer = (
-            Mp4Writer(staged.path(Path("videos") / f"{plan.name}.mp4"), cfg.frame_width, cfg.frame_height, fps, cfg.video_crf)
+            Mp4Writer(staged.path(Path("videos") / f"{plan.name}.mp4"), cfg.frame_width, cfg.frame_height, fps, cfg.video_crf, cfg.video_preset)
             if cfg.write_videos else None
         )
         jpeg_params = [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality]

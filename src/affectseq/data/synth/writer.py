@@ -66,7 +66,7 @@ def format_au(au: np.ndarray, annotated: np.ndarray) -> str:
 class Mp4Writer:
     """Streams RGB frames into an H.264 mp4 (PyAV/libx264), one frame at a time."""
 
-    def __init__(self, path: Path, width: int, height: int, fps: int, crf: int):
+    def __init__(self, path: Path, width: int, height: int, fps: int, crf: int, preset: str):
         import av  # local: only needed when raw videos are written
 
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -74,7 +74,7 @@ class Mp4Writer:
         self._stream = self._container.add_stream("libx264", rate=Fraction(fps, 1))
         self._stream.width, self._stream.height, self._stream.pix_fmt = width, height, "yuv420p"
         # One encoder thread: videos are already encoded in parallel, one per worker process.
-        self._stream.options = {"crf": str(crf), "preset": "veryfast", "threads": "1"}
+        self._stream.options = {"crf": str(crf), "preset": preset, "threads": "1"}
         self._frame_cls = av.VideoFrame
 
     def write(self, rgb: np.ndarray) -> None:
