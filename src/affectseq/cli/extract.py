@@ -1,0 +1,45 @@
+"""``affectseq extract``: per-frame features of a whole ABAW-layout dataset into a feature store."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "extract",
+        help="run a trained frame model over every face crop of a dataset -> feature store",
+        description="Run a trained frame model over every face crop of an ABAW-layout dataset and write a "
+                    "feature store (per-video float16 arrays + labels + manifest). Resumable: re-running skips "
+                    "finished videos. Unreadable crops are reported and masked.",
+    )
+    parser.add_argument("--data", required=True, help="dataset root (any ABAW layout with cropped_aligned crops)")
+    parser.add_argument("--checkpoint", required=True,
+                        help="frame model: a .safetensors file, a frame training run directory, or 'default'")
+    parser.add_argument("--out", required=True, help="feature store directory (created or resumed)")
+    parser.add_argument("--batch-size", type=int, default=128, help="crops per encoder batch (default 128)")
+    parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
+                        help="JPEG decoding worker processes (default: min(4, CPUs))")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    parser.add_argument("--framing", default="abaw112",
+                        help="how the dataset's crops are framed (default abaw112: ABAW cropped_aligned)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from affectseq.data.abaw import AbawDataset
+    from affectseq.features.checkpoint import load_frame_model
+    from affectseq.features.extract import extract_features, resolve_device
+
+    dataset = AbawDataset(args.data)
+    model = load_frame_model(args.checkpoint, device=resolve_device(args.device))
+    report = extract_features(
+        dataset, model, args.out,
+        checkpoint_path=getattr(model, "source_path", None),
+        batch_size=args.batch_size, num_workers=args.workers, device=args.device, framing=args.framing,
+    )
+    print(f"{args.out}: {report.n_written} videos written, {report.n_skipped} already done "
+          f"(of {report.n_videos}); {report.n_frames_encoded} frames encoded in {report.seconds:.1f} s "
+          f"({report.frames_per_sec:.0f} frames/s); {report.n_corrupt} unreadable crops masked")
+    return 0

@@ -1,0 +1,182 @@
+"""Feature extraction: run a trained frame model over every face crop of a dataset into a feature store.
+
+``extract_features(dataset, frame_model, out_dir)`` is the Python API behind
+``affectseq extract``. JPEG decoding and preprocessing run in DataLoader worker
+processes (bounded prefetch, so memory stays flat); the encoder runs batched in
+the main process on ``device``. Each video is committed atomically as soon as
+its last crop is encoded, so a killed run loses at most the videos in flight and
+a re-run skips every finished video. Unreadable crops are reported and masked
+(``feature_valid=False``), never fatal.
+
+For sharded/parallel engines (Ray, several machines on one shared directory):
+:func:`open_store` + :func:`plan_videos` + :func:`extract_videos` on a subset of
+jobs with ``update_manifest=False``, then ``StoreWriter.rebuild_manifest()`` once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from affectseq.features.extract_jobs import CropFrames, VideoJob, plan_videos, worker_init
+from affectseq.features.store import FEATURE_DTYPE
+from affectseq.features.store_writer import StoreWriter, spec_to_dict
+from affectseq.utils.hashing import sha256_file
+from affectseq.utils.progress import make_progress
+
+log = logging.getLogger(__name__)
+MAX_LOGGED_ERRORS = 20
+
+
+@dataclass
+class ExtractReport:
+    """What a run did: videos written/skipped, frames encoded, crops that failed (masked)."""
+
+    n_videos: int = 0
+    n_skipped: int = 0
+    n_written: int = 0
+    n_frames_encoded: int = 0
+    n_corrupt: int = 0
+    errors: list[str] = field(default_factory=list)  # the first MAX_LOGGED_ERRORS messages
+    seconds: float = 0.0
+
+    @property
+    def frames_per_sec(self) -> float:
+        return self.n_frames_encoded / self.seconds if self.seconds > 0 else 0.0
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; anything else as given."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def open_store(
+    out_dir: str | Path,
+    frame_model: torch.nn.Module,
+    dataset: Any,
+    checkpoint_path: str | Path | None = None,
+) -> StoreWriter:
+    """Create or resume the store for ``frame_model`` (its spec + checkpoint hash) and ``dataset``'s tasks."""
+    checkpoint_path = checkpoint_path or getattr(frame_model, "source_path", None)
+    sha = sha256_file(checkpoint_path) if checkpoint_path else None
+    spec = frame_model.spec
+    return StoreWriter(
+        out_dir,
+        feature_dim=int(spec.feature_dim),
+        encoder=spec_to_dict(spec),
+        checkpoint_sha256=sha,
+        checkpoint_path=str(Path(checkpoint_path).resolve()) if checkpoint_path else None,
+        tasks=tuple(t.lower() for t in dataset.tasks),
+        expr_classes=tuple(getattr(dataset, "expr_classes", ())) if "EXPR" in dataset.tasks else (),
+        source=str(getattr(dataset, "root", "")) or None,
+    )
+
+
+def extract_videos(
+    jobs: Sequence[VideoJob],
+    frame_model: torch.nn.Module,
+    writer: StoreWriter,
+    *,
+    batch_size: int = 128,
+    num_workers: int = 2,
+    device: str = "auto",
+    framing: str | None = "abaw112",
+    update_manifest: bool = True,
+    progress: bool | None = None,
+) -> ExtractReport:
+    """Encode the face crops of ``jobs`` and commit each video to ``writer`` as soon as it is complete."""
+    started = time.perf_counter()
+    report = ExtractReport(n_videos=len(jobs))
+    dev = resolve_device(device)
+    model = frame_model.to(dev).eval()
+    feature_dim = int(model.spec.feature_dim)
+    frames = CropFrames(jobs, model.spec, framing)
+    remaining = {pos: int(job.has_face.sum()) for pos, job in enumerate(jobs)}
+    buffers: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # job -> (features, feature_valid), in flight only
+
+    def commit(pos: int) -> None:
+        job = jobs[pos]
+        feats, valid = buffers.pop(pos, (None, None))
+        if feats is None:  # a video without any face crop: all rows masked
+            feats, valid = np.zeros((job.n_frames, feature_dim), FEATURE_DTYPE), np.zeros(job.n_frames, bool)
+        n_corrupt = int((job.has_face & ~valid).sum())
+        writer.write_video(job.video_id, feats, job.labels(valid), job.splits, n_corrupt=n_corrupt,
+                           update_manifest=update_manifest)
+        report.n_written += 1
+
+    for pos, count in remaining.items():
+        if count == 0:
+            commit(pos)
+    if len(frames):
+        loader = torch.utils.data.DataLoader(
+            frames, batch_size=batch_size, shuffle=False, num_workers=num_workers, worker_init_fn=worker_init,
+            pin_memory=dev.type == "cuda", prefetch_factor=2 if num_workers else None,
+            persistent_workers=False,
+        )
+        with make_progress(disable=None if progress is None else not progress) as bar, torch.inference_mode():
+            task = bar.add_task("extract", total=len(frames))
+            for batch in loader:
+                ok = batch["ok"].numpy().astype(bool)
+                out = np.zeros((len(ok), feature_dim), FEATURE_DTYPE)
+                if ok.any():
+                    x = batch["x"][torch.from_numpy(ok)].to(dev, non_blocking=True)
+                    out[ok] = model.forward_features(x).float().cpu().numpy().astype(FEATURE_DTYPE)
+                for msg in (m for m in batch["error"] if m):
+                    report.n_corrupt += 1
+                    if len(report.errors) < MAX_LOGGED_ERRORS:
+                        report.errors.append(msg)
+                        log.warning("unreadable face crop masked: %s", msg)
+                job_pos, frame_idx = batch["job"].numpy(), batch["frame_idx"].numpy()
+                for pos in np.unique(job_pos):
+                    rows = job_pos == pos
+                    if pos not in buffers:
+                        n = jobs[pos].n_frames
+                        buffers[pos] = (np.zeros((n, feature_dim), FEATURE_DTYPE), np.zeros(n, bool))
+                    feats, valid = buffers[pos]
+                    feats[frame_idx[rows]] = out[rows]
+                    valid[frame_idx[rows]] = ok[rows]
+                    remaining[pos] -= int(rows.sum())
+                    if remaining[pos] == 0:
+                        commit(int(pos))
+                report.n_frames_encoded += int(ok.sum())
+                bar.advance(task, len(ok))
+    if report.n_corrupt > MAX_LOGGED_ERRORS:
+        log.warning("%d unreadable face crops in total were masked", report.n_corrupt)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def extract_features(
+    dataset: Any,
+    frame_model: torch.nn.Module,
+    out_dir: str | Path,
+    *,
+    checkpoint_path: str | Path | None = None,
+    batch_size: int = 128,
+    num_workers: int = 2,
+    device: str = "auto",
+    framing: str | None = "abaw112",
+    progress: bool | None = None,
+) -> ExtractReport:
+    """Extract features of every video of an ABAW-layout ``dataset`` into the store at ``out_dir``.
+
+    Resumable: videos already committed in ``out_dir`` are skipped; a store made by a
+    different checkpoint is refused (``InputError``). ``framing`` is how the crops are
+    framed (ABAW ``cropped_aligned``: ``abaw112``), so the encoder's preprocessing can convert.
+    """
+    writer = open_store(out_dir, frame_model, dataset, checkpoint_path)
+    jobs = plan_videos(dataset)
+    todo = [job for job in jobs if not writer.is_done(job.video_id)]
+    report = extract_videos(todo, frame_model, writer, batch_size=batch_size, num_workers=num_workers,
+                            device=device, framing=framing, progress=progress)
+    report.n_videos, report.n_skipped = len(jobs), len(jobs) - len(todo)
+    writer.rebuild_manifest()
+    return report
