@@ -155,7 +155,10 @@ class SynthConfig:
     two_person_fraction: float = 0.15
     """Share of raw videos showing two people side by side (at least one when there are two or more)."""
     write_videos: bool = True
-    """Write ``videos/<video>.mp4``; crops and annotations are written in any case."""
+    """Write ``videos/<video>.mp4`` (Aff-Wild2 users often hold only crops and annotations)."""
+    write_crops: bool = True
+    """Write ``cropped_aligned`` face crops. With both this and ``write_videos`` off nothing is rendered:
+    annotations and ground truth only, for fast label-level experiments (not a complete ABAW tree)."""
     video_crf: int = 23
     """libx264 constant rate factor of the raw videos (lower = better quality, bigger files)."""
     video_preset: str = "ultrafast"

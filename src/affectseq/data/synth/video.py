@@ -12,9 +12,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from affectseq.data.synth.affect import AU_COLUMNS, GEOMETRY_NAMES, binary_episodes, sample_affect
+from affectseq.data.synth.affect import AU_COLUMNS, GEOMETRY_NAMES, AffectTrack, binary_episodes, sample_affect
 from affectseq.data.synth.config import SynthConfig
 from affectseq.data.synth.nuisance import (
+    Identity,
+    PersonNuisance,
     sample_frame_nuisance,
     sample_identity,
     sample_person_nuisance,
@@ -68,39 +70,57 @@ def _layout(n_persons: int, cfg: SynthConfig) -> list[tuple[tuple[float, float],
     return [((w / 4.0, h * 0.5), 0.75), ((3.0 * w / 4.0, h * 0.5), 0.75)]
 
 
+def sample_person(
+    rng: np.random.Generator,
+    n: int,
+    cfg: SynthConfig,
+    region_center_xy: tuple[float, float],
+    size_scale: float,
+    tasks: tuple[str, ...] = TASKS,
+) -> tuple[Identity, AffectTrack, PersonNuisance, np.ndarray, dict[str, np.ndarray]]:
+    """Everything random about one person except pixels: identity, latent affect, nuisance,
+    observed geometry (latent + resting-face offset + per-frame noise) and per-task annotation masks."""
+    identity = sample_identity(rng, cfg)
+    affect = sample_affect(rng, n, cfg.affect, cfg.fps)
+    nuisance = sample_person_nuisance(rng, n, cfg, region_center_xy, size_scale)
+    observed = (affect.geometry + identity.geometry_offset + nuisance.geometry_noise).astype(np.float32)
+    an = cfg.annotation
+    annotated = {
+        task: (task in tasks) & ~binary_episodes(rng, n, an.unannotated_frac, an.unannotated_mean_sec * cfg.fps)
+        for task in TASKS
+    }
+    return identity, affect, nuisance, observed, annotated
+
+
 def make_video(out_dir: Path, cfg: SynthConfig, plan: VideoPlan) -> None:
     """Render ``plan`` and move its outputs into ``out_dir`` (atomically, ground truth last)."""
     rng = video_rng(cfg, plan.index)
     n, fps = plan.n_frames, cfg.fps
-    people = []
-    for person, (region, size) in zip(plan.persons, _layout(len(plan.persons), cfg)):
-        identity = sample_identity(rng, cfg)
-        affect = sample_affect(rng, n, cfg.affect, fps)
-        nuisance = sample_person_nuisance(rng, n, cfg, region, size)
-        observed = affect.geometry + identity.geometry_offset + nuisance.geometry_noise
-        an = cfg.annotation
-        annotated = {
-            task: (task in person.tasks) & ~binary_episodes(rng, n, an.unannotated_frac, an.unannotated_mean_sec * fps)
-            for task in TASKS
-        }
-        people.append((person, identity, affect, nuisance, observed.astype(np.float32), annotated))
+    people = [
+        (person, *sample_person(rng, n, cfg, region, size, person.tasks))
+        for person, (region, size) in zip(plan.persons, _layout(len(plan.persons), cfg))
+    ]
     frame_nz = sample_frame_nuisance(rng, n, cfg)
     background = make_background(rng, cfg.frame_width, cfg.frame_height)
-    degrader = FrameDegrader(rng, cfg.frame_height, cfg.frame_width, frame_nz.noise_std)
+    render = cfg.write_videos or cfg.write_crops
+    degrader = FrameDegrader(rng, cfg.frame_height, cfg.frame_width, frame_nz.noise_std) if render else None
 
     staged = StagedVideo(out_dir, plan.name)
     try:
         boxes = [np.full((n, 4), np.nan, np.float32) for _ in people]
         landmarks = [np.full((n, 5, 2), np.nan, np.float32) for _ in people]
-        crop_dirs = [Path("cropped_aligned") / p[0].video_id for p in people]
+        crop_dirs = [Path("cropped_aligned") / p[0].video_id for p in people] if cfg.write_crops else []
         for rel in crop_dirs:
             staged.path(rel).mkdir()
         writer = (
-            Mp4Writer(staged.path(Path("videos") / f"{plan.name}.mp4"), cfg.frame_width, cfg.frame_height, fps, cfg.video_crf, cfg.video_preset)
+            Mp4Writer(
+                staged.path(Path("videos") / f"{plan.name}.mp4"),
+                cfg.frame_width, cfg.frame_height, fps, cfg.video_crf, cfg.video_preset,
+            )
             if cfg.write_videos else None
         )
         jpeg_params = [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality]
-        for frame_idx in range(n):
+        for frame_idx in range(n if degrader is not None else 0):
             canvas = background.copy()
             poses: list[Pose | None] = []
             for k, (_, identity, _, nz, observed, _) in enumerate(people):
@@ -125,7 +145,7 @@ def make_video(out_dir: Path, cfg: SynthConfig, plan: VideoPlan) -> None:
                 writer.write(frame)
             for k, (_, _, _, nz, _, _) in enumerate(people):
                 pose = poses[k]
-                if pose is None or not nz.has_crop[frame_idx]:
+                if pose is None or not nz.has_crop[frame_idx] or not cfg.write_crops:
                     continue
                 crop = align_crop(frame, pose, nz.align_jitter[frame_idx], cfg.crop_size)
                 ok, encoded = cv2.imencode(".jpg", crop[:, :, ::-1], jpeg_params)
