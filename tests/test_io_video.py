@@ -70,7 +70,6 @@ def test_real_clips_decode_fully_upright(clips_dir: Path, name: str) -> None:
     assert times[0] == pytest.approx(0.0, abs=1e-9) and np.all(np.diff(times) > 0)
     # Timestamps advance at the stream's rate (within a frame of jitter for variable-rate phone clips).
     assert times[-1] == pytest.approx((n_expected - 1) / info.fps, abs=1.5 / info.fps)
-    assert probe_video(clips_dir / name, count_frames=True).frame_count == n_expected
 
 
 def test_no_face_header_overstates_frames_and_says_estimated(clips_dir: Path) -> None:
