@@ -1,0 +1,262 @@
+"""Face tracking over a video: full detection every k frames, cheap verified tracking in between.
+
+Per frame, :meth:`FaceTracker.update` does one of two things:
+
+- **detection frame** (every ``detect_every`` frames, the first frame, and any frame
+  after a scene cut): run the full detector, match detections to the tracks'
+  predicted boxes by IoU (Hungarian assignment), start tracks for new faces and
+  end tracks whose face is gone;
+- **tracking frame**: move each track's box by its velocity and re-fit it with the
+  detector's ``refine`` (MTCNN's O-Net on that one crop, well under a millisecond
+  per face of a full detection's cost). O-Net's face probability doubles as a
+  verification: a track whose crop no longer holds a face ends at once, so boxes
+  never linger over an empty frame.
+
+A cheap scene-cut test (mean absolute difference of 32x18 grey thumbnails) forces
+a detection on the first frame of a new shot, so a face that appears at a cut is
+found on its first frame, not up to k frames later.
+
+Face ids are stable while a face stays tracked; a track lost for at most
+``reid_frames`` frames is revived under its old id when a detection reappears at
+its last place (not across scene cuts). ``main_face_only`` reports only the main
+face: the track with the largest accumulated face area (size x persistence),
+kept until it ends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from affectseq.faces.detector import Detection, FaceDetector, box_iou_matrix, check_rgb
+
+_THUMB_SIZE = (32, 18)
+
+
+@dataclass(frozen=True)
+class TrackedFace:
+    """One tracked face on one frame: its stable ``face_id`` and this frame's ``detection``.
+
+    ``detected`` is True when the box comes from a full detection on this frame,
+    False when it was tracked (propagated and re-fitted) from earlier frames.
+    """
+
+    face_id: int
+    detection: Detection
+    detected: bool = True
+
+
+@dataclass
+class _Track:
+    face_id: int
+    detection: Detection
+    frame_idx: int
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))
+    hits: int = 1
+    weight: float = 0.0
+    detect_misses: int = 0
+
+    def predicted_box(self, frame_idx: int) -> np.ndarray:
+        return np.asarray(self.detection.box, dtype=np.float64) + self.velocity * (frame_idx - self.frame_idx)
+
+    def observe(self, detection: Detection, frame_idx: int) -> None:
+        gap = frame_idx - self.frame_idx
+        if gap > 0:
+            step = (np.asarray(detection.box) - np.asarray(self.detection.box)) / gap
+            # Damped velocity: box jitter between frames should not fling the box away.
+            self.velocity = 0.5 * self.velocity + 0.5 * step
+        self.detection = detection
+        self.frame_idx = frame_idx
+        self.hits += 1
+        self.weight += detection.area
+
+
+class FaceTracker:
+    """Detect every ``detect_every`` frames and track in between, with stable face ids.
+
+    Args:
+        detector: any :class:`~affectseq.faces.detector.FaceDetector`; if it has
+            ``refine(rgb, boxes, threshold)`` (MTCNN), tracks are re-fitted and
+            verified on every frame, otherwise boxes are carried by their velocity.
+        detect_every: frames between full detections (1 = detect on every frame).
+        main_face_only: report only the main face (see module docstring).
+        iou_threshold: minimum IoU between a detection and a track's predicted box to match.
+        verify_threshold: face probability a tracked crop must keep (``refine``'s threshold).
+        cut_threshold: mean absolute grey-level change of a thumbnail (0-255) taken
+            as a scene cut, forcing a detection; ``None`` disables the test.
+        max_detect_misses: consecutive detection frames a verified track may go
+            unmatched by the detector before it ends.
+        reid_frames: how long (frames) an ended track can be revived under its id.
+    """
+
+    def __init__(
+        self,
+        detector: FaceDetector,
+        detect_every: int = 8,
+        *,
+        main_face_only: bool = False,
+        iou_threshold: float = 0.3,
+        verify_threshold: float = 0.6,
+        cut_threshold: float | None = 20.0,
+        max_detect_misses: int = 1,
+        reid_frames: int = 24,
+    ) -> None:
+        if detect_every < 1:
+            raise ValueError(f"detect_every must be >= 1, got {detect_every}")
+        self.detector = detector
+        self.detect_every = int(detect_every)
+        self.main_face_only = bool(main_face_only)
+        self.iou_threshold = float(iou_threshold)
+        self.verify_threshold = float(verify_threshold)
+        self.cut_threshold = cut_threshold
+        self.max_detect_misses = int(max_detect_misses)
+        self.reid_frames = int(reid_frames)
+        self._refine = getattr(detector, "refine", None)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all tracks and ids (call between videos)."""
+        self._tracks: list[_Track] = []
+        self._lost: list[_Track] = []
+        self._next_id = 0
+        self._since_detect = self.detect_every  # detect on the first frame
+        self._thumb: np.ndarray | None = None
+        self._main_id: int | None = None
+        self.n_frames = 0
+        self.n_detections = 0
+        self.n_cuts = 0
+
+    # ------------------------------------------------------------------ per frame
+    def update(self, frame_idx: int, rgb: np.ndarray) -> list[TrackedFace]:
+        """Faces on frame ``frame_idx`` (0-based, increasing) of upright RGB ``rgb``, by face id."""
+        rgb = check_rgb(rgb)
+        self.n_frames += 1
+        cut = self._scene_cut(rgb)
+        if cut:
+            self.n_cuts += 1
+            self._lost.clear()  # a face after a cut is not the one before it
+        if cut or self._since_detect >= self.detect_every:
+            self._detection_frame(frame_idx, rgb)
+            self._since_detect = 1
+            detected = True
+        else:
+            self._tracking_frame(frame_idx, rgb)
+            self._since_detect += 1
+            detected = False
+        self._drop_duplicates()
+        current = [t for t in self._tracks if t.frame_idx == frame_idx]
+        if self.main_face_only:
+            current = self._main(current)
+        return [TrackedFace(t.face_id, t.detection, detected) for t in sorted(current, key=lambda t: t.face_id)]
+
+    def _scene_cut(self, rgb: np.ndarray) -> bool:
+        if self.cut_threshold is None:
+            return False
+        gray = cv2.cvtColor(cv2.resize(rgb, _THUMB_SIZE, interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY)
+        thumb = gray.astype(np.int16)
+        previous, self._thumb = self._thumb, thumb
+        if previous is None:
+            return False
+        return float(np.abs(thumb - previous).mean()) > self.cut_threshold
+
+    def _detection_frame(self, frame_idx: int, rgb: np.ndarray) -> None:
+        self.n_detections += 1
+        detections = self.detector.detect(rgb)
+        predicted = np.array([t.predicted_box(frame_idx) for t in self._tracks]).reshape(-1, 4)
+        det_boxes = np.array([d.box for d in detections]).reshape(-1, 4)
+        iou = box_iou_matrix(predicted, det_boxes)
+        matched_tracks, matched_dets = set(), set()
+        if iou.size:
+            rows, cols = linear_sum_assignment(-iou)
+            for r, c in zip(rows, cols):
+                if iou[r, c] >= self.iou_threshold:
+                    self._tracks[r].observe(detections[c], frame_idx)
+                    self._tracks[r].detect_misses = 0
+                    matched_tracks.add(r)
+                    matched_dets.add(c)
+        unmatched = [i for i in range(len(self._tracks)) if i not in matched_tracks]
+        kept_alive = self._verify(frame_idx, rgb, unmatched, count_miss=True)
+        survivors = set(matched_tracks) | kept_alive
+        self._end_tracks([i for i in range(len(self._tracks)) if i not in survivors])
+        for c, det in enumerate(detections):
+            if c not in matched_dets:
+                self._start_track(det, frame_idx)
+
+    def _tracking_frame(self, frame_idx: int, rgb: np.ndarray) -> None:
+        if not self._tracks:
+            return
+        if self._refine is None:
+            # No verifier (Haar): carry boxes by their velocity until the next detection.
+            for t in self._tracks:
+                box = tuple(float(v) for v in t.predicted_box(frame_idx))
+                t.observe(Detection(box, t.detection.score, None), frame_idx)
+            return
+        kept = self._verify(frame_idx, rgb, list(range(len(self._tracks))), count_miss=False)
+        self._end_tracks([i for i in range(len(self._tracks)) if i not in kept])
+
+    def _verify(self, frame_idx: int, rgb: np.ndarray, indices: list[int], count_miss: bool) -> set[int]:
+        """Re-fit tracks ``indices`` at their predicted boxes; the indices still holding a face."""
+        if not indices or self._refine is None:
+            return set()
+        if count_miss:
+            indices = [i for i in indices if self._tracks[i].detect_misses < self.max_detect_misses]
+            if not indices:
+                return set()
+        boxes = [self._tracks[i].predicted_box(frame_idx) for i in indices]
+        kept = set()
+        for i, refined in zip(indices, self._refine(rgb, boxes, threshold=self.verify_threshold)):
+            if refined is not None:
+                self._tracks[i].observe(refined, frame_idx)
+                if count_miss:
+                    self._tracks[i].detect_misses += 1
+                kept.add(i)
+        return kept
+
+    # ------------------------------------------------------------------ bookkeeping
+    def _start_track(self, det: Detection, frame_idx: int) -> None:
+        self._lost = [t for t in self._lost if frame_idx - t.frame_idx <= self.reid_frames]
+        if self._lost:
+            iou = box_iou_matrix([det.box], [t.detection.box for t in self._lost])[0]
+            best = int(iou.argmax())
+            if iou[best] >= self.iou_threshold:
+                track = self._lost.pop(best)
+                track.velocity[:] = 0.0  # stale after a gap
+                track.observe(det, frame_idx)
+                track.detect_misses = 0
+                self._tracks.append(track)
+                return
+        self._tracks.append(_Track(self._next_id, det, frame_idx, weight=det.area))
+        self._next_id += 1
+
+    def _end_tracks(self, indices: list[int]) -> None:
+        ended = set(indices)
+        self._lost.extend(t for i, t in enumerate(self._tracks) if i in ended)
+        self._tracks = [t for i, t in enumerate(self._tracks) if i not in ended]
+
+    def _drop_duplicates(self) -> None:
+        """Two tracks converged onto one face (after re-fitting): keep the older one."""
+        if len(self._tracks) < 2:
+            return
+        boxes = [t.detection.box for t in self._tracks]
+        iou = box_iou_matrix(boxes, boxes)
+        order = sorted(range(len(self._tracks)), key=lambda i: (-self._tracks[i].hits, self._tracks[i].face_id))
+        dropped: set[int] = set()
+        for pos, i in enumerate(order):
+            if i in dropped:
+                continue
+            for j in order[pos + 1:]:
+                if j not in dropped and iou[i, j] > 0.5:
+                    dropped.add(j)
+        if dropped:
+            self._tracks = [t for k, t in enumerate(self._tracks) if k not in dropped]
+
+    def _main(self, current: list[_Track]) -> list[_Track]:
+        if not current:
+            return []
+        by_id = {t.face_id: t for t in current}
+        if self._main_id not in by_id:
+            self._main_id = max(current, key=lambda t: t.weight).face_id
+        return [by_id[self._main_id]]
