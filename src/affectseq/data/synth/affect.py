@@ -12,8 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import lfilter
-
 from affectseq.data.synth.config import AffectConfig
 
 GEOMETRY_NAMES: tuple[str, ...] = (
@@ -77,23 +75,34 @@ class AffectTrack:
     au: np.ndarray            # int8 (n, 12) ABAW3 AUs, 0/1
 
 
+def _recursive(x: np.ndarray, a: float, init: np.ndarray | float) -> np.ndarray:
+    """``y[t] = a * y[t-1] + x[t]`` along axis 0 with ``y[-1] = init`` (a first-order IIR filter).
+
+    A plain loop: scipy.signal.lfilter would do, but importing scipy.signal costs seconds in
+    every worker process, more than the filtering itself.
+    """
+    out = np.empty_like(x, dtype=np.float64)
+    prev = np.asarray(init, dtype=np.float64)
+    for t in range(x.shape[0]):
+        prev = a * prev + x[t]
+        out[t] = prev
+    return out
+
+
 def ou_process(rng: np.random.Generator, n: int, tau_frames: float, std: float) -> np.ndarray:
     """Stationary zero-mean Ornstein-Uhlenbeck samples at unit frame steps (exact discretisation)."""
     phi = float(np.exp(-1.0 / max(tau_frames, 1e-6)))
     eps = rng.standard_normal(n) * std * np.sqrt(1.0 - phi * phi)
     # Start in the stationary distribution so the first frames look like the rest.
-    out, _ = lfilter([1.0], [1.0, -phi], eps, zi=[rng.standard_normal() * std * phi])
-    return out
+    return _recursive(eps, phi, rng.standard_normal() * std)
 
 
 def low_pass(x: np.ndarray, tau_frames: float) -> np.ndarray:
     """First-order causal low-pass along axis 0, started at ``x[0]`` (no warm-up transient)."""
     if tau_frames <= 0:
-        return x.copy()
+        return x.astype(np.float64)
     a = float(np.exp(-1.0 / tau_frames))
-    zi = (a * x[0])[None, ...] if x.ndim > 1 else [a * x[0]]
-    out, _ = lfilter([1.0 - a], [1.0, -a], x, axis=0, zi=np.asarray(zi))
-    return out
+    return _recursive((1.0 - a) * np.asarray(x, dtype=np.float64), a, x[0])
 
 
 def binary_episodes(rng: np.random.Generator, n: int, on_frac: float, mean_on_frames: float) -> np.ndarray:
