@@ -194,6 +194,20 @@ def test_truncated_file_yields_readable_frames_then_raises(tmp_path: Path, clips
         VideoReader(cut_tail)
 
 
+@pytest.mark.parametrize("ext,codec", [("mkv", "ffv1"), ("webm", "libvpx")])
+def test_truncated_matroska_is_reported(tmp_path: Path, ext: str, codec: str) -> None:
+    # Matroska has no per-frame index: the header's duration is the evidence.
+    whole = _encode(tmp_path / f"whole.{ext}", codec, 25, size=(128, 96))
+    assert len(list(VideoReader(whole))) == 25
+    cut = tmp_path / f"cut.{ext}"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    seen = []
+    with pytest.raises(VideoDecodeError, match="truncated: the last frame ends at"):
+        for frame in VideoReader(cut):
+            seen.append(frame.frame_idx)
+    assert 0 < len(seen) < 25 and seen == list(range(len(seen)))
+
+
 def test_corrupt_stream_yields_frames_then_raises(tmp_path: Path, clips_dir: Path) -> None:
     data = bytearray((clips_dir / "WolfgangLanger_Pexels.mp4").read_bytes())
     lo, hi = int(len(data) * 0.4), int(len(data) * 0.45)

@@ -312,16 +312,45 @@ class VideoReader:
         if stats.stopped_early:
             return
         n_decoded = frame_idx + 1
-        header_frames = int(stream.frames or 0)
         if n_decoded == 0:
             raise InputError(self.path, "video stream has no decodable frames")
-        if header_frames and stats.packets < header_frames:
-            raise VideoDecodeError(
-                self.path,
-                f"truncated: the stream ends after {stats.packets} of the {header_frames} packets its index "
-                f"lists ({n_decoded} frames decoded)",
-            )
+        problem = _truncation(self.path, container, stream, stats.packets, last_time, fps)
+        if problem:
+            raise VideoDecodeError(self.path, f"truncated: {problem} ({n_decoded} frames decoded)")
         self.frames_decoded = n_decoded
+
+
+def _truncation(path: Path, container, stream, n_packets: int, last_time: float | None, fps: float) -> str | None:
+    """Why a stream that decoded to its end looks cut short, or None.
+
+    FFmpeg ends a cut file quietly, so the evidence is indirect: an index (mp4/mov)
+    pointing past the end of the file; else, for containers with a sparse index
+    (mkv/webm cues), fewer packets than the header's frame count or a last frame
+    well before the header's duration.
+    """
+    entries = getattr(stream, "index_entries", None) or []
+    file_size = path.stat().st_size
+    if entries:
+        index_end = max(entry.pos + entry.size for entry in entries)
+        if index_end > file_size:
+            return f"the file has {file_size} bytes but its index points to data up to byte {index_end}"
+        if len(entries) >= n_packets:
+            return None  # a complete index that fits in the file
+    header_frames = int(stream.frames or 0)
+    if header_frames and n_packets < header_frames:
+        return f"the stream ends after {n_packets} of the {header_frames} frames its header lists"
+    if stream.duration is not None and stream.time_base is not None:
+        expected_sec = float(stream.duration * stream.time_base)
+    elif container.duration is not None and not container.streams.audio:
+        # The container duration covers every stream; without audio it is the video's.
+        expected_sec = container.duration / 1_000_000
+    else:
+        return None
+    if last_time is not None and fps > 0:
+        ends_sec = last_time + 1.0 / fps
+        if expected_sec - ends_sec > max(2.0 / fps, 0.02 * expected_sec):
+            return f"the last frame ends at {ends_sec:.3f} s but the header says {expected_sec:.3f} s"
+    return None
 
 
 def iter_frames(path: str | os.PathLike[str], **options) -> Iterator[VideoFrame]:
