@@ -55,7 +55,7 @@ class AffectConfig:
     """Valence/arousal that each class pulls towards."""
     va_centroid_jitter: float = 0.12
     """Std of the per-episode offset of the VA target from its class centroid."""
-    va_tau_sec: float = 0.8
+    va_tau_sec: float = 0.4
     """Mean-reversion time of the valence/arousal Ornstein-Uhlenbeck process, seconds."""
     va_std: float = 0.12
     """Stationary std of the OU fluctuation around the target."""
