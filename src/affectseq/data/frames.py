@@ -77,7 +77,8 @@ def read_image_rgb(path: str | os.PathLike[str]) -> np.ndarray:
 
     try:
         with Image.open(path) as img:
-            return to_rgb_uint8(np.asarray(img.convert("RGB")))
+            # np.array copies: PIL's buffer view is read-only, and torch.from_numpy warns on those.
+            return to_rgb_uint8(np.array(img.convert("RGB")))
     except FileNotFoundError:
         raise InputError(path, "image file not found") from None
     except (UnidentifiedImageError, OSError) as err:
@@ -106,8 +107,9 @@ class ArrayFrameSet:
         return int(self.images.shape[0])
 
     def load_image(self, i: int) -> np.ndarray:
-        """Image ``i`` as (H, W, 3) uint8 RGB."""
-        return to_rgb_uint8(self.images[i])
+        """Image ``i`` as (H, W, 3) uint8 RGB (a copy: callers may write to it)."""
+        image = self.images[i]
+        return to_rgb_uint8(image) if image.ndim == 2 else np.array(to_rgb_uint8(image))
 
     def __repr__(self) -> str:
         return f"ArrayFrameSet(name={self.name!r}, n={len(self)}, image_shape={self.images.shape[1:]})"
