@@ -149,3 +149,19 @@ def test_frame_set_label_shapes_are_checked() -> None:
         ArrayFrameSet("x", np.zeros((3, 4, 4), np.uint8), expr=np.zeros(2))
     with pytest.raises(ValueError):
         FileFrameSet("x", np.array(["a", "b"]), va=np.zeros((2, 3)))
+
+
+def test_read_image_formats_agree(tmp_path: Path) -> None:
+    from affectseq.data.frames import read_image_rgb
+
+    rgb = np.random.default_rng(0).integers(0, 255, (12, 10, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "a.png")
+    Image.fromarray(rgb[:, :, 0]).save(tmp_path / "g.png")
+    Image.fromarray(rgb).convert("P").save(tmp_path / "p.gif")  # OpenCV cannot read GIF: the Pillow path
+    assert np.array_equal(read_image_rgb(tmp_path / "a.png"), rgb)
+    gray = read_image_rgb(tmp_path / "g.png")
+    assert gray.shape == (12, 10, 3) and np.array_equal(gray[..., 2], rgb[:, :, 0])
+    gif = read_image_rgb(tmp_path / "p.gif")
+    assert gif.shape == (12, 10, 3) and gif.dtype == np.uint8 and gif.flags.writeable
+    with pytest.raises(InputError, match="not found"):
+        read_image_rgb(tmp_path / "missing.jpg")

@@ -72,7 +72,15 @@ def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
 
 def read_image_rgb(path: str | os.PathLike[str]) -> np.ndarray:
     """Decode an image file to (H, W, 3) uint8 RGB; an unreadable file raises ``InputError``."""
-    # Pillow (a torchvision dependency) handles grayscale/palette/CMYK JPEG and PNG uniformly.
+    import cv2
+
+    # OpenCV decodes small JPEG crops ~3x faster than Pillow (the hot path of frame
+    # training and extraction: millions of 112x112 crops); gray becomes 3 equal channels.
+    bgr = cv2.imread(os.fspath(path), cv2.IMREAD_COLOR)
+    if bgr is not None:
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    # OpenCV returns None for missing files and formats it lacks; Pillow reads the rest
+    # (and names the problem).
     from PIL import Image, UnidentifiedImageError
 
     try:
