@@ -227,3 +227,14 @@ def test_end_sec_stops_before_a_truncated_tail(tmp_path: Path, clips_dir: Path) 
     cut.write_bytes(data[: len(data) // 2])
     frames = list(VideoReader(cut, end_sec=2.0))  # the damage lies after 2 s: no error
     assert len(frames) == 48
+
+
+def test_header_frame_count_without_decoding(clips_dir: Path, tmp_path: Path) -> None:
+    from affectseq.io.video import header_frame_count
+
+    assert header_frame_count(clips_dir / "no_face.mp4") == 98  # the header's (over)estimate
+    assert header_frame_count(clips_dir / "face_noface.mov") == 169
+    mkv = _encode(tmp_path / "a.mkv", "ffv1", 10)  # Matroska has no frame count: duration x fps
+    assert header_frame_count(mkv) == 10
+    with pytest.raises(InputError, match="not found"):
+        header_frame_count(tmp_path / "missing.mp4")

@@ -226,11 +226,11 @@ class AbawDataset:
 
     def _video_length(self, source: Path, annotation: Path) -> int | None:
         # Imported here: io is only needed when raw videos are present.
-        from affectseq.io.video import probe_video
+        from affectseq.io.video import header_frame_count
 
         if source not in self._video_lengths:
             try:
-                self._video_lengths[source] = probe_video(source).frame_count
+                self._video_lengths[source] = header_frame_count(source)
             except InputError as err:
                 self._video_lengths[source] = None
                 self._warn(DataWarning(str(source), f"raw video of {annotation.name} unreadable: {err.problem}"))

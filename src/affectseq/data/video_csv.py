@@ -102,10 +102,10 @@ class VideoCsvDataset:
     def _parse(self, split: str, video: Path, csv: Path) -> dict[str, AnnotatedVideo]:
         import pandas as pd
 
-        from affectseq.io.video import probe_video
+        from affectseq.io.video import header_frame_count
 
         try:
-            n_frames = probe_video(video).frame_count
+            n_frames = header_frame_count(video)
         except InputError as err:
             self._warn(video, f"video unreadable, its labels are skipped: {err.problem}")
             return {}

@@ -177,6 +177,26 @@ def probe_video(path: str | os.PathLike[str], count_frames: bool = False) -> Vid
     )
 
 
+def header_frame_count(path: str | os.PathLike[str]) -> int:
+    """Frame count from the container header alone (no decoding; an estimate, see :class:`VideoInfo`).
+
+    Cheap enough to run over every raw video of a dataset; raises ``InputError``
+    like :func:`probe_video` for files that are not videos.
+    """
+    path = Path(path)
+    container, stream = _open_container(path)
+    try:
+        if stream.frames:
+            return int(stream.frames)
+        if stream.duration is not None and stream.time_base is not None:
+            duration_sec = float(stream.duration * stream.time_base)
+        else:
+            duration_sec = (container.duration or 0) / 1_000_000
+        return int(round(duration_sec * _stream_fps(stream)))
+    finally:
+        container.close()
+
+
 @dataclass
 class _DecodeStats:
     packets: int = 0  # non-empty packets demuxed
