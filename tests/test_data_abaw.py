@@ -150,6 +150,17 @@ def test_abaw2020_layout(tmp_path: Path) -> None:
     assert (au.labels[:, labels.AU_NAMES.index("AU20")] == 1).all()
 
 
+def test_other_in_a_7_class_tree_is_masked(tmp_path: Path) -> None:
+    root = build_abaw2020(tmp_path)
+    (root / "annotations" / "EXPR_Set" / "Training_Set" / "v3.txt").write_text(
+        "Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise,Other\n0\n7\n7\n")
+    ds = AbawDataset(root)
+    v3 = next(v for v in ds.videos("EXPR", "Training_Set") if v.video_id == "v3")
+    assert v3.labels.tolist() == [0, -1, -1] and v3.label_valid.tolist() == [True, False, False]
+    assert any("v3.txt:3: 2 rows labelled Other" in str(w) for w in ds.warnings)
+    assert ds.frame_set("EXPR", "Training_Set").expr.max() < 7
+
+
 def test_abaw3_layout_without_au_or_videos(tmp_path: Path) -> None:
     ds = AbawDataset(build_abaw3(tmp_path))
     assert ds.layout == "abaw3" and ds.tasks == ("VA", "EXPR")

@@ -200,6 +200,14 @@ class AbawDataset:
             rows = np.fromiter((i for i in numbers if 1 <= i <= n), dtype=np.int64)
             has_face[rows - 1] = True
         valid = parsed.valid
+        if task == "EXPR" and len(parsed.expr_classes) > len(self.expr_classes):
+            # An 8-class file in an ABAW 2020 (7-class) tree: Other has no place there.
+            other = valid & (parsed.labels >= len(self.expr_classes))
+            if other.any():
+                self._warn(DataWarning(str(path), f"{int(other.sum())} rows labelled Other, which the 7-class "
+                                                  "ABAW 2020 label space lacks: masked unannotated",
+                                       int(np.flatnonzero(other)[0]) + 2))
+                valid = valid & ~other
         if source is not None and self.check_video_lengths:
             n_video = self._video_length(source, path)
             if n_video is not None and n > n_video:
