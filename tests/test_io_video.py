@@ -131,6 +131,10 @@ def test_stride_target_fps_and_time_window(clips_dir: Path) -> None:
 def test_reader_pickles_and_restarts(clips_dir: Path) -> None:
     reader = VideoReader(clips_dir / "multi_face_pan.mp4", stride=16)
     clone = pickle.loads(pickle.dumps(reader))
+    running = iter(reader)
+    next(running)
+    assert [f.frame_idx for f in pickle.loads(pickle.dumps(reader))] == [0, 16, 32]  # pickled mid-iteration
+    running.close()
     first = [f.frame_idx for f in reader]
     assert first == [f.frame_idx for f in reader] == [f.frame_idx for f in clone] == [0, 16, 32]
     assert [f.frame_idx for f in iter_frames(clips_dir / "multi_face_pan.mp4", stride=24)] == [0, 24]

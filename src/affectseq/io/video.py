@@ -268,6 +268,10 @@ class VideoReader:
         self.frames_decoded: int | None = None
         self._container = None
 
+    def __getstate__(self) -> dict:
+        # An open decoder cannot cross processes; the copy opens its own when iterated.
+        return {**self.__dict__, "_container": None}
+
     def __enter__(self) -> "VideoReader":
         return self
 
