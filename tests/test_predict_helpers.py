@@ -58,8 +58,8 @@ def brightness_bundle(window_sec: float = 0.0):
     return ModelBundle(frame_stage=BrightnessStage(), temporal_stage=SmoothingTemporal(window_sec), info=info)
 
 
-def save_tiny_frame_model(path: Path, tasks=("expr",), seed: int = 0) -> Path:
-    """An untrained paper_cnn frame model checkpoint (fast on CPU)."""
+def save_tiny_frame_model(path: Path, tasks=("expr",), seed: int = 0, classes=EXPR_CLASSES_7) -> Path:
+    """An untrained, tiny (timm ``test_resnet`` at 32x32) frame model checkpoint: fast on CPU."""
     import torch
 
     from affectseq.features.checkpoint import save_frame_model
@@ -67,7 +67,7 @@ def save_tiny_frame_model(path: Path, tasks=("expr",), seed: int = 0) -> Path:
     from affectseq.features.frame_model import FrameModel
 
     torch.manual_seed(seed)
-    model = FrameModel(create_encoder("paper_cnn"), tasks=list(tasks))
+    model = FrameModel(create_encoder("test_resnet", input_size=32), tasks=list(tasks), expr_classes=classes)
     return save_frame_model(path, model, {"note": "untrained test model"})
 
 
