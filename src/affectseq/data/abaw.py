@@ -172,8 +172,10 @@ class AbawDataset:
         self.n_problems += count
 
     def _index_split(self, task: str, split: str, folder: Path) -> list[AnnotatedVideo]:
+        from affectseq.utils.progress import track
+
         videos = []
-        for path in sorted(folder.glob("*.txt")):
+        for path in track(sorted(folder.glob("*.txt")), f"indexing {task}/{split}"):
             video = self._index_file(task, split, path)
             if video is not None:
                 videos.append(video)
