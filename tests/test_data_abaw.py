@@ -120,10 +120,13 @@ def test_frame_set_holds_crop_frames_only(ds6: AbawDataset) -> None:
     assert fs.video_ids.tolist().count("vidA") == 8
     i = fs.video_ids.tolist().index("vidA") + 3  # 4th crop of vidA is frame_idx 4 (frame 3 has no face)
     assert fs.frame_idx[i] == 4 and fs.expr[i] == 4
+    assert fs.path(i) == str(ds6.root / "cropped_aligned" / "vidA" / "00005.jpg")
     img = fs.load_image(i)
     assert img.shape == (16, 16, 3) and abs(int(img.mean()) - 50) <= 3  # crop 00005.jpg was filled with 50
     annotated = ds6.frame_set("expr", "Train_Set", annotated_only=True)
     assert len(annotated) == 15 and (annotated.expr >= 0).all()  # minus vidA row 6 and vidB_left row 4 (-1)
+    # Per item only two integers and the label travel to DataLoader workers, not a path string.
+    assert len(pickle.dumps(annotated)) < 2_000 + 30 * len(annotated)
     restored = pickle.loads(pickle.dumps(annotated))
     assert np.array_equal(restored.load_image(0), annotated.load_image(0))
     va = ds6.frame_set("VA", "Train_Set")

@@ -24,7 +24,7 @@ import numpy as np
 from affectseq import labels
 from affectseq.data.abaw_annotations import TASKS, AnnotationFileError, DataWarning, parse_annotation
 from affectseq.data.abaw_layout import AbawTree, crop_frame_numbers, scan_abaw_root
-from affectseq.data.frames import FileFrameSet
+from affectseq.data.frames import CropFrameSet
 from affectseq.errors import InputError
 
 
@@ -130,38 +130,42 @@ class AbawDataset:
             for split in self.splits(task):
                 self.videos(task, split)
 
-    def frame_set(self, task: str, split: str, annotated_only: bool = False) -> FileFrameSet:
-        """The frames of a task and split that have a face crop, as a lazily loading :class:`FileFrameSet`.
+    def frame_set(self, task: str, split: str, annotated_only: bool = False) -> CropFrameSet:
+        """The frames of a task and split that have a face crop, as a lazily loading :class:`CropFrameSet`.
 
         Only ``task``'s label array is set (the others are None); unannotated
         frames are included with -1/NaN labels unless ``annotated_only``.
+        Items carry ``video_ids`` and ``frame_idx``.
         """
         task = normalise_task(task)
-        paths: list[str] = []
+        crop_dirs: list[str] = []
+        names: list[str] = []
         label_parts: list[np.ndarray] = []
-        video_ids: list[np.ndarray] = []
+        pos_parts: list[np.ndarray] = []
         frame_parts: list[np.ndarray] = []
         for video in self.videos(task, split):
-            keep = video.has_face & video.annotated if annotated_only else video.has_face.copy()
+            keep = video.has_face & video.annotated if annotated_only else video.has_face
             idx = np.flatnonzero(keep)
             if not idx.size:
                 continue
-            paths.extend(f"{video.crop_dir}{os.sep}{i + 1:05d}.jpg" for i in idx)
+            pos_parts.append(np.full(idx.size, len(crop_dirs), np.int32))
+            crop_dirs.append(str(video.crop_dir))
+            names.append(video.video_id)
             label_parts.append(video.labels[idx])
-            video_ids.append(np.full(idx.size, video.video_id))
             frame_parts.append(idx)
         empty = {"VA": np.zeros((0, 2), np.float32), "EXPR": np.zeros(0, np.int64),
                  "AU": np.zeros((0, len(labels.AU_NAMES)), np.int8)}[task]
         y = np.concatenate(label_parts) if label_parts else empty
-        return FileFrameSet(
+        return CropFrameSet(
             name=f"{self.root.name}/{task}/{split}",
-            paths=np.array(paths, dtype=np.str_),
+            crop_dirs=np.array(crop_dirs, dtype=np.str_),
+            video_names=np.array(names, dtype=np.str_),
+            video_pos=np.concatenate(pos_parts) if pos_parts else np.zeros(0, np.int32),
+            frame_idx=np.concatenate(frame_parts) if frame_parts else np.zeros(0, np.int64),
             expr_classes=self.expr_classes if task == "EXPR" else (),
             expr=y if task == "EXPR" else None,
             va=y if task == "VA" else None,
             au=y if task == "AU" else None,
-            video_ids=np.concatenate(video_ids) if video_ids else np.zeros(0, np.str_),
-            frame_idx=np.concatenate(frame_parts) if frame_parts else np.zeros(0, np.int64),
         )
 
     # --- indexing ---------------------------------------------------------------------------
