@@ -1,0 +1,118 @@
+"""Sequence bundles (frame encoder + GRU/LSTM, VA head) plug into predict unchanged; causal vs offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from affectseq.errors import ConfigError, InputError
+from affectseq.labels import EXPR_CLASSES_7
+from affectseq.models.streaming import StreamingPredictor
+from affectseq.models.temporal import TemporalConfig, TemporalModel
+from affectseq.predict.model import load_model
+from affectseq.predict.pipeline import PredictOptions, predict_video_table
+from affectseq.predict.sequence import SequenceTemporal
+from affectseq.predict.table import frame_columns
+from affectseq.training.checkpoints import save_sequence_checkpoint
+
+from test_predict_helpers import ScriptedFaces, box_crops, gray_frames, save_tiny_frame_model, write_video
+
+WINDOW = 6
+
+
+def _bundle_file(tmp: Path, bidirectional: bool, mode: str = "seq2seq", embed: bool = True) -> Path:
+    frame = save_tiny_frame_model(tmp / "frame.safetensors")
+    torch.manual_seed(1)
+    temporal = TemporalModel(96, {"expr": 7, "va": 2},
+                             TemporalConfig(cell="gru", hidden_sizes=(8, 6), bidirectional=bidirectional, mode=mode))
+    from affectseq.features.checkpoint import load_frame_model
+
+    info = {"mode": mode, "window": WINDOW, "tasks": ["expr", "va"], "expr_classes": list(EXPR_CLASSES_7),
+            "encoder": load_frame_model(frame).spec.to_dict()}
+    name = f"seq_{'bi' if bidirectional else 'uni'}_{mode}_{embed}.safetensors"
+    return save_sequence_checkpoint(tmp / name, temporal, info, frame_checkpoint=frame if embed else None,
+                                    embed_frame=embed)
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    levels = list(np.linspace(10, 240, 16).astype(int))
+    return write_video(tmp_path_factory.mktemp("seqv") / "ramp.mp4", gray_frames(levels))
+
+
+def _predict(video: Path, model_path: Path, mode: str):
+    bundle = load_model(model_path, device="cpu")
+    faces = ScriptedFaces({1: (8.0, 8.0, 72.0, 72.0)}, lambda f, i: f not in (4, 5))
+    return bundle, predict_video_table(video, bundle, PredictOptions(mode=mode, progress=False),
+                                       face_source=faces, aligner=box_crops)
+
+
+@pytest.mark.parametrize("bidirectional,mode", [(False, "causal"), (True, "offline"), (False, "offline")])
+def test_sequence_bundle_runs_in_predict(tmp_path: Path, video: Path, bidirectional: bool, mode: str) -> None:
+    bundle, pred = _predict(video, _bundle_file(tmp_path, bidirectional), mode)
+    assert bundle.info.kind == "sequence" and bundle.info.has_va
+    table = pred.table
+    assert list(table.columns) == frame_columns(EXPR_CLASSES_7, has_va=True)
+    faces = table[table.face_id.notna()]
+    assert len(faces) == 14 and table.loc[table.face_id.isna(), "valence"].isna().all()
+    np.testing.assert_allclose(faces.filter(like="prob_").sum(axis=1), 1.0, atol=1e-5)
+    assert faces[["valence", "arousal"]].abs().le(1).all().all()
+    assert pred.summary["valence_arousal"]["valence"]["mean"] == pytest.approx(faces.valence.mean(), abs=1e-5)
+
+
+def test_bidirectional_seq2seq_cannot_stream(tmp_path: Path, video: Path) -> None:
+    with pytest.raises(ConfigError, match="offline"):
+        _predict(video, _bundle_file(tmp_path, bidirectional=True), "causal")
+
+
+def test_bundle_without_frame_model_is_a_clear_error(tmp_path: Path) -> None:
+    path = _bundle_file(tmp_path, bidirectional=False, embed=False)
+    with pytest.raises(InputError, match="no frame model") as err:
+        load_model(path, device="cpu")
+    assert str(path) in str(err.value)
+
+
+def _temporal(bidirectional: bool, mode: str = "seq2seq") -> TemporalModel:
+    torch.manual_seed(2)
+    return TemporalModel(5, {"expr": 7, "va": 2},
+                         TemporalConfig(hidden_sizes=(8,), bidirectional=bidirectional, mode=mode)).eval()
+
+
+def test_causal_outputs_ignore_the_future_offline_use_it() -> None:
+    rng = np.random.default_rng(0)
+    feats = rng.normal(size=(30, 5)).astype(np.float32)
+    steps = np.concatenate([np.arange(0, 12), np.arange(15, 33)])  # a 3-frame gap at 12-14
+    changed = feats.copy()
+    changed[20:] += 3.0
+    causal = SequenceTemporal(_temporal(False), WINDOW)
+    a = causal.run_track({"features": feats}, steps / 25, steps, "causal")
+    b = causal.run_track({"features": changed}, steps / 25, steps, "causal")
+    np.testing.assert_allclose(a["expr_prob"][:20], b["expr_prob"][:20], atol=1e-6)
+    assert not np.allclose(a["expr_prob"][20:], b["expr_prob"][20:])
+    offline = SequenceTemporal(_temporal(True), WINDOW)
+    c = offline.run_track({"features": feats}, steps / 25, steps, "offline")
+    d = offline.run_track({"features": changed}, steps / 25, steps, "offline")
+    assert not np.allclose(c["va"][17:20], d["va"][17:20])  # the window after frame 20 reaches back
+
+
+@pytest.mark.parametrize("mode", ["seq2seq", "seq2one"])
+def test_causal_track_matches_the_live_streaming_predictor(mode: str) -> None:
+    """predict's causal pass gives what models.streaming.StreamingPredictor gives frame by frame."""
+    model = _temporal(False, mode)
+    rng = np.random.default_rng(3)
+    feats = rng.normal(size=(20, 5)).astype(np.float32)
+    steps = np.array([s for s in range(23) if s not in (7, 8, 9)])
+    ours = SequenceTemporal(model, WINDOW).run_track({"features": feats}, steps / 25, steps, "causal")
+    live = StreamingPredictor(model, window=WINDOW, policy="window")
+    rows = iter(range(len(feats)))
+    for step in range(23):
+        if step in (7, 8, 9):
+            live.push(None, has_face=False)
+            continue
+        i = next(rows)
+        out = live.push(feats[i])
+        np.testing.assert_allclose(ours["expr_prob"][i], out["expr"], atol=1e-5)
+        np.testing.assert_allclose(ours["va"][i], out["va"], atol=1e-5)
