@@ -2,7 +2,7 @@
 
 A sample is a dict of NumPy arrays (W = window length, D = feature_dim)::
 
-    features  float32 (W, D)   zeros at gaps and padding
+    features  float16 (W, D)   zeros at gaps and padding (the store's dtype; collate makes float32)
     mask      bool (W,)        True where the row holds a real feature
     video     int              position of the video in ``WindowDataset.video_ids``
     frame_idx int64 (W,)       frame of each row (-1 for padding outside the video)
@@ -43,8 +43,7 @@ class WindowDataset:
         return len(self.index)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        video, anchor = self.index.locate(int(i))
-        return self.read(int(video), int(anchor))
+        return self.read(*self.index.locate_one(int(i)))
 
     def read(self, video: int, anchor: int) -> dict[str, Any]:
         """The sample of the window of ``video`` (position) with ``anchor`` (see module docstring)."""
@@ -53,15 +52,16 @@ class WindowDataset:
         n = self.store.n_frames(vid)
         start, stop = self.index.frame_range(anchor)
         lo, hi = max(start, 0), min(stop, n)
-        feats, labels = self.store.read_window(vid, lo, hi)
+        feats, labels = self.store.read_window(vid, lo, hi, dtype=np.float16)
         offset = lo - start  # rows of left padding (seq2one with pad_start)
         rows = slice(offset, offset + (hi - lo))
 
-        sample_feats = np.zeros((w, self.store.feature_dim), dtype=np.float32)
+        sample_feats = np.zeros((w, self.store.feature_dim), dtype=np.float16)
         mask = np.zeros(w, dtype=bool)
         mask[rows] = labels["feature_valid"]
         sample_feats[rows] = feats
-        sample_feats[~mask] = 0.0  # a gap row is zero whatever the store holds
+        if not mask[rows].all():
+            sample_feats[~mask] = 0.0  # a gap row is zero whatever the store holds
         frame_idx = np.full(w, -1, dtype=np.int64)
         frame_idx[rows] = np.arange(lo, hi)
         sample: dict[str, Any] = {"features": sample_feats, "mask": mask, "video": video, "frame_idx": frame_idx}
@@ -114,10 +114,11 @@ def balanced_window_indices(
 
 
 def collate_windows(samples: list[dict[str, Any]]) -> dict[str, Any]:
-    """Stack samples into a batch of tensors (all windows have the same length W)."""
+    """Stack samples into a batch of tensors (all windows have the same length W); features become float32."""
     import torch
 
     batch: dict[str, Any] = {}
     for key in samples[0]:
         batch[key] = torch.as_tensor(np.stack([np.asarray(s[key]) for s in samples]))
+    batch["features"] = batch["features"].float()
     return batch

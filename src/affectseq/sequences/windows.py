@@ -125,6 +125,15 @@ class WindowIndex:
         video = self._run_video[run]
         return video, self._first[video] + k * self.spec.step
 
+    def locate_one(self, i: int) -> tuple[int, int]:
+        """Scalar fast path of :meth:`locate` (one window per sample read)."""
+        if not 0 <= i < len(self):
+            raise IndexError(f"window index {i} out of range (0..{len(self) - 1})")
+        run = int(self._run_end.searchsorted(i, side="right"))
+        k = int(self._run_k0[run]) + i - (int(self._run_end[run]) - int(self._run_len[run]))
+        video = int(self._run_video[run])
+        return video, int(self._first[video]) + k * self.spec.step
+
     def frame_range(self, anchor: int) -> tuple[int, int]:
         """[start, stop) frame range of the window with ``anchor`` (may reach outside the video)."""
         w = self.spec.length
