@@ -116,3 +116,28 @@ def test_causal_track_matches_the_live_streaming_predictor(mode: str) -> None:
         out = live.push(feats[i])
         np.testing.assert_allclose(ours["expr_prob"][i], out["expr"], atol=1e-5)
         np.testing.assert_allclose(ours["va"][i], out["va"], atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["smoothing", "sequence"])
+def test_live_predictor_equals_the_causal_pipeline(tmp_path: Path, video: Path, kind: str) -> None:
+    from affectseq.io.video import VideoReader
+    from affectseq.predict.streaming import LivePredictor
+
+    from test_predict_helpers import brightness_bundle
+
+    bundle = brightness_bundle(0.2) if kind == "smoothing" else load_model(_bundle_file(tmp_path, False), device="cpu")
+    present = lambda f, i: f not in (4, 5)  # noqa: E731
+    face_box = {1: (8.0, 8.0, 72.0, 72.0)}
+    table = predict_video_table(video, bundle, PredictOptions(mode="causal", progress=False),
+                                face_source=ScriptedFaces(face_box, present), aligner=box_crops).table
+    live = LivePredictor(bundle, ScriptedFaces(face_box, present), aligner=box_crops)
+    expected = table[table.face_id.notna()].set_index("frame_idx")
+    n_rows = 0
+    for frame in VideoReader(video):
+        for row in live.process(frame.frame_idx, frame.time_sec, frame.rgb):
+            ref = expected.loc[row["frame_idx"]]
+            np.testing.assert_allclose(row["expr_prob"], ref.filter(like="prob_").to_numpy(float), atol=1e-5)
+            if "va" in row:
+                np.testing.assert_allclose(row["va"], ref[["valence", "arousal"]].to_numpy(float), atol=1e-5)
+            n_rows += 1
+    assert n_rows == len(expected) == 14

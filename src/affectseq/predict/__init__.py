@@ -23,7 +23,7 @@ _LAZY: dict[str, str] = {
     "run_batch": "affectseq.predict.batch",
     "smooth_track": "affectseq.predict.smoothing",
     "CausalSmoother": "affectseq.predict.smoothing",
-    "StreamingPredictor": "affectseq.predict.streaming",
+    "LivePredictor": "affectseq.predict.streaming",
 }
 
 __all__ = sorted(_LAZY)
