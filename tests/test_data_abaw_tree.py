@@ -133,8 +133,10 @@ def write_tree(root: Path, annotations_root: Path, annotations: dict, crops: dic
 
 def build_abaw6(root: Path) -> Path:
     """ABAW 6 tree: annotations under a parent folder, crops with gaps, raw videos in batch1/, batch2/, raw_videos/."""
-    return write_tree(root, root / "6th_ABAW_Annotations", ABAW6_ANNOTATIONS, ABAW6_CROPS, ABAW6_VIDEOS,
-                      crlf=("vidC",))
+    write_tree(root, root / "6th_ABAW_Annotations", ABAW6_ANNOTATIONS, ABAW6_CROPS, ABAW6_VIDEOS, crlf=("vidC",))
+    # A macOS resource-fork file beside the annotations: not an annotation, never indexed.
+    (root / "6th_ABAW_Annotations" / "EXPR_Recognition_Challenge" / "Train_Set" / "._vidA.txt").write_bytes(b"\0\5")
+    return root
 
 
 def build_abaw2020(root: Path) -> Path:

@@ -33,6 +33,7 @@ def test_abaw6_counts_by_hand(abaw6: Path, capsys: pytest.CaptureFixture) -> Non
     assert (train["videos"], train["frames"], train["annotated_frames"]) == (4, 27, 22)
     # vidA rows 4 and 7, vidB_right rows 4-6, vidRows (no crop folder) 5.
     assert train["frames_without_face"] == 10
+    assert train["videos_with_raw_video"] == 3  # vidA, and vidB_left/_right sharing vidB.mp4
     assert train["class_counts"] == {"Neutral": 5, "Anger": 1, "Disgust": 1, "Fear": 2, "Happiness": 9,
                                      "Sadness": 2, "Surprise": 1, "Other": 1}
     assert train["class_percent"]["Happiness"] == pytest.approx(100 * 9 / 22, abs=0.01)

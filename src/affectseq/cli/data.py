@@ -84,7 +84,8 @@ def render_report(report: dict[str, Any]) -> None:
             table.add_column(name, justify="right")
         for key, label in [("videos", "videos"), ("frames", "frames"), ("annotated_frames", "annotated frames"),
                            ("frames_without_face", "frames without face crop"),
-                           ("annotated_frames_with_face", "annotated frames with face")]:
+                           ("annotated_frames_with_face", "annotated frames with face"),
+                           ("videos_with_raw_video", "videos with raw video")]:
             table.add_row(label, *(f"{splits[s].get(key, 0):,}" for s in names))
         console.print(table)
         if task == "EXPR":

@@ -179,7 +179,8 @@ class AbawDataset:
         from affectseq.utils.progress import track
 
         videos = []
-        for path in track(sorted(folder.glob("*.txt")), f"indexing {task}/{split}"):
+        for path in track(sorted(p for p in folder.glob("*.txt") if not p.name.startswith(".")),
+                          f"indexing {task}/{split}"):  # skips macOS ._ resource files
             video = self._index_file(task, split, path)
             if video is not None:
                 videos.append(video)

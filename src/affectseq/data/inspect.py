@@ -97,6 +97,7 @@ def split_stats(task: str, videos: Sequence[Any], expr_classes: Sequence[str] = 
         "annotated_frames": int(sum(int(v.annotated.sum()) for v in videos)),
         "frames_without_face": int(sum(int((~v.has_face).sum()) for v in videos)),
         "annotated_frames_with_face": int(sum(int((v.annotated & v.has_face).sum()) for v in videos)),
+        "videos_with_raw_video": sum(v.source_video is not None for v in videos),
     }
     if task == "EXPR":
         y = np.concatenate([v.labels[v.label_valid] for v in videos]) if videos else np.zeros(0, np.int64)
