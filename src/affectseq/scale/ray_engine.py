@@ -1,0 +1,191 @@
+"""``--engine ray``: ``extract`` and ``predict`` as Ray tasks over video shards, same outputs as the local engine.
+
+The driver plans the work exactly as the local engine does (the same jobs, the same
+skip-if-finished rule, the same output names), splits the unfinished videos into
+balanced shards (:mod:`affectseq.scale.shards`) and runs one Ray task per shard.
+Each task runs the local engine's own per-video code -- ``extract_videos`` with
+``update_manifest=False`` into the shared store, or ``predict_one`` per video --
+so each video's outputs are committed atomically by the worker that made them and a
+killed job resumes at video granularity; the driver rebuilds ``manifest.json``
+once at the end. Ray tasks are retried by Ray when a worker dies.
+
+Requirements on a cluster: ``affectseq[ray]`` installed on every node, and the
+dataset, the model file and the output directory on a filesystem every node sees
+at the same path (NFS, Lustre, a mounted bucket). Ray is imported lazily: it is
+the optional extra ``pip install 'affectseq[ray]'``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+from affectseq.errors import ConfigError
+from affectseq.features.extract import ExtractReport, MAX_LOGGED_ERRORS, extract_videos, open_store
+from affectseq.features.extract_jobs import plan_videos
+from affectseq.predict.batch import BatchReport, OutputOptions, VideoOutcome
+from affectseq.predict.pipeline import PredictOptions
+from affectseq.scale.predict_shards import ModelRequest, plan_predictions, predict_pairs, shard_pairs
+from affectseq.scale.shards import balanced_shards, default_shard_count
+from affectseq.utils.progress import make_progress
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class RayOptions:
+    """Where and how tasks run. ``address``: None starts a local instance; ``auto`` or ``ray://host:port``
+    joins an existing cluster (then ``num_cpus``/``object_store_bytes`` are the cluster's own)."""
+
+    address: str | None = None
+    num_cpus: int | None = None  # local instance only; None: all cores
+    object_store_bytes: int | None = None  # local instance only; None: Ray's default (30% of RAM)
+    cpus_per_task: float = 1.0
+    gpus_per_task: float = 0.0  # e.g. 1 (a GPU per task) or 0.25 (four tasks share one)
+    n_shards: int | None = None  # None: two per concurrent task slot
+    log_to_driver: bool = False  # worker logs stay in Ray's log files; errors still reach the driver
+
+
+def import_ray() -> Any:
+    """The ``ray`` module, or a ConfigError saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--engine ray needs Ray: pip install 'affectseq[ray]'") from None
+    return ray
+
+
+@contextlib.contextmanager
+def ray_session(options: RayOptions = RayOptions()) -> Iterator[Any]:
+    """Connect to (or start) Ray for the block; a session already open by the caller is reused and kept."""
+    ray = import_ray()
+    if ray.is_initialized():
+        yield ray
+        return
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": options.log_to_driver,
+                              "configure_logging": False}
+    if options.address:
+        kwargs["address"] = options.address
+    else:
+        kwargs.update(num_cpus=options.num_cpus, object_store_memory=options.object_store_bytes)
+    ray.init(**kwargs)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def task_slots(ray: Any, options: RayOptions) -> int:
+    """How many tasks the cluster runs at once with the requested resources per task."""
+    resources = ray.cluster_resources()
+    slots = resources.get("CPU", 1.0) / max(options.cpus_per_task, 1e-9)
+    if options.gpus_per_task > 0:
+        slots = min(slots, resources.get("GPU", 0.0) / options.gpus_per_task)
+        if slots < 1:
+            raise ConfigError(f"--ray-gpus-per-task {options.gpus_per_task}: the Ray cluster has no GPU")
+    return max(1, int(slots))
+
+
+def _run_shards(ray: Any, fn: Callable[..., Any], shards: Sequence[Any], args: tuple, options: RayOptions,
+                label: str, progress: bool | None, on_result: Callable[[Any], None]) -> None:
+    """Submit ``fn(shard, *args)`` per shard; hand each result to ``on_result`` as it arrives."""
+    remote = ray.remote(num_cpus=options.cpus_per_task, num_gpus=options.gpus_per_task, max_retries=2)(fn)
+    arg_refs = tuple(ray.put(a) for a in args)  # shared objects go to the object store once, not per task
+    pending = [remote.remote(shard, *arg_refs) for shard in shards]
+    with make_progress(disable=None if progress is None else not progress) as bar:
+        task = bar.add_task(f"{label} (ray, {len(shards)} shards)", total=len(shards))
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            on_result(ray.get(done[0]))
+            bar.advance(task)
+
+
+# -- extract ----------------------------------------------------------------------------------------------------
+def _extract_shard(jobs: list[Any], frame_model: Any, writer: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    report = extract_videos(jobs, frame_model, writer, update_manifest=False, progress=False, **kwargs)
+    return dataclasses.asdict(report)
+
+
+def extract_with_ray(
+    dataset: Any,
+    frame_model: Any,
+    out_dir: str | Path,
+    *,
+    checkpoint_path: str | Path | None = None,
+    batch_size: int = 128,
+    workers_per_task: int = 0,
+    device: str = "auto",
+    framing: str | None = "abaw112",
+    options: RayOptions = RayOptions(),
+    progress: bool | None = None,
+) -> ExtractReport:
+    """``extract_features`` with Ray tasks over video shards: the same store, the same resume rule.
+
+    ``workers_per_task`` DataLoader processes decode crops inside each task (0: in the task itself).
+    """
+    writer = open_store(out_dir, frame_model, dataset, checkpoint_path)
+    jobs = plan_videos(dataset)
+    todo = [job for job in jobs if not writer.is_done(job.video_id)]
+    report = ExtractReport(n_videos=len(jobs), n_skipped=len(jobs) - len(todo))
+    if todo:
+        kwargs = {"batch_size": batch_size, "num_workers": workers_per_task, "device": device, "framing": framing}
+        with ray_session(options) as ray:
+            n_shards = options.n_shards or default_shard_count(len(todo), task_slots(ray, options))
+            shards = balanced_shards(todo, [1 + int(j.has_face.sum()) for j in todo], n_shards)
+
+            def merge(part: dict[str, Any]) -> None:
+                for key in ("n_written", "n_frames_encoded", "n_corrupt"):
+                    setattr(report, key, getattr(report, key) + part[key])
+                report.errors.extend(part["errors"][: MAX_LOGGED_ERRORS - len(report.errors)])
+
+            started = time.perf_counter()
+            _run_shards(ray, _extract_shard, shards, (frame_model.cpu(), writer, kwargs), options, "extract",
+                        progress, merge)
+            report.seconds = time.perf_counter() - started
+    writer.rebuild_manifest()
+    return report
+
+
+# -- predict ----------------------------------------------------------------------------------------------------
+def _predict_shard(pairs: list[tuple[Path, Path]], model: ModelRequest, options: PredictOptions,
+                   output_options: OutputOptions) -> list[VideoOutcome]:
+    return predict_pairs(pairs, model, options, output_options)
+
+
+def predict_with_ray(
+    inputs: Sequence[str | os.PathLike[str]],
+    out_root: str | os.PathLike[str],
+    model: ModelRequest,
+    options: PredictOptions = PredictOptions(),
+    output_options: OutputOptions = OutputOptions(),
+    *,
+    overwrite: bool = False,
+    ray_options: RayOptions = RayOptions(),
+    on_outcome: Callable[[VideoOutcome], None] | None = None,
+) -> BatchReport:
+    """``run_batch`` with Ray tasks over video shards: the same folders and files per video."""
+    todo, skipped = plan_predictions(inputs, out_root, overwrite)
+    report = BatchReport(outcomes=list(skipped))
+    for outcome in skipped:
+        if on_outcome:
+            on_outcome(outcome)
+    if not todo:
+        return report
+
+    def collect(outcomes: list[VideoOutcome]) -> None:
+        for outcome in outcomes:
+            report.outcomes.append(outcome)
+            if on_outcome:
+                on_outcome(outcome)
+
+    quiet = dataclasses.replace(options, progress=False)  # one bar on the driver, none in the tasks
+    with ray_session(ray_options) as ray:
+        n_shards = ray_options.n_shards or default_shard_count(len(todo), task_slots(ray, ray_options))
+        _run_shards(ray, _predict_shard, shard_pairs(todo, n_shards), (model, quiet, output_options), ray_options,
+                    "predict", options.progress, collect)
+    return report

@@ -1,0 +1,105 @@
+"""``--engine ray`` on a local Ray instance gives the local engine's outputs (store arrays, predict CSVs).
+
+One local instance for the module: ``num_cpus=2``, no dashboard, a 150 MB object
+store, at most 2 (raw) videos per engine. Time budget: < 90 s on 2 shared cores
+(Ray start ~10 s; each task imports torch once).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("ray")
+
+from affectseq.config import load_config
+from affectseq.data.abaw import AbawDataset
+from affectseq.data.synth import SynthConfig, generate
+from affectseq.features.checkpoint import save_frame_model
+from affectseq.features.encoders import create_encoder
+from affectseq.features.extract import extract_features
+from affectseq.features.frame_model import FrameModel
+from affectseq.features.store import FeatureStore
+from affectseq.labels import EXPR_CLASSES_7
+from affectseq.scale.ray_engine import RayOptions, extract_with_ray, predict_with_ray
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=150 * 1024**2, log_to_driver=False,
+             configure_logging=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def frame_model() -> FrameModel:
+    torch.manual_seed(0)
+    return FrameModel(create_encoder("paper_cnn"), tasks=("expr",), expr_classes=EXPR_CLASSES_7).eval()
+
+
+@pytest.fixture(scope="module")
+def synth_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # 2 raw videos (one of them two-person -> 3 annotated videos) of 24 frames, crops only.
+    cfg = load_config(SynthConfig, overrides=["n_videos=2", "n_frames=24", "seed=3", "write_videos=false"])
+    root = tmp_path_factory.mktemp("synth")
+    generate(root, cfg, workers=1, show_progress=False)
+    return root
+
+
+def test_ray_extract_writes_the_local_store(ray_local, synth_root: Path, frame_model: FrameModel,
+                                            tmp_path: Path) -> None:
+    data = AbawDataset(synth_root)
+    local = extract_features(data, frame_model, tmp_path / "local", batch_size=16, num_workers=0, device="cpu",
+                             progress=False)
+    # One shard per video: the batches differ from the local run's, the features must not (beyond rounding).
+    remote = extract_with_ray(data, frame_model, tmp_path / "ray", batch_size=16, device="cpu",
+                              options=RayOptions(n_shards=3), progress=False)
+    assert remote.n_written == local.n_written == 3 and remote.n_frames_encoded == local.n_frames_encoded > 0
+    a, b = FeatureStore(tmp_path / "local"), FeatureStore(tmp_path / "ray")
+    assert a.video_ids() == b.video_ids() and len(a) == 3
+    assert {k: v for k, v in a.manifest.items() if k != "videos"} == \
+        {k: v for k, v in b.manifest.items() if k != "videos"}
+    for vid in a.video_ids():
+        assert a.entries[vid] == b.entries[vid]
+        np.testing.assert_array_equal(a.labels(vid), b.labels(vid))
+        # Float32 sums in other batch compositions may round to the neighbouring float16: <= 1 ulp apart.
+        np.testing.assert_array_max_ulp(a.features(vid), b.features(vid), maxulp=1)
+        assert np.abs(a.features(vid)).sum() > 0
+
+    again = extract_with_ray(data, frame_model, tmp_path / "ray", batch_size=16, device="cpu", progress=False)
+    assert (again.n_skipped, again.n_written) == (3, 0)  # resumable: finished videos are not redone
+
+
+def test_ray_predict_writes_the_local_outputs(ray_local, clips_dir: Path, frame_model: FrameModel,
+                                              tmp_path: Path) -> None:
+    from affectseq.predict.batch import OutputOptions, run_batch
+    from affectseq.predict.pipeline import PredictOptions
+    from affectseq.scale.predict_shards import ModelRequest
+
+    model_path = save_frame_model(tmp_path / "frame.safetensors", frame_model)
+    videos = [clips_dir / "single_face.mp4", clips_dir / "multi_face_pan.mp4"]
+    options = PredictOptions(detector="haar", detect_every=8, batch_size=32, progress=False)
+    output = OutputOptions(timeline=False)
+    request = ModelRequest(str(model_path), device="cpu", smoothing_sec=0.5)
+    local = run_batch(videos, tmp_path / "local", request.load(), options, output)
+    remote = predict_with_ray(videos, tmp_path / "ray", request, options, output,
+                              ray_options=RayOptions(n_shards=2))
+    assert local.count("done") == remote.count("done") == 2
+    for video in videos:
+        a, b = tmp_path / "local" / video.stem, tmp_path / "ray" / video.stem
+        assert sorted(p.name for p in a.iterdir()) == sorted(p.name for p in b.iterdir())
+        table = (a / "frames.csv").read_text()
+        assert len(table.splitlines()) > 40 and (b / "frames.csv").read_text() == table
+        sa, sb = (json.loads((d / "summary.json").read_text()) for d in (a, b))
+        sa.pop("processing", None), sb.pop("processing", None)  # wall times differ
+        assert sa == sb
+    assert predict_with_ray(videos, tmp_path / "ray", request, options, output).count("skipped") == 2
