@@ -108,11 +108,13 @@ def test_killed_run_leaves_finished_videos_and_resume_does_only_the_rest(tmp_pat
     videos = tmp_path / "store" / "videos"
     assert sorted(p.name for p in videos.iterdir() if p.suffix == ".json") == ["vidA.json", "vidB.json"]
     assert not [p for p in videos.iterdir() if p.name.endswith(".tmp")]
+    (videos / ".vidC.features.npy.abc123.tmp").write_bytes(b"half")  # what SIGKILL mid-write leaves
 
     again = CountingModel(frame_model)
     report = extract_features(data, again, tmp_path / "store", batch_size=2, num_workers=0, device="cpu",
                               progress=False)
     assert (report.n_skipped, report.n_written, again.frames) == (2, 1, 5)  # only vidC's 5 crops
+    assert not [p for p in videos.iterdir() if p.name.endswith(".tmp")]
     manifest = json.loads((tmp_path / "store" / "manifest.json").read_text())
     assert sorted(manifest["videos"]) == ["vidA", "vidB", "vidC"]
 

@@ -45,7 +45,7 @@ def _accuracy(run_dir) -> float:
     return float((pred["expr_prob"][keep].argmax(1) == pred["expr_true"][keep]).mean())
 
 
-FAST = dict(model={"hidden_sizes": [16]}, epochs=8, batch_size=32, lr=0.01, patience=8)
+FAST = dict(model={"hidden_sizes": [16]}, epochs=8, batch_size=32, lr=0.01, patience=8, max_windows_per_epoch=512)
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ def test_gru_learns_a_temporal_trend_a_single_frame_cannot(trend_store, tmp_path
     assert acc_gru > 0.85, acc_gru
     assert acc_one < 0.7, acc_one  # one frame: the value, never the direction -> near chance (0.5)
     history = pd.read_csv(tmp_path / "gru" / "history.csv")
-    assert list(history["epoch"]) == list(range(1, 9))
+    assert list(history["epoch"]) == list(range(1, 9))  # patience 8: no early stop
     assert {"train_loss", "val_loss", "val_expr_accuracy", "val_score", "seconds"} <= set(history.columns)
     assert result.best_epoch == int(history["val_score"].idxmax()) + 1
     pred = np.load(tmp_path / "gru" / "val_predictions.npz")
@@ -83,18 +83,18 @@ def test_seq2seq_multitask_trains_and_predicts_every_frame(trend_store, tmp_path
 
 
 def test_same_seed_same_metrics_and_resume_equals_uninterrupted(trend_store, tmp_path):
-    cfg = load_config(SequenceTrainConfig, overrides={**FAST, "epochs": 4, "window": 8,
+    cfg = load_config(SequenceTrainConfig, overrides={**FAST, "epochs": 3, "window": 8, "max_windows_per_epoch": 128,
                                                        "model": {"hidden_sizes": [8], "dropout": 0.2}})
     train_sequence(trend_store, tmp_path / "a", cfg, progress=False)
     train_sequence(trend_store, tmp_path / "b", cfg, progress=False)
 
-    def stop_after_2(epoch, row):
-        if epoch == 2:
+    def stop_after_1(epoch, row):
+        if epoch == 1:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train_sequence(trend_store, tmp_path / "c", cfg, progress=False, on_epoch_end=stop_after_2)
-    assert len(pd.read_csv(tmp_path / "c" / "history.csv")) == 2
+        train_sequence(trend_store, tmp_path / "c", cfg, progress=False, on_epoch_end=stop_after_1)
+    assert len(pd.read_csv(tmp_path / "c" / "history.csv")) == 1
     train_sequence(trend_store, tmp_path / "c", cfg, progress=False, resume=True)
 
     hist = {k: pd.read_csv(tmp_path / k / "history.csv").drop(columns="seconds") for k in "abc"}

@@ -105,6 +105,17 @@ class StoreWriter:
             entries[entry["video_id"]] = entry
         return entries
 
+    def remove_stale_temporaries(self) -> int:
+        """Delete temporary files a killed writer left in ``videos/``; returns how many.
+
+        Only call this when no other writer is working on the store (parallel
+        workers' in-flight temporaries look the same).
+        """
+        stale = [p for p in (self.root / VIDEOS_DIR).glob(".*.tmp") if p.is_file()]
+        for path in stale:
+            path.unlink(missing_ok=True)
+        return len(stale)
+
     def rebuild_manifest(self) -> None:
         """Re-read every committed entry from disk (after parallel writers) and rewrite manifest.json."""
         self.entries = self._scan_entries()
