@@ -1,0 +1,63 @@
+"""Fast checks of the scale-out plumbing: shard balancing, engine options and dispatch in the CLI."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from affectseq.scale.shards import balanced_shards, default_shard_count
+
+
+def test_balanced_shards_keep_whole_items_and_balance_cost() -> None:
+    items = list("abcdefg")
+    costs = [10, 1, 1, 1, 7, 3, 3]
+    shards = balanced_shards(items, costs, 3)
+    assert sorted(x for s in shards for x in s) == items  # every video exactly once
+    totals = sorted(sum(costs[items.index(x)] for x in s) for s in shards)
+    assert totals == [8, 8, 10]  # longest first: {a}, {e, c}, {f, g, b, d}; no split does better than 10
+    assert all(s == sorted(s, key=items.index) for s in shards)  # input order inside a shard
+    assert balanced_shards(items, costs, 3) == shards  # deterministic
+    assert balanced_shards(["x"], [1], 5) == [["x"]] and balanced_shards([], [], 2) == []
+    with pytest.raises(ValueError):
+        balanced_shards(items, costs[:-1], 2)
+
+
+def test_default_shard_count() -> None:
+    assert default_shard_count(100, 4) == 8 and default_shard_count(3, 4) == 3 and default_shard_count(0, 2) == 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    from affectseq.cli import extract, predict, scale
+
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers()
+    extract.register(sub)
+    predict.register(sub)
+    scale.register(sub)
+    return parser
+
+
+def test_engine_options_dispatch_to_local_or_scaled_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    from affectseq.cli import extract, predict, scale
+
+    calls = []
+    monkeypatch.setattr(extract, "run", lambda args: calls.append("extract-local") or 0)
+    monkeypatch.setattr(predict, "run", lambda args: calls.append("predict-local") or 0)
+    monkeypatch.setattr(scale, "run_extract_ray", lambda args: calls.append("extract-ray") or 0)
+    monkeypatch.setattr(scale, "run_predict_scaled", lambda args: calls.append(f"predict-scaled-{args.engine}") or 0)
+    parser = _parser()
+    base = ["extract", "--data", "d", "--checkpoint", "c", "--out", "o"]
+    for argv in (base, base + ["--engine", "ray", "--ray-address", "auto"], ["predict", "v.mp4"],
+                 ["predict", "v.mp4", "--workers", "2"], ["predict", "v.mp4", "--engine", "ray"]):
+        args = parser.parse_args(argv)
+        assert args.handler(args) == 0
+    assert calls == ["extract-local", "extract-ray", "predict-local", "predict-scaled-local", "predict-scaled-ray"]
+    args = parser.parse_args(base + ["--engine", "ray", "--ray-address", "auto"])
+    assert args.ray_address == "auto" and args.ray_gpus_per_task == 0.0
+
+
+def test_scale_train_sequence_parses_overrides() -> None:
+    args = _parser().parse_args(["scale", "train-sequence", "--store", "s", "--out", "r", "--nproc", "2",
+                                 "epochs=1", "batch_size=8"])
+    assert (args.nproc, args.backend, args.overrides) == (2, "auto", ["epochs=1", "batch_size=8"])
