@@ -177,7 +177,10 @@ class FaceTracker:
     def _scene_cut(self, rgb: np.ndarray) -> bool:
         if self.cut_threshold is None:
             return False
-        gray = cv2.cvtColor(cv2.resize(rgb, _THUMB_SIZE, interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY)
+        # Every 4th pixel is plenty for a 32x18 average and makes the thumbnail ~10x cheaper.
+        step = max(1, min(rgb.shape[0] // (4 * _THUMB_SIZE[1]), rgb.shape[1] // (4 * _THUMB_SIZE[0])))
+        small = cv2.resize(rgb[::step, ::step], _THUMB_SIZE, interpolation=cv2.INTER_AREA)
+        gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
         thumb = gray.astype(np.int16)
         previous, self._thumb = self._thumb, thumb
         if previous is None:
