@@ -135,7 +135,7 @@ class SynthConfig:
     """Everything that determines a synthetic dataset: the same config writes the same files."""
 
     seed: int = 0
-    """Master seed; video ``i`` draws from ``SeedSequence([seed, i])``."""
+    """Master seed; raw video ``i`` draws from ``numpy.random.default_rng([seed, 0, i])`` alone."""
     n_videos: int = 20
     """Raw videos (a two-person video yields two annotated videos, ``_left``/``_right``)."""
     n_frames: int = 300
