@@ -1,0 +1,164 @@
+"""The paper study in one call: (1) CNN alone vs. (2) CNN + RNN, each (a) unbalanced and (b) balanced.
+
+``run_paper_study(data, out, config)`` trains, per task (VA and/or EXPR), two
+frame CNNs (on all training frames, and on the balanced frames: the paper's VA
+downsampling, or EXPR downsampling of majority classes), extracts each CNN's
+features, trains a GRU on each feature store, and scores all rows on the
+identical set of validation frames: those every model predicts (a
+sequence-to-one RNN has no prediction for the first ``window`` frames of a
+video; a frame CNN none for frames without a face crop). Outputs in ``out``::
+
+    config.yaml, run.json      resolved study config, seed, version, git revision
+    data/                      the generated dataset (--quick without --data)
+    <task>_<variant>/          each arm's runs (see affectseq.experiments.arms)
+    results.csv, results.md    the table (+ notes, links); printed as well
+    confusions/                confusion matrices (counts, row-normalised) + per-class tables of every row
+
+Validation frames select each model's best epoch and are also the frames scored
+(as in the paper, whose test set was ABAW's validation set): the numbers are
+optimistic in absolute terms but comparable across rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from affectseq.errors import ConfigError, InputError
+from affectseq.evaluation.predictions import PREDICTIONS_FILE, Predictions, load_predictions
+from affectseq.experiments import arms
+from affectseq.experiments.alignment import align_predictions, score_aligned
+from affectseq.experiments.results import format_for_terminal, minority_recall, write_confusions, write_results
+from affectseq.experiments.study_config import StudyConfig
+
+log = logging.getLogger(__name__)
+ABAW_TASK = {"va": "VA", "expr": "EXPR"}
+
+
+@dataclass
+class StudyResult:
+    """The scored tables (one DataFrame per task) and where the study wrote its outputs."""
+
+    out_dir: Path
+    tables: dict[str, pd.DataFrame]
+    files: dict[str, Path]
+
+    def summary(self) -> str:
+        return format_for_terminal(self.tables)
+
+
+def prepare_data(data: Path | None, out: Path, config: StudyConfig, quick: bool) -> Path:
+    """The dataset to study: ``data``, or with ``quick`` and no data a generated one in ``out/data``."""
+    if data is not None:
+        if not Path(data).exists():
+            raise InputError(data, "dataset not found")
+        return Path(data)
+    if not quick:
+        raise ConfigError("--data is required (only --quick can generate its own small synthetic dataset)")
+    from affectseq.config import load_config
+    from affectseq.data.synth import SynthConfig, generate
+
+    synth_cfg = load_config(SynthConfig, overrides={"seed": config.seed, **config.synth})
+    target = out / "data"
+    log.info("generating the quick synthetic dataset in %s", target)
+    generate(target, synth_cfg, show_progress=False)
+    return target
+
+
+def dataset_splits(data: Path, task: str) -> tuple[str, str]:
+    """(train, validation) split folder names of ``task`` in an ABAW-layout dataset."""
+    from affectseq.data.abaw import AbawDataset
+
+    dataset = AbawDataset(data)
+    if ABAW_TASK[task] not in dataset.tasks:
+        raise InputError(data, f"dataset has no {ABAW_TASK[task]} annotations (tasks: {', '.join(dataset.tasks)})")
+    return arms._pick_splits(dataset.splits(ABAW_TASK[task]), data)
+
+
+def row_name(model: str, variant: str, shuffled: bool = False) -> str:
+    """Display name of a table row, e.g. ``CNN+RNN (b) balanced``."""
+    letter = "a" if variant == "unbalanced" else "b"
+    return f"{model}{' time-shuffled' if shuffled else ''} ({letter}) {variant}"
+
+
+def run_task(data: Path, out: Path, config: StudyConfig, task: str) -> dict[str, Predictions]:
+    """Train every arm of one task; return each row's validation predictions (shuffled rows mapped back)."""
+    from affectseq.experiments.shuffle import load_permutations, unshuffle_predictions
+
+    splits = dataset_splits(data, task)
+    rows: dict[str, Predictions] = {}
+    rnn_rows: dict[str, Predictions] = {}
+    for variant in arms.VARIANTS:
+        paths = arms.ArmPaths(out / f"{task}_{variant}")
+        checkpoint = arms.train_cnn(data, config, task, variant, splits, paths)
+        rows[row_name("CNN", variant)] = load_predictions(paths.cnn / PREDICTIONS_FILE)
+        store = arms.extract_store(data, checkpoint, task, config, paths)
+        rnn_dir = arms.train_rnn(config, task, store, paths.rnn())
+        rnn_rows[row_name("CNN+RNN", variant)] = load_predictions(rnn_dir / PREDICTIONS_FILE)
+        if config.shuffle_time:
+            shuffled = arms.shuffled_store(config, paths)
+            shuffled_dir = arms.train_rnn(config, task, shuffled, paths.rnn(shuffled=True))
+            preds = unshuffle_predictions(load_predictions(shuffled_dir / PREDICTIONS_FILE),
+                                          load_permutations(shuffled))
+            rnn_rows[row_name("CNN+RNN", variant, shuffled=True)] = preds
+    return {**rows, **rnn_rows}
+
+
+def _task_notes(task: str, aligned: Any, table: pd.DataFrame, config: StudyConfig) -> list[str]:
+    seq = config.sequence
+    notes = [f"All rows scored on the same {aligned.n_common} validation frames: those every model predicts "
+             f"({seq.mode}, window {seq.window}: the first frames of each video have no RNN prediction; "
+             "frames without a face crop have no CNN prediction). Frames predicted per row before alignment: "
+             + ", ".join(f"{k}: {v}" for k, v in aligned.n_per_row.items()) + "."]
+    if task == "expr":
+        notes.append(f"ABAW score = {table['abaw_formula'].iloc[0]}; minority_recall = mean recall of the 3 "
+                     "rarest classes of these frames.")
+        notes.append(f"Balanced CNN: EXPR {config.balance_expr} of the training frames.")
+    else:
+        notes.append("Balanced CNN: the paper's VA downsampling of the training frames (40x40 histogram, (0,0) "
+                     "frames dropped, keep p = 1 - d/m; each axis looked up with its own bin edges).")
+    return notes
+
+
+def run_paper_study(data: str | Path | None, out: str | Path, config: StudyConfig, quick: bool = False,
+                    command: str | None = None) -> StudyResult:
+    """Run (or resume) the whole study and write its table; see the module docstring."""
+    from affectseq.utils.rundir import init_run_dir
+
+    out = Path(out)
+    if config.threads:
+        import torch
+
+        torch.set_num_threads(config.threads)
+    init_run_dir(out, config, config.seed, command)
+    data_path = prepare_data(Path(data) if data is not None else None, out, config, quick)
+    tables: dict[str, pd.DataFrame] = {}
+    notes: dict[str, list[str]] = {}
+    confusion_files: dict[str, Any] = {}
+    for task in config.tasks:
+        rows = run_task(data_path, out, config, task)
+        aligned = align_predictions(rows, task)
+        table = score_aligned(aligned, task)
+        if task == "expr":
+            recall = minority_recall(aligned, next(iter(aligned.rows.values())).num_classes)
+            table["minority_recall"] = table["row"].map(recall)
+        table.insert(1, "model", ["CNN+RNN" if "RNN" in r else "CNN" for r in table["row"]])
+        table.insert(2, "balanced", ["balanced" in r and "unbalanced" not in r for r in table["row"]])
+        table.insert(3, "time_shuffled", ["shuffled" in r for r in table["row"]])
+        tables[task] = table
+        notes[task] = _task_notes(task, aligned, table, config)
+        confusion_files[task] = write_confusions(aligned, out / "confusions", task)
+    header = [f"Data: `{data_path}`; seed {config.seed}; frame encoder `{config.frame.encoder.name}`; "
+              f"RNN {config.sequence.model.cell.upper()} {list(config.sequence.model.hidden_sizes)} "
+              f"({config.sequence.mode}, window {config.sequence.window})."]
+    if command:
+        header.append(f"Command: `{command}`")
+    files = write_results(out, tables, notes, confusion_files, header)
+    return StudyResult(out_dir=out, tables=tables, files=files)
+
+
+__all__ = ["StudyResult", "run_paper_study", "run_task", "row_name"]
