@@ -1,0 +1,185 @@
+"""Frame-training data: which FrameSets a ``--data PATH`` means, and the torch Dataset over one.
+
+``--data`` may be a FER2013 ``.npz`` (splits train/validation/test), a
+class-per-folder image tree (``root/<class>/`` or ``root/<split>/<class>/``), or an
+ABAW-layout root (``affectseq.data.abaw.AbawDataset``). A split name of
+``"auto"`` picks the dataset's usual validation/test split; when a set has no
+validation split a seeded fraction of the training frames is held out.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from affectseq.data.frames import FrameSet
+from affectseq.errors import InputError
+from affectseq.features.encoders import EncoderSpec
+from affectseq.features.preprocess import preprocess_faces
+
+
+@dataclass
+class FrameData:
+    """The training, validation and (optional) test frames of one dataset, each a (FrameSet, indices) pair."""
+
+    train: tuple[FrameSet, np.ndarray]
+    val: tuple[FrameSet, np.ndarray]
+    test: tuple[FrameSet, np.ndarray] | None
+    framing: str  # crop framing of this dataset's images (see affectseq.features.encoders.FRAMINGS)
+    grayscale_source: bool  # all images are gray (repeated to RGB)
+    notes: list[str] = field(default_factory=list)
+
+
+def _pick(available: list[str], wanted: str | None, preferred: tuple[str, ...]) -> str | None:
+    if wanted is None:
+        return None
+    if wanted != "auto":
+        if wanted not in available:
+            raise InputError(wanted, f"no such split; available: {', '.join(available)}")
+        return wanted
+    lowered = {a.lower(): a for a in available}
+    return next((lowered[p] for p in preferred if p in lowered), None)
+
+
+_VAL_NAMES = ("validation", "val", "valid", "validation_set", "publictest")
+_TEST_NAMES = ("test", "test_set", "privatetest")
+
+
+def _splits(path: Path, task: str) -> tuple[dict[str, Callable[[], FrameSet]], str, bool]:
+    """``({split: loader}, framing, grayscale_source)`` for a dataset path."""
+    from affectseq.data import images
+
+    if images.is_fer2013_npz(path):
+        loaders = {s: (lambda s=s: images.load_fer2013(path, s)) for s in images.FER2013_SPLITS}
+        return loaders, "fer2013", True
+    if path.is_dir() and images.image_folder_splits(path):
+        folders = images.image_folder_splits(path)
+        return {s: (lambda d=d: images.load_image_folder(d, num_classes=7)) for s, d in folders.items()}, \
+            "as_given", False
+    if path.is_dir():
+        try:
+            from affectseq.data.abaw import AbawDataset
+        except ImportError:  # the ABAW adapter is optional at this stage of the build
+            AbawDataset = None  # type: ignore[assignment]
+        if AbawDataset is not None:
+            dataset = AbawDataset(path)
+            abaw_task = {"expr": "expr", "va": "va", "multi": "va"}[task]
+            return {s: (lambda s=s: dataset.frame_set(abaw_task, s)) for s in dataset.splits(abaw_task)}, \
+                "abaw112", False
+    raise InputError(path, "not a FER2013 .npz, a class-per-folder image tree or an ABAW dataset root")
+
+
+def _limit(indices: np.ndarray, limit: int | None, rng: np.random.Generator) -> np.ndarray:
+    if limit is None or limit >= len(indices):
+        return indices
+    return np.sort(rng.choice(indices, size=limit, replace=False))
+
+
+def resolve_frame_data(
+    data: str | os.PathLike[str], task: str, *, train_split: str = "train", val_split: str | None = "auto",
+    test_split: str | None = "auto", val_fraction: float = 0.1, seed: int = 0,
+    limit_train: int | None = None, limit_val: int | None = None, limit_test: int | None = None,
+) -> FrameData:
+    """Load the frame sets for training; ``limit_*`` take seeded random subsets (reduced-size runs)."""
+    path = Path(data)
+    if not path.exists():
+        raise InputError(path, "dataset not found")
+    loaders, framing, gray = _splits(path, task)
+    available = sorted(loaders)
+    rng = np.random.default_rng(seed)
+    notes: list[str] = []
+    train_name = _pick(available, train_split, ("train", "training", "train_set"))
+    if train_name is None:
+        raise InputError(path, f"no training split (available: {', '.join(available)})")
+    train_set = loaders[train_name]()
+    train_idx = np.arange(len(train_set))
+    val_name = _pick([a for a in available if a != train_name], val_split, _VAL_NAMES)
+    if val_name is None:
+        perm = rng.permutation(len(train_set))
+        n_val = max(1, int(round(val_fraction * len(train_set))))
+        val = (train_set, np.sort(perm[:n_val]))
+        train_idx = np.sort(perm[n_val:])
+        notes.append(f"no validation split: held out {n_val} random training frames ({val_fraction:.0%})")
+    else:
+        val_set = loaders[val_name]()
+        val = (val_set, np.arange(len(val_set)))
+    test_name = _pick([a for a in available if a not in (train_name, val_name)], test_split, _TEST_NAMES)
+    test = None
+    if test_name is not None:
+        test_set = loaders[test_name]()
+        test = (test_set, _limit(np.arange(len(test_set)), limit_test, rng))
+    train = (train_set, _limit(train_idx, limit_train, rng))
+    val = (val[0], _limit(val[1], limit_val, rng))
+    return FrameData(train=train, val=val, test=test, framing=framing, grayscale_source=gray, notes=notes)
+
+
+def frame_ids(frame_set: FrameSet, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(video_id str, frame_idx int64)`` per item: video sets give their own, image sets their set name."""
+    video_ids = getattr(frame_set, "video_ids", None)
+    frame_idx = getattr(frame_set, "frame_idx", None)
+    if video_ids is not None and frame_idx is not None:
+        return np.asarray(video_ids)[indices].astype(str), np.asarray(frame_idx)[indices].astype(np.int64)
+    return np.full(len(indices), frame_set.name, dtype=object).astype(str), np.asarray(indices, dtype=np.int64)
+
+
+class FrameDataset(torch.utils.data.Dataset):
+    """Batches ``(x float (B, C, S, S), expr int64 (B,), va float32 (B, 2), au float32 (B, n_aus))``.
+
+    ``__getitems__`` fetches a whole batch (torch's batched-fetch protocol) so
+    equally sized images (FER2013) are preprocessed in one call; use it with
+    :func:`collate_batch`. Missing label kinds are filled with their
+    "unannotated" value (-1 / NaN) so every batch has the same structure.
+    """
+
+    def __init__(self, frame_set: FrameSet, indices: np.ndarray, spec: EncoderSpec, num_aus: int = 13) -> None:
+        self.frame_set = frame_set
+        self.indices = np.asarray(indices, dtype=np.int64)
+        self.spec = spec
+        self.num_aus = num_aus
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, k: int) -> tuple[torch.Tensor, ...]:
+        return self.__getitems__([k])
+
+    def __getitems__(self, ks: list[int]) -> tuple[torch.Tensor, ...]:
+        idx = self.indices[np.asarray(ks, dtype=np.int64)]
+        images = [self.frame_set.load_image(int(i)) for i in idx]
+        if all(im.shape == images[0].shape for im in images):
+            x = preprocess_faces(self.spec, np.stack(images))
+        else:
+            x = torch.cat([preprocess_faces(self.spec, im[None]) for im in images])
+        fs: Any = self.frame_set
+        n = len(idx)
+        expr = torch.from_numpy(fs.expr[idx]) if fs.expr is not None else torch.full((n,), -1, dtype=torch.int64)
+        va = torch.from_numpy(fs.va[idx].astype(np.float32)) if fs.va is not None else torch.full((n, 2), float("nan"))
+        au = (torch.from_numpy(fs.au[idx].astype(np.float32)) if fs.au is not None
+              else torch.full((n, self.num_aus), -1.0))
+        return x, expr, va, au
+
+
+def collate_batch(batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    """The DataLoader ``collate_fn`` for :class:`FrameDataset` (batches are already built)."""
+    return batch
+
+
+def tasks_in(frame_set: FrameSet, task: str) -> tuple[str, ...]:
+    """The model tasks for ``--task`` given the labels the training set carries."""
+    has = {"expr": frame_set.expr is not None and bool((frame_set.expr >= 0).any()),
+           "va": frame_set.va is not None and bool((~np.isnan(frame_set.va)).any()),
+           "au": frame_set.au is not None and bool((frame_set.au >= 0).any())}
+    if task in ("expr", "va"):
+        if not has[task]:
+            raise InputError(frame_set.name, f"training set has no {task.upper()} labels")
+        return (task,)
+    tasks = tuple(t for t in ("expr", "va", "au") if has[t])
+    if not tasks:
+        raise InputError(frame_set.name, "training set has no labels")
+    return tasks
+

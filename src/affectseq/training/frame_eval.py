@@ -1,0 +1,124 @@
+"""Evaluating a frame model on a FrameSet subset: predictions, metrics, predictions file.
+
+Metrics come only from :mod:`affectseq.metrics`. The predictions file follows
+the run-directory contract (``val_predictions.npz``/``test_predictions.npz``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from affectseq import metrics
+from affectseq.data.frames import FrameSet
+from affectseq.features.frame_model import FrameModel
+from affectseq.training.frame_data import FrameDataset, collate_batch, frame_ids
+from affectseq.training.losses import au_loss, ccc_loss, expr_loss, mse_loss
+from affectseq.utils.atomic import atomic_path
+
+
+@torch.no_grad()
+def predict_frames(model: FrameModel, loader: torch.utils.data.DataLoader, tta_flip: bool = False,
+                   va_loss: str = "ccc") -> dict[str, np.ndarray]:
+    """Run ``model`` over ``loader``: truths, predictions and the mean loss (``loss``, 0-d array).
+
+    ``tta_flip`` averages each output with that of the horizontally flipped input.
+    """
+    model.eval()
+    out: dict[str, list[np.ndarray]] = {k: [] for k in ("expr_true", "va_true", "au_true",
+                                                        "expr_prob", "va_pred", "au_prob")}
+    losses: list[float] = []
+    for x, expr, va, au in loader:
+        pred = model(x)
+        if tta_flip:
+            flipped = model(torch.flip(x, dims=[3]))
+            for task in pred:
+                if task == "expr":  # average probabilities, kept as log-probabilities (valid logits)
+                    pred[task] = torch.log((torch.softmax(pred[task], 1) + torch.softmax(flipped[task], 1)) / 2)
+                else:
+                    pred[task] = (pred[task] + flipped[task]) / 2
+        losses.append(float(batch_loss(pred, expr, va, au, va_loss=va_loss)))
+        out["expr_true"].append(expr.numpy())
+        out["va_true"].append(va.numpy())
+        out["au_true"].append(au.numpy())
+        if "expr" in pred:
+            out["expr_prob"].append(torch.softmax(pred["expr"], 1).numpy())
+        if "va" in pred:
+            out["va_pred"].append(pred["va"].numpy())
+        if "au" in pred:
+            out["au_prob"].append(torch.sigmoid(pred["au"]).numpy())
+    result = {k: np.concatenate(v) for k, v in out.items() if v}
+    result["loss"] = np.asarray(np.mean(losses) if losses else np.nan)
+    return result
+
+
+def batch_loss(pred: dict[str, torch.Tensor], expr: torch.Tensor, va: torch.Tensor, au: torch.Tensor,
+               class_weights: torch.Tensor | None = None, label_smoothing: float = 0.0,
+               va_loss: str = "ccc") -> torch.Tensor:
+    """Sum of the masked losses of the tasks the model predicts (0 when the batch has no target)."""
+    terms = []
+    if "expr" in pred:
+        terms.append(expr_loss(pred["expr"], expr, class_weights, label_smoothing))
+    if "va" in pred:
+        terms.append((ccc_loss if va_loss == "ccc" else mse_loss)(pred["va"], va))
+    if "au" in pred:
+        terms.append(au_loss(pred["au"], au))
+    present = [t for t in terms if t is not None]
+    if not present:
+        return next(iter(pred.values())).sum() * 0.0  # keeps the graph valid for an all-unannotated batch
+    return torch.stack(present).sum()
+
+
+def frame_metrics(pred: dict[str, np.ndarray], num_classes: int) -> dict[str, float]:
+    """Validation/test metrics of the tasks present in ``pred`` (from :mod:`affectseq.metrics`)."""
+    scores: dict[str, float] = {}
+    if "expr_prob" in pred:
+        y_true, y_pred = pred["expr_true"], pred["expr_prob"].argmax(1)
+        scores["expr_accuracy"] = metrics.accuracy(y_true, y_pred)
+        scores["expr_macro_f1"] = metrics.macro_f1(y_true, y_pred, num_classes)
+        scores["expr_abaw_score"] = metrics.abaw_expr_score(y_true, y_pred, num_classes)
+    if "va_pred" in pred:
+        ccc_v, ccc_a = metrics.ccc_per_dim(pred["va_true"], pred["va_pred"])
+        scores.update(va_ccc_valence=float(ccc_v), va_ccc_arousal=float(ccc_a),
+                      va_mean_ccc=float((ccc_v + ccc_a) / 2))
+    if "au_prob" in pred:
+        scores["au_macro_f1"] = metrics.au_macro_f1(pred["au_true"].astype(np.int8), pred["au_prob"])
+    return scores
+
+
+def selection_score(scores: dict[str, float], select_metric: str) -> float:
+    """The number early stopping maximises: a named metric, or for ``auto`` the mean of each task's ABAW score."""
+    if select_metric != "auto":
+        if select_metric not in scores:
+            raise KeyError(f"select_metric {select_metric!r} not among {sorted(scores)}")
+        return float(scores[select_metric])
+    parts = [scores[k] for k in ("expr_abaw_score", "va_mean_ccc", "au_macro_f1") if k in scores]
+    return float(np.mean(parts))
+
+
+def write_predictions(path: str | Path, frame_set: FrameSet, indices: np.ndarray, pred: dict[str, np.ndarray],
+                      expr_classes: tuple[str, ...]) -> None:
+    """Write ``*_predictions.npz`` per the run-directory contract (atomically)."""
+    video_id, frame_idx = frame_ids(frame_set, indices)
+    arrays: dict[str, Any] = {"video_id": video_id, "frame_idx": frame_idx}
+    if "expr_prob" in pred:
+        arrays.update(expr_true=pred["expr_true"].astype(np.int64), expr_prob=pred["expr_prob"].astype(np.float32),
+                      expr_classes=np.asarray(expr_classes, dtype=str))
+    if "va_pred" in pred:
+        arrays.update(va_true=pred["va_true"].astype(np.float32), va_pred=pred["va_pred"].astype(np.float32))
+    if "au_prob" in pred:
+        arrays.update(au_true=pred["au_true"].astype(np.int8), au_prob=pred["au_prob"].astype(np.float32))
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+
+
+def make_eval_loader(frame_set: FrameSet, indices: np.ndarray, model: FrameModel, batch_size: int,
+                     num_workers: int = 0) -> torch.utils.data.DataLoader:
+    """A non-shuffled, non-augmented loader over a FrameSet subset."""
+    dataset = FrameDataset(frame_set, indices, model.spec)
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+                                       collate_fn=collate_batch)

@@ -1,0 +1,265 @@
+"""The frame-training loop behind :func:`affectseq.training.frames.train_frames`."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from affectseq.config import config_to_dict
+from affectseq.errors import ConfigError
+from affectseq.features.checkpoint import load_frame_model, save_frame_model
+from affectseq.features.encoders import create_encoder
+from affectseq.features.frame_model import FrameModel
+from affectseq.training.augment import build_augment
+from affectseq.training.frame_data import FrameData, FrameDataset, collate_batch, resolve_frame_data, tasks_in
+from affectseq.training.frame_eval import (
+    batch_loss, frame_metrics, make_eval_loader, predict_frames, selection_score, write_predictions,
+)
+from affectseq.training.frames import FrameTrainConfig, TrainState, lr_factor
+from affectseq.utils.atomic import atomic_path, write_json_atomic
+from affectseq.utils.progress import make_progress
+from affectseq.utils.rundir import init_run_dir
+
+log = logging.getLogger(__name__)
+LAST = "checkpoint_last.pt"
+BEST = "checkpoint_best.safetensors"
+
+
+def _balanced_indices(frame_set: Any, indices: np.ndarray, config: FrameTrainConfig) -> np.ndarray:
+    """Training indices after the configured sampler (downsample/oversample), seeded."""
+    if config.balance not in ("downsample", "oversample"):
+        return indices
+    from affectseq.data import balance
+
+    if config.task == "va":
+        if config.balance != "downsample":
+            raise ConfigError("VA balancing supports only downsample (the paper's method)")
+        kept = balance.VADownsampler(random_state=config.seed).fit_resample(frame_set.va[indices])
+    else:
+        if frame_set.expr is None:
+            raise ConfigError("EXPR balancing needs EXPR labels")
+        keep_unannotated = config.task == "multi"
+        sampler: Any
+        if config.balance == "downsample":
+            sampler = balance.ExprDownsampler(target=config.balance_target or "minority", random_state=config.seed,
+                                              keep_unannotated=keep_unannotated)
+        else:
+            sampler = balance.ExprOversampler(target=config.balance_target or "majority", random_state=config.seed,
+                                              keep_unannotated=keep_unannotated)
+        kept = sampler.fit_resample(frame_set.expr[indices])
+    return indices[kept]
+
+
+def _write_history(path: Path, history: list[dict[str, float]]) -> None:
+    columns: list[str] = []
+    for row in history:
+        columns += [k for k in row if k not in columns]
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(history)
+
+
+def _worker_init(_worker_id: int) -> None:
+    torch.set_num_threads(1)  # workers only decode/augment; the main process owns the cores' BLAS threads
+
+
+class FrameTrainer:
+    """Holds the data, model and optimiser of one run; :meth:`run` trains, selects and tests."""
+
+    def __init__(self, data: str | Path, config: FrameTrainConfig, run_dir: Path, command: str | None = None):
+        self.data_path = Path(data)
+        self.config = config
+        self.run_dir = run_dir
+        self.command = command
+
+    # ------------------------------------------------------------------ setup
+    def _build_model(self, data: FrameData, tasks: tuple[str, ...]) -> FrameModel:
+        opts = self.config.encoder
+        grayscale = opts.grayscale if opts.grayscale is not None else (
+            opts.name == "paper_cnn" or data.grayscale_source)
+        kwargs: dict[str, Any] = dict(input_size=opts.input_size, grayscale=grayscale, framing=data.framing,
+                                      init_weights=opts.init_weights, pretrained_online=opts.pretrained_online)
+        if opts.head_dropout is not None:
+            kwargs["head_dropout"] = opts.head_dropout
+        encoder = create_encoder(opts.name, **kwargs)
+        train_set = data.train[0]
+        return FrameModel(encoder, tasks, expr_classes=train_set.expr_classes or (), dropout=opts.head_dropout)
+
+    def _optimizer(self, model: FrameModel) -> torch.optim.Optimizer:
+        c = self.config
+        # No weight decay on norms and biases (the usual practice for BN networks).
+        decay = [p for n, p in model.named_parameters() if p.ndim > 1]
+        no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
+        groups = [{"params": decay, "weight_decay": c.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        if c.optimizer == "sgd":
+            return torch.optim.SGD(groups, lr=c.lr, momentum=c.momentum, nesterov=True)
+        return torch.optim.AdamW(groups, lr=c.lr)
+
+    # ------------------------------------------------------------------ run
+    def run(self, resume: bool = False) -> dict[str, Any]:
+        c = self.config
+        if c.threads:
+            torch.set_num_threads(c.threads)
+        torch.manual_seed(c.seed)
+        np.random.seed(c.seed)
+        data = resolve_frame_data(
+            self.data_path, c.task, train_split=c.train_split, val_split=c.val_split, test_split=c.test_split,
+            val_fraction=c.val_fraction, seed=c.seed, limit_train=c.limit_train, limit_val=c.limit_val,
+            limit_test=c.limit_test)
+        train_set, train_idx = data.train
+        tasks = tasks_in(train_set, c.task)
+        model = self._build_model(data, tasks)
+        optimizer = self._optimizer(model)
+        state = TrainState()
+        last = self.run_dir / LAST
+        if resume and last.exists():
+            saved = torch.load(last, map_location="cpu", weights_only=False)
+            model.load_state_dict(saved["model"])
+            optimizer.load_state_dict(saved["optimizer"])
+            state = TrainState(**saved["state"])
+            state.stop_reason = None  # a resumed run may continue with a larger epochs/max_minutes
+            log.info("resuming after epoch %d (%.1f min used)", state.epoch, state.elapsed_sec / 60)
+        else:
+            init_run_dir(self.run_dir, c, c.seed, command=self.command)
+        for note in data.notes:
+            log.info(note)
+        fit_idx = _balanced_indices(train_set, train_idx, c)
+        class_weights = None
+        if c.balance == "class_weight" and "expr" in tasks:
+            from affectseq.data import balance
+
+            class_weights = torch.from_numpy(balance.class_weights(train_set.expr[fit_idx], len(model.expr_classes)))
+        self._write_data_summary(data, fit_idx, tasks)
+        train_ds = FrameDataset(train_set, fit_idx, model.spec)
+        augment = build_augment(c.augment, model.spec)
+        val_set, val_idx = data.val
+        val_loader = make_eval_loader(val_set, val_idx, model, c.eval_batch_size)
+        steps_per_epoch = math.ceil(len(train_ds) / c.batch_size)
+        total_steps = steps_per_epoch * c.epochs
+        warmup = min(0.5, c.warmup_epochs / c.epochs)
+        budget_sec = c.max_minutes * 60 if c.max_minutes else None
+        session_start = time.monotonic() - state.elapsed_sec
+        log.info("training %s on %d frames (%s), validating on %d; tasks %s; %d steps/epoch",
+                 model.spec.name, len(train_ds), train_set.name, len(val_idx), ",".join(tasks), steps_per_epoch)
+
+        while state.epoch < c.epochs and state.stop_reason is None:
+            elapsed = time.monotonic() - session_start
+            if budget_sec and state.epoch > 0 and elapsed + elapsed / state.epoch > budget_sec * 1.02:
+                state.stop_reason = f"time budget of {c.max_minutes} min"
+                break
+            epoch_start = time.monotonic()
+            generator = torch.Generator().manual_seed(c.seed * 1000 + state.epoch)
+            torch.manual_seed(c.seed * 1000 + state.epoch)
+            loader = torch.utils.data.DataLoader(
+                train_ds, batch_size=c.batch_size, shuffle=True, drop_last=len(train_ds) > c.batch_size,
+                generator=generator, num_workers=c.num_workers, worker_init_fn=_worker_init,
+                collate_fn=collate_batch)
+            model.train()
+            losses: list[float] = []
+            lr = c.lr
+            with make_progress() as progress:
+                bar = progress.add_task(f"epoch {state.epoch + 1}/{c.epochs}", total=len(loader))
+                for x, expr, va, au in loader:
+                    if augment is not None:
+                        x = augment(x, generator=generator)
+                    now = time.monotonic() - session_start
+                    frac = state.step / total_steps
+                    if c.schedule_clock == "time" and budget_sec:
+                        frac = max(frac, now / budget_sec)
+                    lr = c.lr * lr_factor(min(frac, 1.0), c, warmup)
+                    for group in optimizer.param_groups:
+                        group["lr"] = lr
+                    loss = batch_loss(model(x), expr, va, au, class_weights, c.label_smoothing, c.va_loss)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    state.step += 1
+                    losses.append(float(loss.detach()))
+                    progress.update(bar, advance=1, description=f"epoch {state.epoch + 1} loss {np.mean(losses[-50:]):.3f}")
+                    if budget_sec and now > budget_sec:
+                        state.stop_reason = f"time budget of {c.max_minutes} min (mid-epoch)"
+                        break
+            train_sec = time.monotonic() - epoch_start
+            pred = predict_frames(model, val_loader, tta_flip=c.tta_flip, va_loss=c.va_loss)
+            scores = frame_metrics(pred, len(model.expr_classes))
+            score = selection_score(scores, c.select_metric)
+            state.epoch += 1
+            row = {"epoch": state.epoch, "train_loss": float(np.mean(losses)) if losses else float("nan"),
+                   "val_loss": float(pred["loss"]), **scores, "lr": lr,
+                   "train_images_per_sec": len(losses) * c.batch_size / max(train_sec, 1e-9),
+                   "seconds": time.monotonic() - epoch_start}
+            state.history.append(row)
+            improved = score > state.best_score
+            if improved:
+                state.best_score, state.best_epoch, state.epochs_since_best = score, state.epoch, 0
+                save_frame_model(self.run_dir / BEST, model, self._meta(data, state, scores))
+                write_predictions(self.run_dir / "val_predictions.npz", val_set, val_idx, pred, model.expr_classes)
+            else:
+                state.epochs_since_best += 1
+                if c.early_stopping_patience and state.epochs_since_best >= c.early_stopping_patience:
+                    state.stop_reason = f"early stopping: no improvement for {state.epochs_since_best} epochs"
+            state.elapsed_sec = time.monotonic() - session_start
+            _write_history(self.run_dir / "history.csv", state.history)
+            with atomic_path(last) as tmp:
+                torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                            "state": asdict(state)}, tmp)
+            log.info("epoch %d: train_loss %.4f val_loss %.4f %s%s (%.0f s, %.0f img/s)", state.epoch,
+                     row["train_loss"], row["val_loss"],
+                     " ".join(f"{k} {v:.4f}" for k, v in scores.items()), " *best*" if improved else "",
+                     row["seconds"], row["train_images_per_sec"])
+        if state.stop_reason is None:
+            state.stop_reason = f"completed {c.epochs} epochs"
+        return self._finish(data, state)
+
+    # ------------------------------------------------------------------ outputs
+    def _meta(self, data: FrameData, state: TrainState, scores: dict[str, float]) -> dict[str, Any]:
+        return {"dataset": str(self.data_path), "train_set": data.train[0].name, "n_train": len(data.train[1]),
+                "val_set": data.val[0].name, "epoch": state.epoch, "val_metrics": scores,
+                "config": config_to_dict(self.config), "command": self.command}
+
+    def _write_data_summary(self, data: FrameData, fit_idx: np.ndarray, tasks: tuple[str, ...]) -> None:
+        from affectseq.data.balance import describe_distribution
+
+        train_set, train_idx = data.train
+        names = train_set.expr_classes or None
+        summary = {}
+        for label, idx in (("before_balancing", train_idx), ("after_balancing", fit_idx)):
+            summary[label] = describe_distribution(
+                expr=train_set.expr[idx] if "expr" in tasks else None,
+                va=train_set.va[idx] if "va" in tasks else None, class_names=names)
+        write_json_atomic(self.run_dir / "train_distribution.json", summary)
+
+    def _finish(self, data: FrameData, state: TrainState) -> dict[str, Any]:
+        c = self.config
+        summary: dict[str, Any] = {"epochs_completed": state.epoch, "best_epoch": state.best_epoch,
+                                   "stop_reason": state.stop_reason, "minutes": state.elapsed_sec / 60,
+                                   "val_metrics": state.history[state.best_epoch - 1] if state.best_epoch else None}
+        best_path = self.run_dir / BEST
+        if data.test is not None and best_path.exists():
+            best = load_frame_model(best_path)
+            test_set, test_idx = data.test
+            loader = make_eval_loader(test_set, test_idx, best, c.eval_batch_size)
+            pred = predict_frames(best, loader, tta_flip=c.tta_flip, va_loss=c.va_loss)
+            scores = frame_metrics(pred, len(best.expr_classes))
+            write_predictions(self.run_dir / "test_predictions.npz", test_set, test_idx, pred, best.expr_classes)
+            summary["test_set"] = test_set.name
+            summary["test_metrics"] = scores
+            write_json_atomic(self.run_dir / "test_metrics.json", {"test_set": test_set.name, "n": len(test_idx),
+                                                                     **scores})
+            log.info("test (%s, %d frames): %s", test_set.name, len(test_idx),
+                     " ".join(f"{k} {v:.4f}" for k, v in scores.items()))
+        write_json_atomic(self.run_dir / "train_summary.json", summary)
+        log.info("done: %s; best epoch %d; outputs in %s", state.stop_reason, state.best_epoch, self.run_dir)
+        return summary
+
+
