@@ -1,1 +1,31 @@
-"""affectseq.features stage."""
+"""Stage 4, features: frame encoders (registry + data contract), preprocessing, frame models and checkpoints,
+the feature store and extraction.
+
+The main names are importable from here lazily (``from affectseq.features import create_encoder``)
+so that importing the package does not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, str] = {
+    "EncoderSpec": "affectseq.features.encoders",
+    "create_encoder": "affectseq.features.encoders",
+    "list_encoders": "affectseq.features.encoders",
+    "preprocess_faces": "affectseq.features.preprocess",
+    "FrameModel": "affectseq.features.frame_model",
+    "save_frame_model": "affectseq.features.checkpoint",
+    "load_frame_model": "affectseq.features.checkpoint",
+    "read_frame_model_header": "affectseq.features.checkpoint",
+    "default_model_path": "affectseq.features.pretrained",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'affectseq.features' has no attribute {name!r}")
