@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "affectseq.cli.extract",
     "affectseq.cli.evaluate",
     "affectseq.cli.experiment",
+    "affectseq.cli.scale",
 )
 
 
