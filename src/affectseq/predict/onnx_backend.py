@@ -69,13 +69,11 @@ def _export(model: Any, path: Path) -> None:
 class OnnxFrameStage:
     """Aligned crops -> ``expr_prob``/``va`` with ONNX Runtime on CPU."""
 
-    def __init__(self, model: Any, checkpoint: str | os.PathLike[str], threads: int | None = None):
+    def __init__(self, model: Any, checkpoint: str | os.PathLike[str], threads: int = 1):
         try:
             import onnxruntime as ort
         except ImportError:
             raise ConfigError("--backend onnx needs onnxruntime: pip install 'affectseq[onnx]'") from None
-        import torch
-
         self.spec = model.spec
         self.output_names = [n for n, task in (("expr_prob", "expr"), ("va", "va")) if task in model.tasks]
         path = onnx_cache_dir() / f"{sha256_file(checkpoint)[:20]}-opset{OPSET}.onnx"
@@ -83,8 +81,11 @@ class OnnxFrameStage:
             log.info("exporting %s to ONNX (%s), once per checkpoint", checkpoint, path)
             _export(model, path)
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or torch.get_num_threads()
+        # One thread by default, like the torch stages: the model already runs in parallel with
+        # decoding and face tracking; no spinning, which wastes shared cores while idle.
+        options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.onnx_path = path
 

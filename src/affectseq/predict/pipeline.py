@@ -43,6 +43,10 @@ class PredictOptions:
     mode: str = "offline"           # "offline" (centred / bidirectional) or "causal" (streaming)
     batch_size: int = DEFAULT_BATCH_SIZE
     stride: int = 1                 # process every k-th frame (1 = all)
+    # Intra-op threads of each torch stage (faces on the main thread, the model in a worker):
+    # the stages already run in parallel with decoding, and more OpenMP threads than cores
+    # makes MTCNN ~10x slower on a shared machine. None leaves torch's setting alone.
+    torch_threads: int | None = 1
     progress: bool | None = None    # None: a bar when stderr is a terminal
 
     def __post_init__(self) -> None:
@@ -117,15 +121,35 @@ def prefetch(items: Iterable[Any], depth: int = 32) -> Iterator[Any]:
 
 
 class _Batcher:
-    """Collects aligned crops and runs the frame stage on full batches."""
+    """Collects aligned crops and runs the frame stage on full batches in a worker thread.
 
-    def __init__(self, bundle: ModelBundle, batch_size: int):
+    The worker overlaps model inference with face tracking on the main thread
+    (torch releases the GIL); at most ``max_queued`` batches wait, bounding memory.
+    Results are kept in submission order.
+    """
+
+    def __init__(self, bundle: ModelBundle, batch_size: int, torch_threads: int | None, max_queued: int = 2):
+        from concurrent.futures import ThreadPoolExecutor
+
         self.stage = bundle.frame_stage
         self.batch_size = batch_size
+        self.torch_threads = torch_threads
         self.pending: list[np.ndarray] = []
         self.n_pending = 0
-        self.outputs: dict[str, list[np.ndarray]] = {}
+        self.futures: list[Any] = []
+        self.max_queued = max_queued
         self.seconds = 0.0
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="affectseq-model")
+
+    def _run(self, crops: np.ndarray) -> dict[str, np.ndarray]:
+        if self.torch_threads:
+            import torch
+
+            torch.set_num_threads(self.torch_threads)  # per thread: keep each stage from oversubscribing
+        start = time.perf_counter()
+        out = {k: np.asarray(v, dtype=np.float32) for k, v in self.stage(crops).items()}
+        self.seconds += time.perf_counter() - start
+        return out
 
     def add(self, crops: np.ndarray) -> None:
         if len(crops):
@@ -137,16 +161,23 @@ class _Batcher:
     def flush(self) -> None:
         if not self.pending:
             return
-        start = time.perf_counter()
-        out = self.stage(np.concatenate(self.pending))
-        self.seconds += time.perf_counter() - start
-        for key, value in out.items():
-            self.outputs.setdefault(key, []).append(np.asarray(value, dtype=np.float32))
+        in_flight = [f for f in self.futures if not f.done()]
+        if len(in_flight) >= self.max_queued:
+            in_flight[0].result()  # back-pressure: wait for the oldest batch
+        self.futures.append(self.executor.submit(self._run, np.concatenate(self.pending)))
         self.pending, self.n_pending = [], 0
 
     def result(self) -> dict[str, np.ndarray]:
         self.flush()
-        return {k: np.concatenate(v) for k, v in self.outputs.items()}
+        try:
+            parts = [f.result() for f in self.futures]
+        finally:
+            self.executor.shutdown(wait=True, cancel_futures=True)
+        keys = parts[0].keys() if parts else ()
+        return {k: np.concatenate([p[k] for p in parts]) for k in keys}
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
 
 
 def predict_video_table(
@@ -172,7 +203,8 @@ def predict_video_table(
     reader = VideoReader(path, stride=options.stride)  # probes: InputError for non-videos
     info = reader.info
     source = face_source or make_face_source(options.detector, options.detect_every, options.main_face_only)
-    batcher = _Batcher(bundle, options.batch_size)
+    batcher = _Batcher(bundle, options.batch_size, options.torch_threads)
+    threads_before = _set_torch_threads(options.torch_threads)
     frame_idx: list[int] = []
     time_sec: list[float] = []
     face_frame: list[int] = []
@@ -181,23 +213,27 @@ def predict_video_table(
     scores: list[float] = []
     face_seconds = 0.0
     total = max(info.frame_count // options.stride, 1)
-    with make_progress(disable=None if options.progress is None else not options.progress) as progress:
-        task = progress.add_task(Path(path).name, total=total)
-        for frame in prefetch(reader):
-            frame_idx.append(frame.frame_idx)
-            time_sec.append(frame.time_sec)
-            t0 = time.perf_counter()
-            faces = source.update(frame.frame_idx, frame.rgb)
-            crops = aligner(frame.rgb, [det for _, det in faces])
-            face_seconds += time.perf_counter() - t0
-            for fid, det in faces:
-                face_frame.append(frame.frame_idx)
-                face_ids.append(fid)
-                boxes.append(tuple(float(v) for v in det.box))
-                scores.append(float(det.score))
-            batcher.add(crops)
-            progress.advance(task)
-    frame_outputs = batcher.result()
+    try:
+        with make_progress(disable=None if options.progress is None else not options.progress) as progress:
+            task = progress.add_task(Path(path).name, total=total)
+            for frame in prefetch(reader):
+                frame_idx.append(frame.frame_idx)
+                time_sec.append(frame.time_sec)
+                t0 = time.perf_counter()
+                faces = source.update(frame.frame_idx, frame.rgb)
+                crops = aligner(frame.rgb, [det for _, det in faces])
+                face_seconds += time.perf_counter() - t0
+                for fid, det in faces:
+                    face_frame.append(frame.frame_idx)
+                    face_ids.append(fid)
+                    boxes.append(tuple(float(v) for v in det.box))
+                    scores.append(float(det.score))
+                batcher.add(crops)
+                progress.advance(task)
+        frame_outputs = batcher.result()
+    finally:
+        batcher.close()
+        _set_torch_threads(threads_before)
     decode_done = time.perf_counter()
 
     classes = tuple(bundle.info.classes)
@@ -222,6 +258,17 @@ def predict_video_table(
                "temporal_sec": seconds - (decode_done - start)}
     return VideoPrediction(table=table, summary=summary, classes=classes, has_va=bundle.info.has_va,
                            timings=timings)
+
+
+def _set_torch_threads(threads: int | None) -> int | None:
+    """Set torch's intra-op threads for this thread; return the previous value (None: unchanged)."""
+    if not threads:
+        return None
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    return before
 
 
 def _main_track(face_ids: np.ndarray, boxes: np.ndarray) -> int | None:
