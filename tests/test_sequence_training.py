@@ -125,3 +125,20 @@ def test_bundle_rebuilds_frame_and_temporal_models(tmp_path):
     torch.testing.assert_close(bundle.frame_model.forward_features(x), frame.forward_features(x))
     out = bundle.temporal_model(torch.randn(1, 10, 300), torch.ones(1, 10, dtype=torch.bool))
     assert out["expr"].shape == (1, 7)
+
+
+def test_window_balancing_and_its_misuse(trend_store, tmp_path):
+    from affectseq.errors import ConfigError
+
+    seen = []
+    cfg = load_config(SequenceTrainConfig, overrides={**FAST, "epochs": 1, "window": 6, "balance": "expr_downsample",
+                                                       "max_windows_per_epoch": None})
+    result = train_sequence(trend_store, tmp_path / "bal", cfg, progress=False,
+                            on_epoch_end=lambda epoch, row: seen.append(row))
+    assert result.best_epoch == 1 and np.isfinite(seen[0]["train_loss"])
+    bad = load_config(SequenceTrainConfig, overrides={"mode": "seq2seq", "balance": "expr_downsample"})
+    with pytest.raises(ConfigError, match="seq2seq"):
+        train_sequence(trend_store, tmp_path / "bad", bad, progress=False)
+    wrong_task = load_config(SequenceTrainConfig, overrides={"task": "va", "balance": "expr_downsample"})
+    with pytest.raises(ConfigError, match="does not apply"):
+        train_sequence(trend_store, tmp_path / "bad2", wrong_task, progress=False)

@@ -168,7 +168,13 @@ def train_sequence(
                          f"are videos shorter than window={config.window}?")
     pool = np.arange(len(train_ds))
     if config.balance != "none":
-        pool = balanced_window_indices(train_ds, tasks[0], config.balance, random_state=config.seed)
+        if config.mode != "seq2one":
+            raise ConfigError(f"balance={config.balance} balances seq2one windows by their target; "
+                              "seq2seq windows have no single target (use class_weighted=true)")
+        try:
+            pool = balanced_window_indices(train_ds, tasks[0], config.balance, random_state=config.seed)
+        except ValueError as err:
+            raise ConfigError(f"balance={config.balance}: {err}") from None
     if config.max_val_windows is not None and len(val_ds) > config.max_val_windows:
         keep = np.linspace(0, len(val_ds) - 1, config.max_val_windows).round().astype(np.int64)
         val_eval: Any = torch.utils.data.Subset(val_ds, keep.tolist())  # rows still index val_ds.video_ids
