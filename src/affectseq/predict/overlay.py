@@ -156,7 +156,9 @@ class _AudioCopy:
         self.src = av.open(str(source))
         self.in_stream = self.src.streams.audio[0]
         self.out_stream = None
-        name = self.in_stream.codec_context.name
+        codec = self.in_stream.codec_context.codec
+        # The codec's canonical name ("mp3"), not the decoder's ("mp3float").
+        name = getattr(codec, "canonical_name", None) or self.in_stream.codec_context.name
         if name in MP4_AUDIO_CODECS:
             self.out_stream = container.add_stream_from_template(self.in_stream)
         else:
