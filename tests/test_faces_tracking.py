@@ -168,3 +168,17 @@ def test_reset_forgets_ids_and_bad_settings_fail() -> None:
     assert [t.face_id for t in tracker.update(1, frame)] == [0]
     with pytest.raises(ValueError):
         FaceTracker(detector, detect_every=0)
+
+
+def test_carried_landmarks_follow_the_box() -> None:
+    class WithLandmarks(ScriptedDetector):
+        def detect(self, rgb):
+            return [Detection(d.box, d.score, np.array([[d.box[0] + 10, d.box[1] + 20]] * 5, np.float32))
+                    for d in super().detect(rgb)]
+
+    tracker = FaceTracker(WithLandmarks(lambda i: [_face_a(i)]), detect_every=4, cut_threshold=None, rotations=(0,))
+    frame = np.zeros((240, 320, 3), np.uint8)
+    for i in range(7):
+        frame[0, 0, 0] = i
+        (face,) = tracker.update(i, frame)
+        np.testing.assert_allclose(face.detection.landmarks[0], np.array(face.detection.box[:2]) + [10, 20], atol=1e-3)

@@ -81,6 +81,16 @@ class _Track:
         self.weight += detection.area
 
 
+def _moved(det: Detection, box: np.ndarray) -> Detection:
+    """``det`` carried to ``box``: landmarks follow the box's shift and scale."""
+    marks = det.landmarks
+    if marks is not None:
+        old = np.asarray(det.box, dtype=np.float64)
+        scale = (box[2:] - box[:2]) / np.maximum(old[2:] - old[:2], 1e-9)
+        marks = ((marks - old[:2]) * scale + box[:2]).astype(np.float32)
+    return Detection(tuple(float(v) for v in box), det.score, marks)
+
+
 class FaceTracker:
     """Detect every ``detect_every`` frames and track in between, with stable face ids.
 
@@ -216,8 +226,7 @@ class FaceTracker:
         if self._refine is None:
             # No verifier (Haar): carry boxes by their velocity until the next detection.
             for t in self._tracks:
-                box = tuple(float(v) for v in t.predicted_box(frame_idx))
-                t.observe(Detection(box, t.detection.score, None), frame_idx)
+                t.observe(_moved(t.detection, t.predicted_box(frame_idx)), frame_idx)
             return
         kept = self._verify(frame_idx, rgb, list(range(len(self._tracks))), count_miss=False)
         self._end_tracks([i for i in range(len(self._tracks)) if i not in kept])
