@@ -85,7 +85,8 @@ def test_temporal_context_recovers_expressions_that_single_frames_miss() -> None
     single, window = [], []
     kernel = np.ones(11) / 11
     for _ in range(30):
-        _, affect, _, observed, _ = sample_person(rng, 300, cfg, (160.0, 128.0), 1.0)
+        person = sample_person(rng, 300, cfg, (160.0, 128.0), 1.0)
+        affect, observed = person.affect, person.observed
         smoothed = np.stack([np.convolve(np.pad(col, 5, mode="edge"), kernel, "valid") for col in observed.T], 1)
         for reading, out in ((observed, single), (smoothed, window)):
             distances = ((reading[:, None, :] - prototypes[None]) ** 2).sum(-1)

@@ -16,7 +16,14 @@ import yaml
 from affectseq.config import config_to_dict, save_config
 from affectseq.data.synth.config import SynthConfig
 from affectseq.data.synth.video import PersonPlan, VideoPlan, make_video
-from affectseq.data.synth.writer import SPLITS, TASKS, ground_truth_relpath
+from affectseq.data.synth.writer import (
+    GROUND_TRUTH_DIR,
+    SPLITS,
+    STAGING_DIR,
+    TASKS,
+    annotation_relpath,
+    ground_truth_relpath,
+)
 from affectseq.errors import ConfigError
 from affectseq.labels import EXPR_CLASSES_8
 from affectseq.utils.progress import make_progress
@@ -134,6 +141,7 @@ def generate(
     save_config(cfg, out / CONFIG_FILE)
     plans = plan_videos(cfg)
     todo = [p for p in plans if not all(path.exists() for path in p.ground_truth_paths(out))]
+    _make_output_dirs(out, cfg, todo)
     n_workers = max(1, min(workers or len(os.sched_getaffinity(0)), len(todo) or 1))
     with make_progress(disable=None if show_progress is None else not show_progress) as progress:
         task = progress.add_task("synthetic videos", total=len(todo))
@@ -147,7 +155,24 @@ def generate(
                 for future in as_completed(futures):
                     future.result()
                     progress.advance(task)
+    try:
+        (out / STAGING_DIR).rmdir()
+    except OSError:
+        pass  # absent, or holds leftovers of another run writing here
     return summarise(out, plans, generated=len(todo), elapsed_sec=time.perf_counter() - start, workers=n_workers)
+
+
+def _make_output_dirs(out: Path, cfg: SynthConfig, plans: list[VideoPlan]) -> None:
+    # Created once here, so committing a video needs no mkdir (slow on busy file systems);
+    # only folders that will hold files, so a split or task without videos leaves no empty folder.
+    folders = {Path(STAGING_DIR), Path(GROUND_TRUTH_DIR)}
+    folders |= {annotation_relpath(t, p.split, q.video_id).parent for p in plans for q in p.persons for t in q.tasks}
+    if cfg.write_videos and plans:
+        folders.add(Path("videos"))
+    if cfg.write_crops and plans:
+        folders.add(Path("cropped_aligned"))
+    for folder in sorted(folders):
+        (out / folder).mkdir(parents=True, exist_ok=True)
 
 
 def _init_worker() -> None:

@@ -26,7 +26,7 @@ TASK_DIRS: dict[str, str] = {
 TASKS: tuple[str, ...] = tuple(TASK_DIRS)
 SPLITS: tuple[str, ...] = ("Train_Set", "Validation_Set")
 VA_UNANNOTATED = -5
-STAGING_DIR = ".synth_tmp"
+STAGING_DIR = ".synth_tmp"  # removed by the generator once every video is done
 GROUND_TRUTH_DIR = "ground_truth"
 
 
@@ -99,7 +99,11 @@ class Mp4Writer:
 
 
 class StagedVideo:
-    """The staging folder of one raw video and the atomic move of its outputs into ``out_dir``."""
+    """The staging folder of one raw video and the atomic move of its outputs into ``out_dir``.
+
+    Staged outputs sit flat in one folder (no nested directories to create and delete: on
+    slow file systems those cost more than writing the annotation files).
+    """
 
     def __init__(self, out_dir: Path, video_name: str):
         self.out_dir = out_dir
@@ -107,32 +111,29 @@ class StagedVideo:
         if self.root.exists():  # left over from a killed run
             shutil.rmtree(self.root)
         self.root.mkdir(parents=True)
+        self._targets: dict[Path, Path] = {}  # final relative path -> staged path
 
     def path(self, relpath: str | Path) -> Path:
-        """Staging location of an output whose final place is ``out_dir / relpath``."""
-        target = self.root / relpath
-        target.parent.mkdir(parents=True, exist_ok=True)
-        return target
+        """Staging location of an output (file or folder) whose final place is ``out_dir / relpath``."""
+        rel = Path(relpath)
+        staged = self._targets.setdefault(rel, self.root / f"{len(self._targets):04d}_{rel.name}")
+        return staged
 
-    def commit(self, crop_dirs: list[Path], marker_files: list[Path]) -> None:
-        """Move everything into place: crop folders and plain files first, ``marker_files`` last."""
+    def commit(self, marker_files: list[Path]) -> None:
+        """Move every staged output into place, ``marker_files`` (relative paths) last."""
         markers = {Path(m) for m in marker_files}
-        for rel in crop_dirs:
-            target = self.out_dir / rel
-            if target.exists():
-                shutil.rmtree(target)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(self.root / rel, target)
-        files = [p.relative_to(self.root) for p in sorted(self.root.rglob("*")) if p.is_file()]
-        for rel in sorted(files, key=lambda r: r in markers):
-            target = self.out_dir / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(self.root / rel, target)
-        shutil.rmtree(self.root)
-        try:
-            (self.out_dir / STAGING_DIR).rmdir()
-        except OSError:
-            pass  # other videos are still being staged
+        for rel in sorted(self._targets, key=lambda r: r in markers):
+            staged, target = self._targets[rel], self.out_dir / rel
+            if staged.is_dir() and target.exists():
+                shutil.rmtree(target)  # a crop folder of an unfinished earlier run
+            try:
+                os.replace(staged, target)
+            except FileNotFoundError:
+                if not staged.exists():
+                    continue  # declared but never written (e.g. no crop folder asked for)
+                target.parent.mkdir(parents=True, exist_ok=True)  # the caller did not pre-create it
+                os.replace(staged, target)
+        self.root.rmdir()
 
     def discard(self) -> None:
         """Remove the staging folder after a failure."""
