@@ -43,11 +43,17 @@ class Pose:
         object.__setattr__(self, "_linear", rot @ np.diag([np.cos(self.yaw), np.cos(self.pitch)]))
         object.__setattr__(self, "_depth_dir", rot @ np.array([np.sin(self.yaw), np.sin(self.pitch)]))
         object.__setattr__(self, "_center", np.asarray(self.center_xy, dtype=np.float64))
+        object.__setattr__(self, "_flat", rot)
 
     def project(self, pts: np.ndarray, z: float | np.ndarray = 0.0) -> np.ndarray:
         """Canonical points (K, 2) with depth ``z`` (scalar or (K,)) -> raw-frame pixels (K, 2)."""
         depth = np.asarray(z, dtype=np.float64).reshape(-1, 1) * self._depth_dir  # type: ignore[attr-defined]
         return pts @ self._linear.T + depth + self._center  # type: ignore[attr-defined]
+
+    def project_outline(self, pts: np.ndarray) -> np.ndarray:
+        """Silhouette points (head outline, hair, neck): rolled, scaled and shifted, not foreshortened,
+        as the outline of a turning round head keeps its width."""
+        return pts @ self._flat.T + self._center  # type: ignore[attr-defined]
 
 
 @functools.lru_cache(maxsize=16)
@@ -101,39 +107,46 @@ def draw_face(
     aspect = identity.face_aspect
     skin = identity.skin_rgb
 
-    _fill(img, pose.project(_ellipse(0.0, 1.95, 1.55, 0.75)), identity.shirt_rgb)
-    _fill(img, pose.project(np.array([[-0.3, 0.6], [0.3, 0.6], [0.33, 1.4], [-0.33, 1.4]])), _shade(skin, 0.85))
+    def on_face(pts: np.ndarray, bump: float | np.ndarray = 0.0) -> np.ndarray:
+        # Depth of a point on the head, an ellipsoid as deep as it is wide: turned features slide
+        # towards the silhouette but never past it; ``bump`` lifts nose, lips, occluders off the surface.
+        z = aspect * np.sqrt(np.clip(1.0 - (pts[:, 0] / aspect) ** 2 - pts[:, 1] ** 2, 0.0, None))
+        return pose.project(pts, z + bump)
+
+    _fill(img, pose.project_outline(_ellipse(0.0, 1.95, 1.55, 0.75)), identity.shirt_rgb)
+    _fill(img, pose.project_outline(np.array([[-0.3, 0.6], [0.3, 0.6], [0.33, 1.4], [-0.33, 1.4]])), _shade(skin, 0.85))
     hair = _ellipse(0.0, -0.1, aspect * 1.08, 1.0, 32)
-    _fill(img, pose.project(hair), identity.hair_rgb)
-    outline = pose.project(_ellipse(0.0, 0.0, aspect, 1.0, 36))
+    _fill(img, pose.project_outline(hair), identity.hair_rgb)
+    outline = pose.project_outline(_ellipse(0.0, 0.0, aspect, 1.0, 36))
     _fill(img, outline, skin)
     hairline = -0.9 + identity.hair_depth
     cap = hair[hair[:, 1] < hairline]
     if len(cap) >= 3:
-        _fill(img, pose.project(cap), identity.hair_rgb)  # a contiguous arc: ellipse points are in angle order
+        _fill(img, pose.project_outline(cap), identity.hair_rgb)  # a contiguous arc: ellipse points are in angle order
 
     eye_centers = []
     eye_h = float(np.clip(0.065 * (1.0 + 0.8 * eye_open), 0.008, 0.14))
     for side in (-1.0, 1.0):
         cx, cy = side * 0.33 * identity.eye_spacing, -0.2
-        eye_centers.append(pose.project(np.array([[cx, cy]]), 0.55)[0])
-        _fill(img, pose.project(_ellipse(cx, cy, 0.15, eye_h, 16), 0.55), (245, 245, 240))
-        _fill(img, pose.project(_ellipse(cx, cy, 0.055, min(0.055, eye_h), 12), 0.58), identity.iris_rgb)
-        _line(img, pose.project(_ellipse(cx, cy, 0.15, eye_h, 16)[[8, 9, 10, 11, 12, 13, 14, 15, 0]], 0.56), (40, 30, 30), 0.025 * px)
+        eye_centers.append(on_face(np.array([[cx, cy]]))[0])
+        _fill(img, on_face(_ellipse(cx, cy, 0.15, eye_h, 16)), (245, 245, 240))
+        _fill(img, on_face(_ellipse(cx, cy, 0.055, min(0.055, eye_h), 12), 0.02), identity.iris_rgb)
+        upper_lid = _ellipse(cx, cy, 0.15, eye_h, 16)[[8, 9, 10, 11, 12, 13, 14, 15, 0]]
+        _line(img, on_face(upper_lid, 0.01), (40, 30, 30), 0.025 * px)
         brow_y = -0.42 - 0.12 * brow_raise
         brow = np.array([
             [side * 0.12 * identity.eye_spacing, brow_y - 0.10 * brow_tilt],
             [side * 0.32 * identity.eye_spacing, brow_y - 0.05],
             [side * 0.52 * identity.eye_spacing, brow_y + 0.04 * brow_tilt],
         ])
-        _line(img, pose.project(brow, 0.55), _shade(identity.hair_rgb, 0.7), 0.055 * px)
+        _line(img, on_face(brow, 0.02), _shade(identity.hair_rgb, 0.7), 0.055 * px)
         if wrinkle > 0.15:
             fold = np.array([[side * 0.06, -0.14], [side * (0.06 + 0.06 * wrinkle), -0.04]])
-            _line(img, pose.project(fold, 0.65), _shade(skin, 0.6), 0.02 * px)
+            _line(img, on_face(fold, 0.03), _shade(skin, 0.6), 0.02 * px)
 
-    nose_tip = pose.project(np.array([[0.0, 0.15 - 0.03 * wrinkle]]), 0.8)[0]
+    nose_tip = on_face(np.array([[0.0, 0.15 - 0.03 * wrinkle]]), 0.18)[0]
     nose = np.array([[0.0, -0.1], [0.05, 0.12 - 0.03 * wrinkle], [-0.02, 0.17 - 0.03 * wrinkle]])
-    _line(img, pose.project(nose, np.array([0.6, 0.78, 0.75])), _shade(skin, 0.7), 0.025 * px)
+    _line(img, on_face(nose, np.array([0.05, 0.18, 0.12])), _shade(skin, 0.7), 0.025 * px)
 
     mouth_y, half_w = 0.5, 0.26 * (1.0 + 0.3 * width)
     left = np.array([-half_w, mouth_y - 0.13 * curve - 0.10 * asym])
@@ -141,24 +154,24 @@ def draw_face(
     upper = _bezier(left, np.array([0.0, mouth_y - 0.015 - 0.03 * mouth_open]), right)
     lower = _bezier(left, np.array([0.0, mouth_y + 0.015 + 0.25 * mouth_open]), right)
     lips = _shade((min(255, skin[0] + 30), skin[1], skin[2]), 0.7)
-    _fill(img, pose.project(np.concatenate([upper, lower[::-1]]), 0.5), _MOUTH_DARK)
-    _line(img, pose.project(upper, 0.5), lips, 0.035 * px)
-    _line(img, pose.project(lower, 0.5), lips, 0.045 * px)
+    _fill(img, on_face(np.concatenate([upper, lower[::-1]]), 0.02), _MOUTH_DARK)
+    _line(img, on_face(upper, 0.03), lips, 0.035 * px)
+    _line(img, on_face(lower, 0.03), lips, 0.045 * px)
     if curve > 0.45:  # smile lines (nasolabial folds) make strong smiles readable
         for side in (-1.0, 1.0):
             fold = np.array([[side * 0.14, 0.2], [side * (half_w + 0.08), mouth_y - 0.13 * curve + 0.05]])
-            _line(img, pose.project(fold, 0.6), _shade(skin, 0.75), 0.02 * px)
+            _line(img, on_face(fold, 0.01), _shade(skin, 0.75), 0.02 * px)
 
     if eyes_occluded:
-        _fill(img, pose.project(np.array([[-0.62, -0.33], [0.62, -0.33], [0.6, -0.07], [-0.6, -0.07]]), 0.6), _GLASSES)
+        _fill(img, on_face(np.array([[-0.62, -0.33], [0.62, -0.33], [0.6, -0.07], [-0.6, -0.07]]), 0.1), _GLASSES)
     if mouth_occluded:
-        _fill(img, pose.project(_ellipse(0.05, 0.55, 0.55, 0.32, 20), 0.65), _shade(skin, 0.92))
+        _fill(img, on_face(_ellipse(0.05, 0.55, 0.55, 0.32, 20), 0.15), _shade(skin, 0.92))
         for k in range(3):
             finger = np.array([[-0.45 + 0.3 * k, 0.42], [-0.35 + 0.3 * k, 0.72]])
-            _line(img, pose.project(finger, 0.7), _shade(skin, 0.7), 0.02 * px)
+            _line(img, on_face(finger, 0.17), _shade(skin, 0.7), 0.02 * px)
 
-    landmarks = np.stack([eye_centers[0], eye_centers[1], nose_tip, pose.project(left[None], 0.5)[0],
-                          pose.project(right[None], 0.5)[0]])
+    landmarks = np.stack([eye_centers[0], eye_centers[1], nose_tip, on_face(left[None], 0.02)[0],
+                          on_face(right[None], 0.02)[0]])
     box = np.concatenate([outline.min(axis=0), outline.max(axis=0)])
     return box, landmarks
 
