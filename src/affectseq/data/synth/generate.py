@@ -146,9 +146,16 @@ def generate(
     with make_progress(disable=None if show_progress is None else not show_progress) as progress:
         task = progress.add_task("synthetic videos", total=len(todo))
         if n_workers == 1:
-            for plan in todo:
-                make_video(out, cfg, plan)
-                progress.advance(task)
+            import cv2
+
+            threads = cv2.getNumThreads()
+            cv2.setNumThreads(1)  # OpenCV's own threads cost more CPU than they save on these small frames
+            try:
+                for plan in todo:
+                    make_video(out, cfg, plan)
+                    progress.advance(task)
+            finally:
+                cv2.setNumThreads(threads)
         else:
             with ProcessPoolExecutor(n_workers, mp_context=get_context("spawn"), initializer=_init_worker) as pool:
                 futures = [pool.submit(make_video, out, cfg, plan) for plan in todo]
