@@ -24,7 +24,7 @@ class ScriptedFaces:
         self.calls: list[int] = []
 
     def update(self, frame_idx: int, rgb: np.ndarray) -> list:
-        from affectseq.faces.detector import Detection
+        from affectseq.faces import Detection
 
         self.calls.append(frame_idx)
         return [(fid, Detection(box=box, score=0.9, landmarks=None))
