@@ -9,6 +9,10 @@ are shortcuts for the most used ones and win over both.
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from affectseq.data.synth import SynthSummary
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,8 +27,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "Rerunning into the same folder resumes (finished videos are skipped).",
     )
     parser.add_argument("out", metavar="OUT", help="output folder (created; resumed if it holds an unfinished run)")
-    parser.add_argument("--videos", type=int, default=None, metavar="N", help="raw videos (config n_videos, default 20)")
-    parser.add_argument("--frames", type=int, default=None, metavar="M", help="frames per video (config n_frames, default 300)")
+    parser.add_argument("--videos", type=int, default=None, metavar="N",
+                        help="raw videos (config n_videos, default 20)")
+    parser.add_argument("--frames", type=int, default=None, metavar="M",
+                        help="frames per video (config n_frames, default 300)")
     parser.add_argument("--seed", type=int, default=None, metavar="S", help="random seed (config seed, default 0)")
     parser.add_argument("--config", default=None, metavar="YAML", help="YAML file with SynthConfig fields")
     parser.add_argument("--workers", type=int, default=None, metavar="K",
@@ -54,7 +60,7 @@ def _synth(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_summary(summary) -> None:  # noqa: ANN001 - SynthSummary, imported lazily
+def _print_summary(summary: SynthSummary) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -81,4 +87,5 @@ def _print_summary(summary) -> None:  # noqa: ANN001 - SynthSummary, imported la
         hist.add_row(name, f"{count:,} ({100 * count / total:.1f}%)")
     hist.add_row("imbalance (max/min)", f"{summary.imbalance_ratio:.1f}", style="bold")
     console.print(hist)
-    console.print(f"config: {summary.out_dir / 'synth_config.yaml'}; inspect with: affectseq data inspect {summary.out_dir}")
+    console.print(f"config: {summary.out_dir / 'synth_config.yaml'}; "
+                  f"inspect with: affectseq data inspect {summary.out_dir}")

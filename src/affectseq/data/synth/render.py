@@ -79,7 +79,8 @@ def _fill(img: np.ndarray, pts: np.ndarray, colour: tuple[int, ...]) -> None:
 
 def _line(img: np.ndarray, pts: np.ndarray, colour: tuple[int, ...], thickness: float) -> None:
     cv2.polylines(
-        img, [np.round(pts * _SCALE).astype(np.int32)], False, colour, max(1, int(round(thickness))), cv2.LINE_AA, _SHIFT
+        img, [np.round(pts * _SCALE).astype(np.int32)], False, colour,
+        max(1, int(round(thickness))), cv2.LINE_AA, _SHIFT,
     )
 
 
@@ -209,7 +210,9 @@ class FrameDegrader:
         self._noise *= np.float32(noise_std)
         self._height, self._width, self._margin = height, width, margin
 
-    def apply(self, img: np.ndarray, gain: float, side_light: float, blur_sigma: float, rng: np.random.Generator) -> np.ndarray:
+    def apply(
+        self, img: np.ndarray, gain: float, side_light: float, blur_sigma: float, rng: np.random.Generator
+    ) -> np.ndarray:
         """Lit, blurred, noisy uint8 copy of ``img``: gain times a left-right gradient, Gaussian blur, noise."""
         light = cv2.addWeighted(self._gradient, gain * side_light, self._gradient, 0.0, gain)
         out = cv2.multiply(img, light, dtype=cv2.CV_32F)
