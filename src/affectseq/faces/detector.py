@@ -100,13 +100,13 @@ def create_detector(name: str = DEFAULT_DETECTOR, **kwargs: Any) -> FaceDetector
     return cls(**kwargs)
 
 
-def check_rgb(rgb: np.ndarray, what: str = "frame") -> np.ndarray:
-    """Validate an ``(H, W, 3)`` uint8 image; return it C-contiguous."""
+def check_rgb(rgb: np.ndarray, what: str = "frame", contiguous: bool = True) -> np.ndarray:
+    """Validate an ``(H, W, 3)`` uint8 image; return it C-contiguous (unless ``contiguous=False``)."""
     if not isinstance(rgb, np.ndarray) or rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         shape = getattr(rgb, "shape", None)
         dtype = getattr(rgb, "dtype", type(rgb).__name__)
         raise InputError(what, f"expected an (H, W, 3) uint8 RGB image, got shape {shape} dtype {dtype}")
-    return np.ascontiguousarray(rgb)
+    return np.ascontiguousarray(rgb) if contiguous else rgb
 
 
 def box_iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:

@@ -80,7 +80,7 @@ def crop_resized(img_u8: np.ndarray, box: Sequence[float], size: int) -> np.ndar
     cx1, cy1, cx2, cy2 = max(x1, 0), max(y1, 0), min(x2, w), min(y2, h)
     if cx2 <= cx1 or cy2 <= cy1:
         return np.zeros((size, size, 3), np.uint8)
-    patch = img_u8[cy1:cy2, cx1:cx2]
+    patch = np.ascontiguousarray(img_u8[cy1:cy2, cx1:cx2])
     if (cx1, cy1, cx2, cy2) != (x1, y1, x2, y2):
         patch = cv2.copyMakeBorder(patch, cy1 - y1, y2 - cy2, cx1 - x1, x2 - cx2,
                                    cv2.BORDER_CONSTANT, value=(0, 0, 0))
@@ -163,15 +163,15 @@ class MTCNNDetector:
         ``None`` means O-Net's face probability is below ``threshold`` (default: the
         O-Net detection threshold). The tracker calls this on every tracked frame.
         """
-        rgb = check_rgb(rgb)
+        # Crops come straight from the full frame (no downscaled copy, and any strided
+        # view such as a rotated frame works): only the boxes' pixels are touched.
+        rgb = check_rgb(rgb, contiguous=False)
         if len(boxes) == 0:
             return []
-        work, scale = self._work_image(rgb)
-        sq = _square_np(np.asarray(boxes, np.float64).reshape(-1, 4) * scale)
+        sq = _square_np(np.asarray(boxes, np.float64).reshape(-1, 4))
         thr = self.thresholds[2] if threshold is None else float(threshold)
         with torch.inference_mode():
-            dets = self._stage_onet(work, sq, thr)
-        return [None if d is None else _rescale(d, 1.0 / scale) for d in dets]
+            return self._stage_onet(rgb, sq, thr)
 
     # ---------------------------------------------------------------- stages
     def _work_image(self, rgb: np.ndarray) -> tuple[np.ndarray, float]:

@@ -241,7 +241,8 @@ class FaceTracker:
                 return set()
         hw = rgb.shape[:2]
         boxes = [box_to_rotated(self._tracks[i].predicted_box(frame_idx), self._turns, hw) for i in indices]
-        refined_all = self._refine(rotate_frame(rgb, self._turns), boxes, threshold=self.verify_threshold)
+        # A rotated view, not a copy: refine only reads the boxes' pixels.
+        refined_all = self._refine(np.rot90(rgb, self._turns), boxes, threshold=self.verify_threshold)
         kept = set()
         for i, refined in zip(indices, refined_all):
             if refined is not None:
