@@ -44,7 +44,7 @@ def main() -> None:
     from affectseq.predict.batch import OutputOptions, run_batch
     from affectseq.predict.pipeline import PredictOptions
     from affectseq.scale.predict_shards import ModelRequest
-    from affectseq.scale.ray_engine import RayOptions, extract_with_ray, predict_with_ray
+    from affectseq.scale.ray_engine import RayOptions, extract_with_ray, init_ray, predict_with_ray
 
     from extract_throughput import make_dataset, paper_cnn
 
@@ -69,7 +69,7 @@ def main() -> None:
         results["predict_local_s"] = time.perf_counter() - start
 
         start = time.perf_counter()
-        ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        init_ray(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
         results["ray_init_s"] = time.perf_counter() - start
         try:
             opts = RayOptions(cpus_per_task=1.0)

@@ -1,4 +1,4 @@
-"""``--engine ray`` on a local Ray instance gives the local engine's outputs (store arrays, predict CSVs).
+"""``--engine ray`` on a local Ray instance (and ``predict --workers 2``) give the local engine's outputs.
 
 One local instance for the module: ``num_cpus=2``, no dashboard, a 150 MB object
 store, at most 2 (raw) videos per engine. Time budget: < 90 s on 2 shared cores
@@ -25,7 +25,7 @@ from affectseq.features.extract import extract_features
 from affectseq.features.frame_model import FrameModel
 from affectseq.features.store import FeatureStore
 from affectseq.labels import EXPR_CLASSES_7
-from affectseq.scale.ray_engine import RayOptions, extract_with_ray, predict_with_ray
+from affectseq.scale.ray_engine import RayOptions, extract_with_ray, init_ray, predict_with_ray
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +34,7 @@ pytestmark = pytest.mark.slow
 def ray_local():
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=150 * 1024**2, log_to_driver=False,
+    init_ray(num_cpus=2, include_dashboard=False, object_store_memory=150 * 1024**2, log_to_driver=False,
              configure_logging=False)
     yield ray
     ray.shutdown()
@@ -79,11 +79,11 @@ def test_ray_extract_writes_the_local_store(ray_local, synth_root: Path, frame_m
     assert (again.n_skipped, again.n_written) == (3, 0)  # resumable: finished videos are not redone
 
 
-def test_ray_predict_writes_the_local_outputs(ray_local, clips_dir: Path, frame_model: FrameModel,
-                                              tmp_path: Path) -> None:
+def test_ray_and_multiprocess_predict_write_the_local_outputs(ray_local, clips_dir: Path, frame_model: FrameModel,
+                                                              tmp_path: Path) -> None:
     from affectseq.predict.batch import OutputOptions, run_batch
     from affectseq.predict.pipeline import PredictOptions
-    from affectseq.scale.predict_shards import ModelRequest
+    from affectseq.scale.predict_shards import ModelRequest, predict_parallel
 
     model_path = save_frame_model(tmp_path / "frame.safetensors", frame_model)
     videos = [clips_dir / "single_face.mp4", clips_dir / "multi_face_pan.mp4"]
@@ -93,13 +93,17 @@ def test_ray_predict_writes_the_local_outputs(ray_local, clips_dir: Path, frame_
     local = run_batch(videos, tmp_path / "local", request.load(), options, output)
     remote = predict_with_ray(videos, tmp_path / "ray", request, options, output,
                               ray_options=RayOptions(n_shards=2))
-    assert local.count("done") == remote.count("done") == 2
+    parallel = predict_parallel(videos, tmp_path / "workers", request, options, output, workers=2)
+    assert local.count("done") == remote.count("done") == parallel.count("done") == 2
     for video in videos:
-        a, b = tmp_path / "local" / video.stem, tmp_path / "ray" / video.stem
-        assert sorted(p.name for p in a.iterdir()) == sorted(p.name for p in b.iterdir())
+        a = tmp_path / "local" / video.stem
         table = (a / "frames.csv").read_text()
-        assert len(table.splitlines()) > 40 and (b / "frames.csv").read_text() == table
-        sa, sb = (json.loads((d / "summary.json").read_text()) for d in (a, b))
-        sa.pop("processing", None), sb.pop("processing", None)  # wall times differ
-        assert sa == sb
+        assert len(table.splitlines()) > 40
+        for engine in ("ray", "workers"):
+            b = tmp_path / engine / video.stem
+            assert sorted(p.name for p in a.iterdir()) == sorted(p.name for p in b.iterdir())
+            assert (b / "frames.csv").read_text() == table, engine
+            sa, sb = (json.loads((d / "summary.json").read_text()) for d in (a, b))
+            sa.pop("processing", None), sb.pop("processing", None)  # wall times differ
+            assert sa == sb, engine
     assert predict_with_ray(videos, tmp_path / "ray", request, options, output).count("skipped") == 2

@@ -60,6 +60,25 @@ def import_ray() -> Any:
     return ray
 
 
+def init_ray(attempts: int = 2, **kwargs: Any) -> Any:
+    """``ray.init(**kwargs)``, tried again when a local instance fails to start in time.
+
+    Ray waits a fixed 30 s for a new local raylet to register; on an overloaded
+    machine that can run out while the raylet is still importing, and a second
+    attempt (with warm file caches) usually succeeds.
+    """
+    ray = import_ray()
+    for attempt in range(1, attempts + 1):
+        try:
+            return ray.init(**kwargs)
+        except Exception as err:  # noqa: BLE001 -- Ray raises a bare Exception for this timeout
+            if "timed out during startup" not in str(err) or attempt == attempts:
+                raise
+            log.warning("Ray start-up timed out (machine overloaded?); trying again")
+            ray.shutdown()
+    raise AssertionError("unreachable")
+
+
 @contextlib.contextmanager
 def ray_session(options: RayOptions = RayOptions()) -> Iterator[Any]:
     """Connect to (or start) Ray for the block; a session already open by the caller is reused and kept."""
@@ -73,7 +92,7 @@ def ray_session(options: RayOptions = RayOptions()) -> Iterator[Any]:
         kwargs["address"] = options.address
     else:
         kwargs.update(num_cpus=options.num_cpus, object_store_memory=options.object_store_bytes)
-    ray.init(**kwargs)
+    init_ray(**kwargs)
     try:
         yield ray
     finally:
