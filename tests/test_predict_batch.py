@@ -76,7 +76,11 @@ def test_bad_files_fail_alone_with_one_line(bad_inputs: dict[str, Path], good_vi
 
 def test_rerun_skips_finished_unless_overwrite(good_video: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
+    stale = out / ".good.abc123.tmp"  # what a killed run leaves behind
+    stale.mkdir(parents=True)
+    (stale / "frames.csv").write_text("partial")
     assert _run([good_video], out).count("done") == 1
+    assert not stale.exists() and [p.name for p in out.iterdir()] == ["good"]
     csv = out / "good" / "frames.csv"
     csv.write_text("sentinel")
     second = _run([good_video], out)

@@ -142,6 +142,17 @@ def write_video_outputs(
     outputs.write_summary(prediction.summary, out_dir)
 
 
+def _remove_stale_partials(out_dir: Path) -> None:
+    """Delete temporary folders a killed earlier run left for this video (``.<name>.*.tmp``)."""
+    import shutil
+
+    for stale in out_dir.parent.glob(f".{out_dir.name}.*.tmp"):
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
+
+
 def predict_one(
     video: Path,
     out_dir: Path,
@@ -157,6 +168,7 @@ def predict_one(
     prediction = predict_video_table(video, bundle, options, face_source=face_source, **extra)
     if prediction.summary["frames_with_face"] == 0:
         log.warning("%s: no face found; every frame is listed without predictions", video)
+    _remove_stale_partials(out_dir)
     with atomic_path(out_dir) as tmp:
         write_video_outputs(video, tmp, prediction, output_options, stride=options.stride)
     return prediction
