@@ -140,7 +140,8 @@ def _torchvision_body(arch: str) -> tuple[nn.Module, int]:
 
     model = torchvision.models.get_model(arch, weights=None)
     if arch.startswith(("mobilenet", "efficientnet")):
-        feature_dim = model.classifier[-1].in_features
+        # The pooled features enter the first Linear of the classifier (v3 has Linear-Hardswish-Dropout-Linear).
+        feature_dim = next(m for m in model.classifier if isinstance(m, nn.Linear)).in_features
         model.classifier = nn.Identity()
     elif arch.startswith("resnet"):
         feature_dim = model.fc.in_features

@@ -59,3 +59,40 @@ def resolve_model_path(path_or_name: str | os.PathLike[str]) -> Path:
             return best  # a training run directory
         raise InputError(path, "directory holds no checkpoint_best.safetensors")
     return path
+
+
+def export_shipped_model(run_dir: str | os.PathLike[str], name: str = "default",
+                         card: dict[str, Any] | None = None, dest_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Copy a run's ``checkpoint_best.safetensors`` into the weights folder as shipped model ``name``.
+
+    Writes the JSON card beside it: the run's validation metrics (from the checkpoint),
+    its test metrics (``test_metrics.json``, when the run finished) and ``card`` entries.
+    Used by maintainers to (re)ship the default model; not part of normal use.
+    """
+    import shutil
+
+    from affectseq.features.checkpoint import read_frame_model_header
+    from affectseq.utils.atomic import atomic_path, write_json_atomic
+
+    run = Path(run_dir)
+    source = run / "checkpoint_best.safetensors"
+    header = read_frame_model_header(source)
+    target = Path(dest_dir or weights_dir()) / SHIPPED_MODELS[name]
+    with atomic_path(target) as tmp:
+        shutil.copyfile(source, tmp)
+    test_file = run / "test_metrics.json"
+    meta = header.get("meta", {})
+    data = {
+        "name": name,
+        "file": target.name,
+        "spec": header["spec"],
+        "tasks": header["tasks"],
+        "expr_classes": header["expr_classes"],
+        "selected_epoch": meta.get("epoch"),
+        "val_metrics": meta.get("val_metrics"),
+        "test_metrics": json.loads(test_file.read_text(encoding="utf-8")) if test_file.is_file() else None,
+        "training_command": meta.get("command"),
+        **(card or {}),
+    }
+    write_json_atomic(target.with_suffix(".json"), data)
+    return target

@@ -8,7 +8,7 @@ import math
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -81,6 +81,8 @@ class FrameTrainer:
         self.config = config
         self.run_dir = run_dir
         self.command = command
+        # Called with the state after each epoch's checkpoint is written (progress reporting, tests).
+        self.after_epoch: Callable[[TrainState], None] | None = None
 
     # ------------------------------------------------------------------ setup
     def _build_model(self, data: FrameData, tasks: tuple[str, ...]) -> FrameModel:
@@ -217,6 +219,8 @@ class FrameTrainer:
                      row["train_loss"], row["val_loss"],
                      " ".join(f"{k} {v:.4f}" for k, v in scores.items()), " *best*" if improved else "",
                      row["seconds"], row["train_images_per_sec"])
+            if self.after_epoch is not None:
+                self.after_epoch(state)
         if state.stop_reason is None:
             state.stop_reason = f"completed {c.epochs} epochs"
         return self._finish(data, state)
