@@ -27,6 +27,29 @@ def test_sample_clip_is_the_committable_shared_clip(clips_dir: Path) -> None:
     assert SAMPLE_ATTRIBUTION in (REPO / "examples" / "README.md").read_text()
 
 
+def test_demo_on_a_short_cut_of_the_sample(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo's wiring, fast: the first 1.5 s of the sample stand in for the whole clip."""
+    from affectseq.io.video import VideoReader
+
+    from test_predict_helpers import write_video
+
+    frames = [f.rgb for f in VideoReader(sample_video_path(), end_sec=1.5)]
+    short = write_video(tmp_path / "sample.mp4", frames, fps=24, audio=True)
+    monkeypatch.setattr("affectseq.predict.sample.sample_video_path", lambda: short)
+    out = tmp_path / "demo_out"
+    assert main(["demo", "--out", str(out), "--no-progress", "--keep-audio"]) == 0
+    printed = capsys.readouterr().out
+    result = out / "sample"
+    assert {p.name for p in result.iterdir()} == {"frames.csv", "summary.json", "timeline.png", "overlay.mp4"}
+    assert str(result.resolve()) in printed and "dominant expression" in printed and "valence" not in printed
+    table = pd.read_csv(result / "frames.csv")
+    assert table["frame_idx"].nunique() == len(frames) and table["face_id"].notna().all()
+    with av.open(str(result / "overlay.mp4")) as container:
+        assert container.streams.video[0].frames == len(frames) and container.streams.audio
+
+
+@pytest.mark.slow
 def test_demo_writes_everything_and_prints_a_summary(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "demo_out"
     assert main(["demo", "--out", str(out), "--no-progress"]) == 0
