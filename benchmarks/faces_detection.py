@@ -12,7 +12,7 @@ A sweep over ``detect_every`` on WolfgangLanger_Pexels.mp4 shows the speed/accur
 trade-off behind the default. Wall-clock and CPU (process) times are both given:
 on a shared machine CPU time is the steadier measure of our own cost.
 
-    python benchmarks/faces_detection.py [--threads 1] [--detect-every 8] [--json out.json]
+    python benchmarks/faces_detection.py [--threads 1] [--detect-every 8] [--refine-every 2] [--json out.json]
     python benchmarks/faces_detection.py --calibrate    # box calibrations used by align.py / haar.py
 """
 
@@ -102,7 +102,8 @@ def benchmark(args: argparse.Namespace) -> dict:
     from affectseq.faces import create_detector
 
     detector = create_detector(args.detector)
-    results: dict = {"detector": args.detector, "detect_every": args.detect_every, "clips": {}}
+    results: dict = {"detector": args.detector, "detect_every": args.detect_every,
+                     "refine_every": args.refine_every, "clips": {}}
     totals = np.zeros(4, dtype=int)
     track_totals = np.zeros(4, dtype=int)
     clip_frames: dict[str, list[np.ndarray]] = {}
@@ -112,7 +113,8 @@ def benchmark(args: argparse.Namespace) -> dict:
         mask = truth.has_face(len(frames))
         detector.detect(frames[0])  # warm-up (first-call allocations)
         dets, det_wall, det_cpu = timed(lambda: [detector.detect(f) for f in frames])
-        tracked, trk_wall, trk_cpu, tracker = run_tracker(detector, frames, args.detect_every)
+        tracked, trk_wall, trk_cpu, tracker = run_tracker(detector, frames, args.detect_every,
+                                                          refine_every=args.refine_every)
         det_rates = rates([len(d) for d in dets], mask)
         trk_rates = rates([len(t) for t in tracked], mask)
         totals += det_rates
@@ -152,11 +154,14 @@ def benchmark(args: argparse.Namespace) -> dict:
     results["sweep"] = {}
     print(f"detect_every sweep on {sweep_clip} ({len(frames)} frames):")
     for k in args.sweep:
-        tracked, wall, cpu, tracker = run_tracker(detector, frames, k)
-        hit = sum(len(t) > 0 for t in tracked)
-        results["sweep"][k] = {"fps": len(frames) / wall, "cpu_fps": len(frames) / cpu, "hit": hit}
-        print(f"  k={k:2d}: {len(frames) / wall:7.1f} f/s (cpu {len(frames) / cpu:7.1f}) "
-              f"face in {hit}/{len(frames)} detections {tracker.n_detections}", flush=True)
+        for refine_every in args.refine_sweep:
+            tracked, wall, cpu, tracker = run_tracker(detector, frames, k, refine_every=refine_every)
+            hit = sum(len(t) > 0 for t in tracked)
+            results["sweep"][f"k={k},refine_every={refine_every}"] = {
+                "fps": len(frames) / wall, "cpu_fps": len(frames) / cpu, "hit": hit}
+            print(f"  k={k:2d} refine_every={refine_every}: {len(frames) / wall:7.1f} f/s "
+                  f"(cpu {len(frames) / cpu:7.1f}) face in {hit}/{len(frames)} "
+                  f"detections {tracker.n_detections}", flush=True)
     return results
 
 
@@ -202,6 +207,8 @@ def main() -> None:
     parser.add_argument("--detector", default="mtcnn")
     parser.add_argument("--detect-every", type=int, default=None, help="default: FaceTracker's default")
     parser.add_argument("--sweep", type=int, nargs="*", default=[1, 4, 8, 12, 16])
+    parser.add_argument("--refine-every", type=int, default=None, help="default: FaceTracker's default")
+    parser.add_argument("--refine-sweep", type=int, nargs="*", default=[1, 2])
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument("--calibrate", action="store_true", help="print the box calibrations and exit")
@@ -213,13 +220,17 @@ def main() -> None:
     if args.calibrate:
         calibrate(args)
         return
+    import inspect
+
+    from affectseq.faces import FaceTracker
+
+    defaults = inspect.signature(FaceTracker).parameters
     if args.detect_every is None:
-        import inspect
-
-        from affectseq.faces import FaceTracker
-
-        args.detect_every = inspect.signature(FaceTracker).parameters["detect_every"].default
-    print(f"torch threads: {torch.get_num_threads()}, detector {args.detector}, detect_every {args.detect_every}")
+        args.detect_every = defaults["detect_every"].default
+    if args.refine_every is None:
+        args.refine_every = defaults["refine_every"].default
+    print(f"torch threads: {torch.get_num_threads()}, detector {args.detector}, "
+          f"detect_every {args.detect_every}, refine_every {args.refine_every}")
     results = benchmark(args)
     results["torch_threads"] = torch.get_num_threads()
     if args.json:

@@ -67,15 +67,18 @@ def test_main_face_only_reports_the_largest_face(mtcnn, pan_frames) -> None:
     assert np.linalg.norm(_centre(history[0][0].detection) - _centre(largest)) < 5
 
 
-@pytest.mark.parametrize("cut_threshold", [None, 20.0])
-def test_tracker_lets_go_when_the_face_disappears(mtcnn, clips_dir: Path, cut_threshold) -> None:
-    # face_noface.mov: a face in frames 0-71, a black frame at 72, sky after. Starting at 66 with
-    # detect_every=8, frame 72 is a tracking frame: only verification (or the cut test) can drop it.
-    frames = _frames(clips_dir / "face_noface.mov", 66, 78)
-    tracker = FaceTracker(mtcnn, detect_every=8, cut_threshold=cut_threshold)
+@pytest.mark.parametrize(("cut_threshold", "refine_every", "first"), [(None, 1, 67), (20.0, 2, 67), (None, 2, 65)])
+def test_tracker_lets_go_when_the_face_disappears(mtcnn, clips_dir: Path, cut_threshold, refine_every, first) -> None:
+    # face_noface.mov: a face in frames 0-71, a black frame at 72, sky after. With detect_every=8
+    # from frame 65 or 67, frame 72 is a tracking frame: only verification or the cut test drops it.
+    frames = _frames(clips_dir / "face_noface.mov", first, 80)
+    tracker = FaceTracker(mtcnn, detect_every=8, cut_threshold=cut_threshold, refine_every=refine_every)
     counts = {i: len(tracker.update(i, rgb)) for i, rgb in frames}
-    assert all(counts[i] == 1 for i in range(66, 72)), counts
-    assert all(counts[i] == 0 for i in range(72, 78)), counts
+    assert all(counts[i] == 1 for i in range(first, 72)), counts
+    # Verified every frame, or a cut detected: gone at once. Verified every other frame and
+    # no cut test: at most one frame late.
+    gone = 72 if (refine_every == 1 or cut_threshold is not None) else 73
+    assert all(counts[i] == 0 for i in range(gone, 80)), counts
 
 
 def test_sideways_face_is_found_and_aligned_upright(mtcnn, clips_dir: Path) -> None:
@@ -168,6 +171,8 @@ def test_reset_forgets_ids_and_bad_settings_fail() -> None:
     assert [t.face_id for t in tracker.update(1, frame)] == [0]
     with pytest.raises(ValueError):
         FaceTracker(detector, detect_every=0)
+    with pytest.raises(ValueError):
+        FaceTracker(detector, refine_every=0)
 
 
 def test_carried_landmarks_follow_the_box() -> None:

@@ -112,6 +112,9 @@ class FaceTracker:
         rotation_search_every: while no face is tracked, search the other orientations
             on every n-th detection frame (bounds the cost on videos without faces).
         confident_score: a face this confident in the current orientation skips the search.
+        refine_every: re-fit and verify tracks on every n-th tracking frame, carrying
+            boxes and landmarks by their velocity on the others (2 halves the per-frame
+            cost; a face leaving mid-shot may then linger one frame).
     """
 
     def __init__(
@@ -128,9 +131,13 @@ class FaceTracker:
         rotations: tuple[int, ...] = (0, 90, 270),
         rotation_search_every: int = 3,
         confident_score: float = 0.98,
+        refine_every: int = 2,
     ) -> None:
         if detect_every < 1:
             raise ValueError(f"detect_every must be >= 1, got {detect_every}")
+        if refine_every < 1:
+            raise ValueError(f"refine_every must be >= 1, got {refine_every}")
+        self.refine_every = int(refine_every)
         self.detector = detector
         self.detect_every = int(detect_every)
         self.main_face_only = bool(main_face_only)
@@ -223,8 +230,8 @@ class FaceTracker:
     def _tracking_frame(self, frame_idx: int, rgb: np.ndarray) -> None:
         if not self._tracks:
             return
-        if self._refine is None:
-            # No verifier (Haar): carry boxes by their velocity until the next detection.
+        if self._refine is None or self._since_detect % self.refine_every:
+            # No verifier (Haar), or not a re-fit frame: carry boxes by their velocity.
             for t in self._tracks:
                 t.observe(_moved(t.detection, t.predicted_box(frame_idx)), frame_idx)
             return
