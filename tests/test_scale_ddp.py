@@ -140,3 +140,34 @@ def test_sequence_training_on_two_ranks_matches_one_and_only_rank0_writes(tmp_pa
     np.testing.assert_array_equal(pa["frame_idx"], pb["frame_idx"])
     np.testing.assert_array_equal(pa["video_id"], pb["video_id"])
     np.testing.assert_allclose(pa["expr_prob"], pb["expr_prob"], atol=1e-5)
+
+
+@pytest.fixture()
+def one_thread():
+    """Tiny GRUs: torch's thread hand-offs would cost more than the maths on a busy 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_one_rank_ddp_loop_trains_exactly_like_train_sequence(tmp_path: Path, one_thread) -> None:
+    """The DDP loop on one process takes the single-process loop's steps and writes the same run dir."""
+    import pandas as pd
+    from safetensors.torch import load_file
+
+    from affectseq.scale.ddp_sequence import train_sequence_distributed
+    from affectseq.training.sequence import SequenceModelConfig, SequenceTrainConfig, train_sequence
+
+    store = _write_store(tmp_path / "store")
+    config = SequenceTrainConfig(task="expr", window=4, stride=3, epochs=2, batch_size=8, lr=0.01,
+                                 model=SequenceModelConfig(hidden_sizes=(8,), dropout=0.0))
+    ref = train_sequence(store, tmp_path / "ref", config, progress=False)
+    got = train_sequence_distributed(store, tmp_path / "ddp", config, ddp.DistContext())
+    assert (got.best_epoch, got.best_score) == (ref.best_epoch, ref.best_score)
+    a, b = load_file(tmp_path / "ref" / "checkpoint_best.safetensors"), load_file(tmp_path / "ddp" /
+                                                                                  "checkpoint_best.safetensors")
+    for key in a:
+        torch.testing.assert_close(b[key], a[key], rtol=0, atol=0, msg=key)
+    ha, hb = (pd.read_csv(tmp_path / d / "history.csv").drop(columns="seconds") for d in ("ref", "ddp"))
+    pd.testing.assert_frame_equal(ha, hb)
