@@ -7,8 +7,8 @@ summary.json and timeline.png), and their ratio. Decode runs before and after
 the pipeline and the mean is used, so a change in machine load during the run
 affects both sides alike; the 1-minute load average is printed beside them.
 
-    python benchmarks/predict_speed.py                       # sample clip, default model, torch
-    python benchmarks/predict_speed.py --backend onnx --threads 2
+    python benchmarks/predict_speed.py                       # sample clip, default model and settings
+    python benchmarks/predict_speed.py --backend torch
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--video", type=Path, default=DEFAULT_VIDEO if DEFAULT_VIDEO.is_file()
                         else REPO / "examples" / "sample.mp4")
     parser.add_argument("--model", default="default")
-    parser.add_argument("--backend", choices=("torch", "onnx"), default="torch")
+    parser.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch/ORT intra-op threads (default: torch's)")
     parser.add_argument("--detect-every", type=int, default=None)
@@ -77,7 +77,8 @@ def main() -> None:
     e2e_cpu = n_frames / cpu_sec
     t = pred.timings
     print(f"video            {args.video.name}: {n_frames} frames, {info.width}x{info.height}, {info.fps:.3f} fps")
-    print(f"model            {bundle.info.model_id} ({bundle.info.extra.get('encoder')}), backend {args.backend}, "
+    print(f"model            {bundle.info.model_id} ({bundle.info.extra.get('encoder')}), backend "
+          f"{bundle.info.extra.get('backend')} (asked: {args.backend}), "
           f"device {args.device}, torch threads {torch.get_num_threads()}, CPUs {os.cpu_count()}, "
           f"load avg {os.getloadavg()[0]:.1f}")
     print(f"settings         detect_every={options.detect_every}, batch_size={options.batch_size}, mode={options.mode}")

@@ -39,13 +39,16 @@ def test_frame_model_info_and_outputs(va_model: Path) -> None:
 def test_onnx_backend_matches_torch(va_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("onnxruntime")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    torch_out = load_model(va_model, device="cpu").frame_stage(_crops())
+    torch_bundle = load_model(va_model, device="cpu", backend="torch")
+    assert torch_bundle.info.extra["backend"] == "torch"
+    torch_out = torch_bundle.frame_stage(_crops())
     onnx_bundle = load_model(va_model, backend="onnx")
     assert onnx_bundle.frame_stage.onnx_path.parent == tmp_path / "affectseq" / "onnx"
     onnx_out = onnx_bundle.frame_stage(_crops())
     for key in ("expr_prob", "va"):
         np.testing.assert_allclose(onnx_out[key], torch_out[key], atol=1e-4)
-    again = load_model(va_model, backend="onnx")  # cached export is reused
+    again = load_model(va_model, device="cpu")  # auto picks ONNX Runtime on CPU; the cached export is reused
+    assert again.info.extra["backend"] == "onnx"
     assert again.frame_stage.onnx_path == onnx_bundle.frame_stage.onnx_path
 
 

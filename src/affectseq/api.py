@@ -16,7 +16,7 @@ def predict_video(
     main_face_only: bool = False,
     smoothing_sec: float | None = None,
     mode: str = "offline",
-    backend: str = "torch",
+    backend: str = "auto",
     device: str | None = "auto",
     batch_size: int | None = None,
     detector: str = "mtcnn",

@@ -23,8 +23,9 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", choices=("offline", "causal"), default="offline",
                         help="offline: centred/bidirectional over the whole video; causal: streaming, "
                              "uses past frames only (default %(default)s)")
-    parser.add_argument("--backend", choices=("torch", "onnx"), default="torch",
-                        help="inference backend; onnx needs pip install 'affectseq[onnx]' (default %(default)s)")
+    parser.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto",
+                        help="model inference backend; auto: ONNX Runtime on CPU when installed "
+                             "(pip install 'affectseq[onnx]'), else torch (default %(default)s)")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="faces per model batch")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default %(default)s)")
     parser.add_argument("--keep-audio", action="store_true", help="keep the original audio in the overlay video")
