@@ -80,6 +80,8 @@ def breakdown(clip: Path, data: Path, n_frames: int = 96, batch: int = 64) -> di
     from affectseq.features.preprocess import preprocess_faces
     from affectseq.io.video import VideoReader
 
+    # One thread: per-core costs (what the estimates scale by), and no OpenMP spin-waits inflating CPU time.
+    torch.set_num_threads(1)
     frames: list = []
 
     def decode() -> None:
@@ -118,20 +120,26 @@ def main() -> None:
     parser.add_argument("--detect-every", type=int, default=8)
     parser.add_argument("--clip", type=Path, default=CLIP)
     parser.add_argument("--json", type=Path, default=Path("/tmp/extract_throughput.json"))
+    parser.add_argument("--breakdown-only", action="store_true", help="skip part 1 (keeps its JSON results)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="affectseq-bench-") as tmp:
         work = Path(tmp)
         data = make_dataset(work / "data", args.frames)
-        runs = [throughput(data, work, w, args.batch_size) for w in (1, 2)]
+        if args.breakdown_only and args.json.is_file():
+            previous = json.loads(args.json.read_text())
+            runs, ratio = previous["runs"], previous["ratio_w2_w1"]
+        else:
+            runs = [throughput(data, work, w, args.batch_size) for w in (1, 2)]
+            ratio = runs[1]["frames_per_sec"] / runs[0]["frames_per_sec"]
         cost = breakdown(args.clip, data)
     load = os.getloadavg()[0]
     print(f"machine: {os.cpu_count()} CPUs, 1-min load average {load:.1f} (shared)")
-    print("\nextract (synthetic crops -> paper CNN features):")
+    print("\nextract (synthetic crops -> paper CNN features):" + (" [from the earlier run]" if args.breakdown_only
+                                                                  else ""))
     for r in runs:
         print(f"  workers={r['workers']}: {r['frames']} frames in {r['seconds']:.1f} s = {r['frames_per_sec']:.1f} "
               "frames/s")
-    ratio = runs[1]["frames_per_sec"] / runs[0]["frames_per_sec"]
     print(f"  ratio workers=2 / workers=1: {ratio:.2f}")
     k = args.detect_every
     stages = {"decode": cost["decode_ms"], f"detect (1 call / {k} frames)": [v / k for v in cost["detect_ms_per_call"]],
