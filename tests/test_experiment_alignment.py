@@ -114,3 +114,33 @@ def test_unshuffled_predictions_align_with_original_frames(tmp_path: Path) -> No
     cnn = _expr_preds({"v2": np.arange(50)}, 1)
     aligned = align_predictions({"CNN": cnn, "shuffled RNN": back}, "expr")
     assert aligned.n_common == len(positions)
+
+
+def test_chance_macro_f1_is_the_level_of_unrelated_predictions() -> None:
+    from affectseq.experiments.alignment import chance_macro_f1
+
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 4, 4000)
+    # Perfect predictions keep their class distribution; shuffled, each class is right ~1/4 of the time.
+    assert chance_macro_f1(y, y, 4) == pytest.approx(0.25, abs=0.02)
+    # Always predicting class 0: chance equals the real score (it never depended on the frame).
+    zeros = np.zeros_like(y)
+    assert chance_macro_f1(y, zeros, 4) == pytest.approx(M.macro_f1(y, zeros, 4))
+
+
+def test_aggregate_over_seeds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import pandas as pd
+
+    from affectseq.cli import main
+
+    paths = []
+    for seed, value in enumerate((0.2, 0.4)):
+        path = tmp_path / f"s{seed}.csv"
+        pd.DataFrame({"task": ["va", "va"], "row": ["CNN", "CNN+RNN"], "mean_ccc": [value, value + 0.1]}).to_csv(
+            path, index=False)
+        paths.append(str(path))
+    assert main(["experiment", "aggregate", *paths, "--out", str(tmp_path / "summary.csv")]) == 0
+    printed = capsys.readouterr().out
+    assert "| CNN | 2 | 0.300 ± 0.141 |" in printed
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert summary.loc[summary["row"] == "CNN+RNN", "mean_ccc_mean"].item() == pytest.approx(0.4)

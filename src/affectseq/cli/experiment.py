@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        "with --quick and no --data a tiny synthetic dataset is generated in OUT/data")
     paper.add_argument("--task", choices=("va", "expr", "both"), default=None, help="tasks to study (default both)")
     paper.add_argument("--quick", action="store_true",
-                       help="small preset (tiny CNN at 48 px, short windows, few epochs): minutes on 2 CPU cores")
+                       help="small preset (tiny CNN at 64 px, short windows, few epochs): minutes on 2 CPU cores")
     paper.add_argument("--seed", type=int, default=None, help="seed of data generation, sampling and training")
     paper.add_argument("--out", metavar="DIR", default="runs/paper_study", help="output folder (default %(default)s)")
     paper.add_argument("--shuffle-time", action="store_true",
@@ -31,6 +31,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     paper.add_argument("--set", metavar="KEY=VALUE", nargs="*", default=[], dest="overrides",
                        help="config overrides, e.g. frame.epochs=10 sequence.window=50")
     paper.set_defaults(handler=run_paper)
+    agg = studies.add_parser("aggregate", help="mean +- std of several study results.csv files (seeds)",
+                             description="Combine results.csv of studies run with different seeds into "
+                             "mean +- std per task and row.")
+    agg.add_argument("tables", nargs="+", metavar="RESULTS_CSV")
+    agg.add_argument("--out", metavar="FILE", help="also write the summary as CSV here")
+    agg.set_defaults(handler=run_aggregate)
 
 
 def run_paper(args: argparse.Namespace) -> int:
@@ -44,6 +50,19 @@ def run_paper(args: argparse.Namespace) -> int:
     result = run_paper_study(args.data, args.out, config, quick=args.quick, command=command)
     print(result.summary())
     print(f"\nresults: {result.files['markdown']} and {result.files['csv']}")
+    return 0
+
+
+def run_aggregate(args: argparse.Namespace) -> int:
+    """Print per-task Markdown tables of mean +- std over the given results tables."""
+    from affectseq.experiments.aggregate import aggregate, format_mean_std, load_tables
+    from affectseq.utils.atomic import write_text_atomic
+
+    summary = aggregate(load_tables(args.tables))
+    for task in summary["task"].unique():
+        print(f"{task}:\n{format_mean_std(summary, task)}")
+    if args.out:
+        write_text_atomic(args.out, summary.to_csv(index=False, float_format="%.6f"))
     return 0
 
 

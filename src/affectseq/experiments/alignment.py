@@ -84,12 +84,27 @@ def _check_truths_agree(aligned: Mapping[str, Predictions], task: str) -> None:
             raise AlignmentError(f"rows {names[0]!r} and {name!r} disagree on the {task} labels of shared frames")
 
 
+def chance_macro_f1(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int, n_perm: int = 20,
+                    seed: int = 0) -> float:
+    """Macro-F1 of the same predictions shuffled across frames (mean of ``n_perm`` seeded permutations).
+
+    The permutation keeps how often each class is predicted and breaks only the link to the frames, so
+    it is the chance level of *this* prediction distribution (a majority-class predictor, a balanced one
+    and a uniform guesser each get their own).
+    """
+    rng = np.random.default_rng(seed)
+    keep = np.asarray(y_true) >= 0
+    t, p = np.asarray(y_true)[keep], np.asarray(y_pred)[keep]
+    return float(np.mean([M.macro_f1(t, rng.permutation(p), num_classes) for _ in range(n_perm)]))
+
+
 def score_aligned(aligned: AlignedRows, task: str, num_classes: int | None = None) -> pd.DataFrame:
     """One row of metrics per model on the common frames (``n_frames`` = annotated common frames).
 
     VA columns: ``ccc_valence``, ``ccc_arousal``, ``mean_ccc``. EXPR columns:
-    ``accuracy``, ``macro_f1``, ``abaw_score`` and ``abaw_formula`` -- macro-F1
-    over 8 classes when the label space has Other, else the ABAW 2020 formula.
+    ``accuracy``, ``macro_f1``, ``macro_f1_chance`` (:func:`chance_macro_f1`), ``abaw_score`` and
+    ``abaw_formula`` -- macro-F1 over 8 classes when the label space has Other, else the ABAW 2020
+    formula. (Chance CCC needs no column: shuffled predictions have CCC ~ 0.)
     """
     records = []
     for name, preds in aligned.rows.items():
@@ -109,6 +124,7 @@ def score_aligned(aligned: AlignedRows, task: str, num_classes: int | None = Non
             record.update(n_frames=int((preds.expr_true >= 0).sum()),
                           accuracy=M.accuracy(preds.expr_true, y_pred),
                           macro_f1=M.macro_f1(preds.expr_true, y_pred, n),
+                          macro_f1_chance=chance_macro_f1(preds.expr_true, y_pred, n),
                           abaw_score=M.abaw_expr_score(preds.expr_true, y_pred, n),
                           abaw_formula=M.abaw_expr_formula(n))
         records.append(record)

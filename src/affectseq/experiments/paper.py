@@ -115,8 +115,9 @@ def _task_notes(task: str, aligned: Any, table: pd.DataFrame, config: StudyConfi
              "frames without a face crop have no CNN prediction). Frames predicted per row before alignment: "
              + ", ".join(f"{k}: {v}" for k, v in aligned.n_per_row.items()) + "."]
     if task == "expr":
-        notes.append(f"ABAW score = {table['abaw_formula'].iloc[0]}; minority_recall = mean recall of the 3 "
-                     "rarest classes of these frames.")
+        notes.append(f"ABAW score = {table['abaw_formula'].iloc[0]}; macro_f1_chance = macro-F1 of the row's "
+                     "predictions shuffled across frames (its chance level); minority_recall = mean recall of "
+                     "the 3 rarest classes of these frames.")
         notes.append(f"Balanced CNN: EXPR {config.balance_expr} of the training frames.")
     else:
         notes.append("Balanced CNN: the paper's VA downsampling of the training frames (40x40 histogram, (0,0) "
