@@ -93,6 +93,13 @@ def main() -> None:
           f"(ratio {e2e_cpu / decode_cpu:.3f}; e2e used {cpu_sec / seconds:.2f} cores on average)")
     print(f"stage seconds    faces+align {t['faces_sec']:.2f}, model {t['model_sec']:.2f}, "
           f"temporal {t['temporal_sec']:.2f}, pipeline total {t['total_sec']:.2f}")
+    print(f"stage CPU sec    faces+align {t['faces_cpu_sec']:.2f} (main thread), model {t['model_cpu_sec']:.2f} "
+          f"(worker thread), decode ~{n_frames / decode_cpu:.2f} (decode thread), whole run {cpu_sec:.2f}")
+    # With two cores of its own the run is bound by its busiest thread or by half its CPU time,
+    # whichever is larger: an estimate for an idle 2-core machine, not a measurement.
+    bound = max(t["faces_cpu_sec"], t["model_cpu_sec"], n_frames / decode_cpu, cpu_sec / 2)
+    print(f"2-core estimate  {n_frames / bound:8.1f} frames/s if the 2 cores were free "
+          f"(= frames / max(busiest thread CPU, run CPU / 2)); x real time {n_frames / bound / info.fps:.2f}")
     print(f"faces found      {pred.summary['frames_with_face']}/{n_frames} frames")
 
 

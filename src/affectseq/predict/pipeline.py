@@ -139,6 +139,7 @@ class _Batcher:
         self.futures: list[Any] = []
         self.max_queued = max_queued
         self.seconds = 0.0
+        self.cpu_seconds = 0.0  # CPU time of the model thread (independent of machine load)
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="affectseq-model")
 
     def _run(self, crops: np.ndarray) -> dict[str, np.ndarray]:
@@ -146,9 +147,10 @@ class _Batcher:
             import torch
 
             torch.set_num_threads(self.torch_threads)  # per thread: keep each stage from oversubscribing
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.thread_time()
         out = {k: np.asarray(v, dtype=np.float32) for k, v in self.stage(crops).items()}
         self.seconds += time.perf_counter() - start
+        self.cpu_seconds += time.thread_time() - cpu
         return out
 
     def add(self, crops: np.ndarray) -> None:
@@ -211,7 +213,7 @@ def predict_video_table(
     face_ids: list[int] = []
     boxes: list[tuple[float, ...]] = []
     scores: list[float] = []
-    face_seconds = 0.0
+    face_seconds = face_cpu = 0.0
     total = max(info.frame_count // options.stride, 1)
     try:
         with make_progress(disable=None if options.progress is None else not options.progress) as progress:
@@ -219,10 +221,11 @@ def predict_video_table(
             for frame in prefetch(reader):
                 frame_idx.append(frame.frame_idx)
                 time_sec.append(frame.time_sec)
-                t0 = time.perf_counter()
+                t0, cpu0 = time.perf_counter(), time.thread_time()
                 faces = source.update(frame.frame_idx, frame.rgb)
                 crops = aligner(frame.rgb, [det for _, det in faces])
                 face_seconds += time.perf_counter() - t0
+                face_cpu += time.thread_time() - cpu0
                 for fid, det in faces:
                     face_frame.append(frame.frame_idx)
                     face_ids.append(fid)
@@ -255,6 +258,7 @@ def predict_video_table(
     summary = summarize(table, list(classes), bundle.info.has_va, video=video_metadata(info, path),
                         model=bundle.info.to_dict(), processing=processing)
     timings = {"total_sec": seconds, "faces_sec": face_seconds, "model_sec": batcher.seconds,
+               "faces_cpu_sec": face_cpu, "model_cpu_sec": batcher.cpu_seconds,
                "temporal_sec": seconds - (decode_done - start)}
     return VideoPrediction(table=table, summary=summary, classes=classes, has_va=bundle.info.has_va,
                            timings=timings)
