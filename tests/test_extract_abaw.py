@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -129,28 +128,24 @@ def test_worker_processes_give_the_same_store(tmp_path, frame_model):
 
 
 def test_cli_extract_then_train_sequence(tmp_path, frame_model, capsys):
-    from affectseq.cli import extract as extract_cli
-    from affectseq.cli import train_sequence as train_cli
+    from affectseq.cli import main
 
     data = build_tree(tmp_path / "data")
     ckpt = save_frame_model(tmp_path / "frame.safetensors", frame_model)
-    parser = argparse.ArgumentParser()
-    sub = parser.add_subparsers()
-    extract_cli.register(sub)
-    train_cli.register(sub)
-    args = parser.parse_args(["extract", "--data", str(data), "--checkpoint", str(ckpt), "--out",
-                              str(tmp_path / "store"), "--workers", "0", "--device", "cpu"])
-    assert args.handler(args) == 0
+    store_dir, run = tmp_path / "store", tmp_path / "run"
+    assert main(["extract", "--data", str(data), "--checkpoint", str(ckpt), "--out", str(store_dir),
+                 "--workers", "0", "--device", "cpu"]) == 0
     assert "3 videos written" in capsys.readouterr().out
-    store = FeatureStore(tmp_path / "store")
+    store = FeatureStore(store_dir)
     assert store.manifest["checkpoint_path"] == str(ckpt.resolve()) and len(store.checkpoint_sha256) == 64
 
-    args = parser.parse_args(["sequence", "--store", str(tmp_path / "store"), "--task", "expr", "--out",
-                              str(tmp_path / "run"), "window=2", "epochs=2", "model.hidden_sizes=[4]"])
-    assert args.handler(args) == 0
-    run = tmp_path / "run"
+    assert main(["train", "sequence", "--store", str(store_dir), "--task", "expr", "--out", str(run),
+                 "window=2", "epochs=2", "model.hidden_sizes=[4]"]) == 0
     for name in ("config.yaml", "run.json", "history.csv", "checkpoint_last.pt", "checkpoint_best.safetensors",
                  "val_predictions.npz"):
         assert (run / name).is_file(), name
     pred = np.load(run / "val_predictions.npz")
     assert list(pred["frame_idx"]) == [2, 3, 4] and set(pred["video_id"]) == {"vidC"}
+    # A typo in an override is one clear error line, exit code 1.
+    assert main(["train", "sequence", "--store", str(store_dir), "--out", str(tmp_path / "x"), "windw=3"]) == 1
+    assert "unknown option(s) windw" in capsys.readouterr().err
