@@ -68,10 +68,46 @@ def _splits(path: Path, task: str) -> tuple[dict[str, Callable[[], FrameSet]], s
             AbawDataset = None  # type: ignore[assignment]
         if AbawDataset is not None:
             dataset = AbawDataset(path)
-            abaw_task = {"expr": "expr", "va": "va", "multi": "va"}[task]
-            return {s: (lambda s=s: dataset.frame_set(abaw_task, s)) for s in dataset.splits(abaw_task)}, \
-                "abaw112", False
+            if task != "multi":
+                return {s: (lambda s=s: dataset.frame_set(task, s)) for s in dataset.splits(task)}, "abaw112", False
+            # Multi-task: the union of every task's frames of a split, each frame with all its labels.
+            common = set.intersection(*(set(dataset.splits(t)) for t in dataset.tasks))
+            return {s: (lambda s=s: merge_task_sets([dataset.frame_set(t, s) for t in dataset.tasks]))
+                    for s in sorted(common)}, "abaw112", False
     raise InputError(path, "not a FER2013 .npz, a class-per-folder image tree or an ABAW dataset root")
+
+
+def merge_task_sets(sets: list[Any]) -> Any:
+    """Union of per-task ABAW ``CropFrameSet``s on (video, frame_idx); missing labels become -1/NaN."""
+    from affectseq.data.frames import CropFrameSet
+
+    video_names = sorted({str(v) for fs in sets for v in fs.video_names})
+    crop_dir = {str(v): str(d) for fs in sets for v, d in zip(fs.video_names, fs.crop_dirs)}
+    code = {name: i for i, name in enumerate(video_names)}
+    stride = 1 + max((int(fs.frame_idx.max()) for fs in sets if len(fs)), default=0)
+    keys = [np.array([code[str(v)] for v in fs.video_names], np.int64)[fs.video_pos] * stride + fs.frame_idx
+            for fs in sets]
+    union, inverse = np.unique(np.concatenate(keys), return_inverse=True)
+    n = len(union)
+    expr, va, au = np.full(n, -1, np.int64), np.full((n, 2), np.nan, np.float32), None
+    expr_classes: tuple[str, ...] = ()
+    start = 0
+    for fs, k in zip(sets, keys):
+        rows = inverse[start:start + len(k)]
+        start += len(k)
+        if fs.expr is not None:
+            expr[rows], expr_classes = fs.expr, fs.expr_classes
+        if fs.va is not None:
+            va[rows] = fs.va
+        if fs.au is not None:
+            au = np.full((n, fs.au.shape[1]), -1, np.int8) if au is None else au
+            au[rows] = fs.au
+    has_expr = any(fs.expr is not None for fs in sets)
+    return CropFrameSet(
+        name="+".join(fs.name for fs in sets), crop_dirs=np.array([crop_dir[v] for v in video_names]),
+        video_names=np.array(video_names), video_pos=(union // stride).astype(np.int32),
+        frame_idx=union % stride, expr_classes=expr_classes, expr=expr if has_expr else None,
+        va=va if any(fs.va is not None for fs in sets) else None, au=au)
 
 
 def _limit(indices: np.ndarray, limit: int | None, rng: np.random.Generator) -> np.ndarray:
