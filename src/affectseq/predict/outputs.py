@@ -12,7 +12,6 @@ import math
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-import numpy as np
 import pandas as pd
 
 from affectseq.errors import ConfigError
@@ -160,18 +159,3 @@ def format_summary(summary: Mapping[str, Any]) -> str:
             )
         )
     return "\n".join(lines)
-
-
-def classes_present(table: pd.DataFrame) -> list[str]:
-    """Canonical class names in a frames table (reads ``prob_*`` columns; label values keep the case)."""
-    names = [c.removeprefix("prob_") for c in table.columns if c.startswith("prob_")]
-    labels = {str(v).lower(): str(v) for v in table["label"].dropna().unique()}
-    return [labels.get(n, n.capitalize()) for n in names]
-
-
-def has_va_columns(table: pd.DataFrame) -> bool:
-    return all(c in table.columns for c in VA_COLUMNS)
-
-
-def as_float_array(series: pd.Series) -> np.ndarray:
-    return series.to_numpy(dtype=np.float64, na_value=np.nan)

@@ -10,7 +10,6 @@ look ahead; causal mode never does). Every stage is pluggable: pass a
 
 from __future__ import annotations
 
-import logging
 import queue
 import threading
 import time
@@ -28,7 +27,6 @@ from affectseq.predict.smoothing import SMOOTHING_MODES
 from affectseq.predict.stages import ModelBundle
 from affectseq.predict.table import FaceObservations, build_frames_table
 
-log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 64
 

@@ -118,8 +118,3 @@ def build_frames_table(
     # Stable order: by frame, then face id (empty rows have one row per frame, so NA last is fine).
     order = np.lexsort((table["face_id"].fillna(-1).to_numpy(np.int64), table["frame_idx"].to_numpy()))
     return table.iloc[order].reset_index(drop=True)
-
-
-def table_classes(table: pd.DataFrame) -> list[str]:
-    """Lower-case class names of the ``prob_*`` columns of a frames table, in order."""
-    return [c.removeprefix("prob_") for c in table.columns if c.startswith("prob_")]
