@@ -105,3 +105,23 @@ def test_index_memory_grows_with_gaps_not_frames(tmp_path):
     assert ds.index.memory_bytes < 100
     video, anchor = ds.index.locate(len(ds) - 1)
     assert anchor == n - 1
+
+
+def test_a_video_in_different_splits_per_task_leaks_no_labels(tmp_path):
+    writer = StoreWriter(tmp_path, feature_dim=2, tasks=("expr", "va"))
+    n = 6
+    labels = make_labels(n, feature_valid=np.ones(n, bool), expr=np.arange(n) % 2,
+                         va=np.full((n, 2), 0.5, np.float32))
+    writer.write_video("mixed", np.ones((n, 2), np.float16), labels, {"expr": "train", "va": "validation"})
+    store = FeatureStore(tmp_path)
+    spec = WindowSpec(mode="seq2seq", length=3, tasks=("expr", "va"))
+    train = WindowDataset(store, store.video_ids("multi", "train"), spec, split="train")
+    val = WindowDataset(store, store.video_ids("multi", "validation"), spec, split="validation")
+    assert train.video_ids == val.video_ids == ("mixed",)
+    t, v = train[0], val[0]
+    np.testing.assert_array_equal(t["expr"], [0, 1, 0])
+    assert np.isnan(t["va"]).all()
+    assert np.all(v["expr"] == -1) and np.allclose(v["va"], 0.5)
+    only_va = WindowDataset(store, ["mixed"], WindowSpec(mode="seq2one", length=2, tasks=("expr",)),
+                            split="validation")
+    assert len(only_va) == 0  # its EXPR labels belong to the training split

@@ -11,7 +11,9 @@ A sample is a dict of NumPy arrays (W = window length, D = feature_dim)::
     va        float32 (2,)/(W, 2)
     au        int64 (13,)/(W, 13)
 
-Unannotated labels use the canonical values (expr -1, va NaN, au -1). In seq2seq
+Unannotated labels use the canonical values (expr -1, va NaN, au -1); with
+``split``, labels of a task whose split is another one for that video are
+unannotated too. In seq2seq
 mode a row without a feature also has its labels unannotated: a prediction is
 only scored where there was a face (the "masked where labels or faces are
 missing" rule), so losses simply ignore unannotated entries. In seq2one mode the
@@ -33,11 +35,18 @@ LABEL_FIELDS = ("expr", "va", "au")
 class WindowDataset:
     """Random access to the windows of ``spec`` over some videos of a store (a map-style Dataset)."""
 
-    def __init__(self, store: FeatureStore, video_ids: Sequence[str], spec: WindowSpec):
+    def __init__(self, store: FeatureStore, video_ids: Sequence[str], spec: WindowSpec, split: str | None = None):
         self.store = store
         self.spec = spec
-        self.index = WindowIndex(store, video_ids, spec)
+        video_tasks = None
+        if split is not None:
+            # Aff-Wild2 puts some videos in different splits for different tasks: a video
+            # contributes only the labels of the tasks whose split this is (no leakage).
+            video_tasks = [tuple(t for t in spec.tasks if store.entries[v].splits.get(t) == split)
+                           for v in video_ids]
+        self.index = WindowIndex(store, video_ids, spec, video_tasks)
         self.video_ids = self.index.video_ids
+        self._masked_tasks = [tuple(t for t in spec.tasks if t not in tasks) for tasks in self.index.video_tasks]
 
     def __len__(self) -> int:
         return len(self.index)
@@ -80,6 +89,8 @@ class WindowDataset:
             expr[rows], va[rows], au[rows] = labels["expr"], labels["va"], labels["au"]
             expr[~mask], va[~mask], au[~mask] = -1, np.nan, -1
             sample["expr"], sample["va"], sample["au"] = expr, va, au
+        for task in self._masked_tasks[video]:
+            sample[task] = np.full_like(sample[task], np.nan if task == "va" else -1)
         return sample
 
     def target_labels(self, task: str) -> np.ndarray:

@@ -61,13 +61,13 @@ class WindowSpec:
         return 1 if self.mode == "seq2one" else self.length
 
 
-def _valid_anchors(spec: WindowSpec, labels: np.ndarray) -> tuple[int, np.ndarray]:
+def _valid_anchors(spec: WindowSpec, labels: np.ndarray, tasks: Sequence[str]) -> tuple[int, np.ndarray]:
     """(first anchor, bool per candidate anchor ``first + k * step``) for one video's labels."""
     n = labels.shape[0]
     w, step = spec.length, spec.step
     has_feature = labels["feature_valid"].astype(bool)
     labelled = np.zeros(n, dtype=bool)
-    for task in spec.tasks:
+    for task in tasks:
         labelled |= task_valid(labels, task)
     # Feature counts over any frame range via one cumulative sum.
     csum = np.concatenate([[0], np.cumsum(has_feature, dtype=np.int64)])
@@ -92,15 +92,24 @@ def _runs(valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class WindowIndex:
-    """All windows of ``spec`` over ``video_ids`` of ``store``, addressable by a flat index."""
+    """All windows of ``spec`` over ``video_ids`` of ``store``, addressable by a flat index.
 
-    def __init__(self, store: FeatureStore, video_ids: Sequence[str], spec: WindowSpec):
+    ``video_tasks`` (one tuple per video, default ``spec.tasks`` for all) names the
+    tasks whose labels make a window of that video valid.
+    """
+
+    def __init__(self, store: FeatureStore, video_ids: Sequence[str], spec: WindowSpec,
+                 video_tasks: Sequence[Sequence[str]] | None = None):
         self.store = store
         self.video_ids: tuple[str, ...] = tuple(video_ids)
         self.spec = spec
+        self.video_tasks: tuple[tuple[str, ...], ...] = (
+            tuple(tuple(t) for t in video_tasks) if video_tasks is not None
+            else tuple(spec.tasks for _ in self.video_ids)
+        )
         run_video, run_k0, run_len, firsts = [], [], [], []
         for v, vid in enumerate(self.video_ids):
-            first, valid = _valid_anchors(spec, store.labels(vid))
+            first, valid = _valid_anchors(spec, store.labels(vid), self.video_tasks[v])
             firsts.append(first)
             k0, length = _runs(valid)
             run_video.append(np.full(len(k0), v, dtype=np.int32))

@@ -126,7 +126,8 @@ def make_datasets(store: FeatureStore, config: SequenceTrainConfig, tasks: tuple
     spec = WindowSpec(mode=config.mode, length=config.window, stride=config.stride, tasks=tasks,
                       pad_start=config.pad_start)
     val_spec = WindowSpec(mode=config.mode, length=config.window, stride=None, tasks=tasks, pad_start=config.pad_start)
-    return WindowDataset(store, train_ids, spec), WindowDataset(store, val_ids, val_spec)
+    return (WindowDataset(store, train_ids, spec, split=config.train_split),
+            WindowDataset(store, val_ids, val_spec, split=config.val_split))
 
 
 def _expr_class_weights(store: FeatureStore, dataset: WindowDataset, n_classes: int) -> torch.Tensor:
