@@ -192,6 +192,10 @@ def run_batch(
     replaces the alignment (defaults: the tracker from ``options``, ``align_face``). ``on_outcome`` is called after each video (the CLI
     prints a line).
     """
+    from affectseq.errors import ConfigError
+
+    if options.mode == "causal" and not bundle.causal_ok:  # once, not once per video
+        raise ConfigError(f"model {bundle.info.model_id} has a bidirectional temporal model: use --mode offline")
     root = Path(out_root)
     check_output_root(root)
     videos = collect_videos(inputs)
