@@ -40,7 +40,7 @@ def draw_faces(
 
     img = np.ascontiguousarray(rgb.copy())
     height, width = img.shape[:2]
-    scale = max(min(width, height) / 600.0, 0.5)
+    scale = max(min(width, height) / 540.0, 0.7)
     thick = max(int(round(2 * scale)), 1)
     font = cv2.FONT_HERSHEY_SIMPLEX
     faces = rows[rows["face_id"].notna()]
@@ -72,16 +72,16 @@ def _draw_bars(img: np.ndarray, row: pd.Series, classes: Sequence[str], scale: f
     import cv2
 
     font = cv2.FONT_HERSHEY_SIMPLEX
-    bar_h = max(int(14 * scale), 8)
-    label_w = int(95 * scale)
-    bar_w = int(120 * scale)
+    bar_h = max(int(20 * scale), 10)
+    label_w = int(120 * scale)
+    bar_w = int(140 * scale)
     x0, y0 = int(8 * scale), int(8 * scale)
     panel = img[y0:y0 + bar_h * len(classes) + 8, x0:x0 + label_w + bar_w + 8]
     panel[:] = (panel * 0.45).astype(np.uint8)  # darken for legibility on any background
     for i, name in enumerate(classes):
         p = float(row[prob_column(name)])
         y = y0 + 4 + i * bar_h
-        cv2.putText(img, name, (x0 + 4, y + bar_h - 3), font, 0.42 * scale, (255, 255, 255), 1, cv2.LINE_AA)
+        cv2.putText(img, name, (x0 + 4, y + bar_h - 4), font, 0.55 * scale, (255, 255, 255), 1, cv2.LINE_AA)
         bx = x0 + label_w
         cv2.rectangle(img, (bx, y + 2), (bx + int(bar_w * p), y + bar_h - 2), _bgr_free_color(name), -1)
 
