@@ -161,7 +161,7 @@ class MTCNNDetector:
         """Run O-Net alone on ``boxes`` (frame pixels): a re-fitted detection or ``None`` per box.
 
         ``None`` means O-Net's face probability is below ``threshold`` (default: the
-        O-Net detection threshold). The tracker calls this on every tracked frame.
+        O-Net detection threshold). The tracker calls this to verify and re-fit tracked faces.
         """
         # Crops come straight from the full frame (no downscaled copy, and any strided
         # view such as a rotated frame works): only the boxes' pixels are touched.
