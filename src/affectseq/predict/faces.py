@@ -43,7 +43,6 @@ def make_face_source(
     detector: str = "mtcnn",
     detect_every: int = DEFAULT_DETECT_EVERY,
     main_face_only: bool = False,
-    device: str = "cpu",
 ) -> FaceSource:
     """The default face source: ``create_detector(detector)`` tracked with ``FaceTracker``."""
     from affectseq.faces import FaceTracker, create_detector
