@@ -138,3 +138,25 @@ def test_overlay_written_with_and_without_audio(tmp_path: Path) -> None:
         with av.open(str(out / "talk" / "overlay.mp4")) as container:
             assert container.streams.video[0].frames == 10
             assert bool(container.streams.audio) == keep
+
+
+def test_overlay_draws_the_predicted_class(tmp_path: Path) -> None:
+    """Gray level 90 is class 2 (Disgust) for the known-answer stage: its colour must appear, Happiness' not."""
+    import av
+
+    from affectseq.predict.timeline import CLASS_COLORS
+
+    video = write_video(tmp_path / "gray.mp4", gray_frames([90] * 3, size=(180, 320)))
+    faces = lambda: ScriptedFaces({1: (200.0, 40.0, 300.0, 140.0)})  # noqa: E731
+    report = run_batch([video], tmp_path / "out", brightness_bundle(), OPTIONS, OutputOptions(overlay=True),
+                       face_source_factory=faces, aligner=box_crops)
+    assert report.count("done") == 1
+    with av.open(str(tmp_path / "out" / "gray" / "overlay.mp4")) as container:
+        frame = next(container.decode(video=0)).to_ndarray(format="rgb24").astype(int)
+
+    def near(hex_color: str) -> int:
+        rgb = np.array([int(hex_color[i:i + 2], 16) for i in (1, 3, 5)])
+        return int((np.abs(frame - rgb).max(axis=2) < 30).sum())
+
+    assert near(CLASS_COLORS["Disgust"]) > 300  # box, label tag and the full-length probability bar
+    assert near(CLASS_COLORS["Happiness"]) == 0

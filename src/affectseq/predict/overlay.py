@@ -61,22 +61,26 @@ def draw_faces(
         ty = y1 - 4 if y1 - th - 8 > 0 else min(y2 + th + 6, height - 2)
         cv2.rectangle(img, (x1, ty - th - 4), (x1 + tw + 4, ty + base - 2), color, -1)
         cv2.putText(img, text, (x1 + 2, ty - 2), font, 0.6 * scale, (0, 0, 0), thick, cv2.LINE_AA)
+        # Panels go to the top corners away from the main face, so they never hide it.
+        face_left = (x1 + x2) / 2 < width / 2
         if pos == main_pos and classes:
-            _draw_bars(img, row, classes, scale, thick)
+            _draw_bars(img, row, classes, scale, right=face_left)
         if pos == main_pos and has_va and not np.isnan(row.get("valence", np.nan)):
-            _draw_va_gauge(img, float(row["valence"]), float(row["arousal"]), scale, thick)
+            _draw_va_gauge(img, float(row["valence"]), float(row["arousal"]), scale, right=not face_left)
     return img
 
 
-def _draw_bars(img: np.ndarray, row: pd.Series, classes: Sequence[str], scale: float, thick: int) -> None:
+def _draw_bars(img: np.ndarray, row: pd.Series, classes: Sequence[str], scale: float, right: bool) -> None:
     import cv2
 
     font = cv2.FONT_HERSHEY_SIMPLEX
     bar_h = max(int(20 * scale), 10)
     label_w = int(120 * scale)
     bar_w = int(140 * scale)
-    x0, y0 = int(8 * scale), int(8 * scale)
-    panel = img[y0:y0 + bar_h * len(classes) + 8, x0:x0 + label_w + bar_w + 8]
+    panel_w = label_w + bar_w + 8
+    x0 = max(img.shape[1] - panel_w - int(8 * scale), 0) if right else int(8 * scale)
+    y0 = int(8 * scale)
+    panel = img[y0:y0 + bar_h * len(classes) + 8, x0:x0 + panel_w]
     panel[:] = (panel * 0.45).astype(np.uint8)  # darken for legibility on any background
     for i, name in enumerate(classes):
         p = float(row[prob_column(name)])
@@ -86,11 +90,12 @@ def _draw_bars(img: np.ndarray, row: pd.Series, classes: Sequence[str], scale: f
         cv2.rectangle(img, (bx, y + 2), (bx + int(bar_w * p), y + bar_h - 2), _bgr_free_color(name), -1)
 
 
-def _draw_va_gauge(img: np.ndarray, valence: float, arousal: float, scale: float, thick: int) -> None:
+def _draw_va_gauge(img: np.ndarray, valence: float, arousal: float, scale: float, right: bool) -> None:
     import cv2
 
     radius = int(50 * scale)
-    cx, cy = img.shape[1] - radius - int(10 * scale), radius + int(10 * scale)
+    margin = radius + int(10 * scale)
+    cx, cy = (img.shape[1] - margin if right else margin), margin
     cv2.circle(img, (cx, cy), radius, (255, 255, 255), 1, cv2.LINE_AA)
     cv2.line(img, (cx - radius, cy), (cx + radius, cy), (200, 200, 200), 1)
     cv2.line(img, (cx, cy - radius), (cx, cy + radius), (200, 200, 200), 1)
