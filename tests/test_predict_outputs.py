@@ -98,3 +98,17 @@ def test_timeline_png(tmp_path: Path, has_va: bool, face_frames: tuple) -> None:
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
     assert not list(tmp_path.glob(".*tmp"))  # written atomically, no leftovers
+
+
+def test_timeline_has_one_panel_per_face(tmp_path: Path) -> None:
+    """Two tracks -> two probability panels (the figure grows), not one mixed plot."""
+    one = draw_timeline(_table(), EXPR_CLASSES_7, tmp_path / "one.png", title="v")
+    base = _table()
+    second = base[base.face_id.notna()].copy()
+    second["face_id"] = 5
+    two = draw_timeline(pd.concat([base, second]).sort_values("frame_idx"), EXPR_CLASSES_7, tmp_path / "two.png",
+                        title="v")
+    import matplotlib.image
+
+    h1, h2 = matplotlib.image.imread(one).shape[0], matplotlib.image.imread(two).shape[0]
+    assert h2 > h1 * 1.4
