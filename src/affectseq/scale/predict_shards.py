@@ -46,7 +46,7 @@ class ModelRequest:
     """
 
     name_or_path: str = "default"
-    backend: str = "torch"
+    backend: str = "auto"  # as load_model: ONNX Runtime on CPU when installed, else torch
     device: str = "auto"
     smoothing_sec: float | None = None
 
