@@ -58,7 +58,7 @@ def main() -> None:
         videos = [CLIPS / c for c in args.clips]
         options = PredictOptions(detector="mtcnn", progress=False)
         output = OutputOptions(timeline=False)
-        request = ModelRequest(str(model_path), device="cpu")
+        request = ModelRequest(str(model_path), backend="torch", device="cpu")
 
         start = time.perf_counter()
         local = extract_features(data, model, work / "local", batch_size=64, num_workers=args.cpus - 1,

@@ -89,7 +89,7 @@ def test_ray_and_multiprocess_predict_write_the_local_outputs(ray_local, clips_d
     videos = [clips_dir / "single_face.mp4", clips_dir / "multi_face_pan.mp4"]
     options = PredictOptions(detector="haar", detect_every=8, batch_size=32, progress=False)
     output = OutputOptions(timeline=False)
-    request = ModelRequest(str(model_path), device="cpu", smoothing_sec=0.5)
+    request = ModelRequest(str(model_path), backend="torch", device="cpu", smoothing_sec=0.5)
     local = run_batch(videos, tmp_path / "local", request.load(), options, output)
     remote = predict_with_ray(videos, tmp_path / "ray", request, options, output,
                               ray_options=RayOptions(n_shards=2))
