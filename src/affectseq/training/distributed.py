@@ -163,8 +163,9 @@ class FixedOrderSampler(torch.utils.data.Sampler[int]):
     ``order_fn(epoch)`` returns the global order of dataset indices for an epoch
     (e.g. a seeded permutation). With a per-rank ``batch_size`` ``b``, global step
     ``i`` covers ``order[i*b*W:(i+1)*b*W]`` and rank ``r`` gets the ``r``-th
-    contiguous block of ``b`` of it. The tail that does not fill a whole global
-    batch is dropped, so every rank takes the same number of steps. Call
+    contiguous block of ``b`` of it. With several ranks the tail that does not fill
+    a whole global batch is dropped, so every rank takes the same number of steps
+    (one process keeps it, like a plain loader over ``order``). Call
     :meth:`set_epoch` before each epoch, as with ``DistributedSampler``.
     """
 
@@ -183,9 +184,9 @@ class FixedOrderSampler(torch.utils.data.Sampler[int]):
     def _indices(self) -> np.ndarray:
         order = np.asarray(self.order_fn(self.epoch), dtype=np.int64)
         world, b = self.ctx.world_size, self.batch_size
-        n_steps = len(order) // (b * world) if world > 1 else -(-len(order) // b)
         if world == 1:
             return order
+        n_steps = len(order) // (b * world)
         steps = order[: n_steps * b * world].reshape(n_steps, world, b)
         return steps[:, self.ctx.rank, :].reshape(-1)
 
