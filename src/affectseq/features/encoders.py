@@ -184,7 +184,11 @@ def _build_backbone(kind: str, arch: str, input_size: int, grayscale: bool, fram
         import timm
 
         body = timm.create_model(arch, pretrained=pretrained_online, num_classes=0)
-        feature_dim = int(body.num_features)
+        # num_features is the pre-head width for some families (MobileNetV3: 576, pooled output 1024),
+        # so measure the pooled output once.
+        with torch.no_grad():
+            feature_dim = int(body.eval()(torch.zeros(1, 3, input_size, input_size)).shape[1])
+        body.train()
         cfg = getattr(body, "pretrained_cfg", {}) or {}
         mean = tuple(cfg.get("mean", IMAGENET_MEAN))
         std = tuple(cfg.get("std", IMAGENET_STD))
