@@ -39,11 +39,24 @@ def _pick(available: list[str], wanted: str | None, preferred: tuple[str, ...]) 
     if wanted is None:
         return None
     if wanted != "auto":
-        if wanted not in available:
+        if wanted in available:
+            return wanted
+        # "train"/"validation"/"test" also name ABAW's Train_Set/Validation_Set and similar spellings.
+        match = [a for a in available if _split_key(a) == _split_key(wanted)]
+        if len(match) != 1:
             raise InputError(wanted, f"no such split; available: {', '.join(available)}")
-        return wanted
+        return match[0]
     lowered = {a.lower(): a for a in available}
     return next((lowered[p] for p in preferred if p in lowered), None)
+
+
+_SPLIT_ALIASES = {"training": "train", "val": "validation", "valid": "validation", "publictest": "validation",
+                  "privatetest": "test"}
+
+
+def _split_key(name: str) -> str:
+    key = name.lower().removesuffix("_set").removesuffix("set").strip("_- ")
+    return _SPLIT_ALIASES.get(key, key)
 
 
 _VAL_NAMES = ("validation", "val", "valid", "validation_set", "publictest")
