@@ -78,7 +78,7 @@ def main() -> None:
         rows[job] = {"a_hours": a, "b_hours": b, "c_hours": cl}
         print(f"{job:38s} {a:16.1f} h {b:16.2f} h {cl:16.2f} h")
     print("\n(a) uses this machine's measured CPU cost per frame over all its cores with nothing else running;"
-          " the measured wall throughput under today's shared load is lower (see docs/results/scale.md).")
+          " the measured wall throughput under today's shared load is lower (see docs/results.md).")
     print(json.dumps(rows))
 
 
