@@ -69,18 +69,28 @@ def load_config(
     """Build a ``cls`` instance from defaults, an optional YAML file and overrides."""
     values: dict[str, Any] = {}
     if path is not None:
-        try:
-            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: config file not found") from None
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path}: not valid YAML ({err})") from None
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: a config file must hold a mapping of option names to values")
-        values = _merge(values, loaded)
+        values = _merge(values, read_yaml_mapping(path))
     extra = parse_overrides(overrides) if not isinstance(overrides, Mapping) else dict(overrides)
     values = _merge(values, extra)
     return _build(cls, values, prefix="")
+
+
+def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config file that must hold a mapping; ConfigError naming the file otherwise."""
+    try:
+        loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: a config file must hold a mapping of option names to values")
+    return loaded
+
+
+def merge_mappings(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``extra`` into a copy of ``base`` (nested mappings merge, other values replace)."""
+    return _merge(dict(base), extra)
 
 
 def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:

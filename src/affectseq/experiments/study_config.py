@@ -16,12 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Literal, Sequence
 
-import yaml
-
-from affectseq.config import load_config, parse_overrides
-from affectseq.errors import ConfigError
+from affectseq.config import load_config, merge_mappings, parse_overrides, read_yaml_mapping
 from affectseq.training.frames import FrameTrainConfig
 from affectseq.training.sequence import SequenceTrainConfig
 
@@ -74,16 +71,6 @@ QUICK_PRESET: dict[str, Any] = {
 }
 
 
-def _merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 def load_study_config(
     quick: bool = False,
     path: str | Path | None = None,
@@ -91,17 +78,9 @@ def load_study_config(
     **values: Any,
 ) -> StudyConfig:
     """Build the study config: preset, then YAML ``path``, then ``key=value`` overrides, then ``values``."""
-    merged: dict[str, Any] = _merge({}, QUICK_PRESET if quick else PAPER_PRESET)
+    merged: dict[str, Any] = merge_mappings({}, QUICK_PRESET if quick else PAPER_PRESET)
     if path is not None:
-        try:
-            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: config file not found") from None
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path}: not valid YAML ({err})") from None
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: a study config must be a mapping of option names to values")
-        merged = _merge(merged, loaded)
-    merged = _merge(merged, parse_overrides(list(overrides)))
-    merged = _merge(merged, {k: v for k, v in values.items() if v is not None})
+        merged = merge_mappings(merged, read_yaml_mapping(path))
+    merged = merge_mappings(merged, parse_overrides(list(overrides)))
+    merged = merge_mappings(merged, {k: v for k, v in values.items() if v is not None})
     return load_config(StudyConfig, overrides=merged)
