@@ -136,6 +136,10 @@ def _spawned(local_rank: int, nproc: int, port: int, backend: str, fn: Callable[
     ctx = init_distributed(backend)
     try:
         fn(ctx, *args)
+        # Leave together: a rank that tears its gloo group down while a peer still uses it (rank 0
+        # saving a checkpoint) can make the peer abort ("terminate called without an active exception").
+        if dist.is_initialized():
+            dist.barrier()
     finally:
         cleanup()
 
