@@ -70,21 +70,23 @@ def run(args: argparse.Namespace) -> int:
     """Handler: predict every input, print one line per video and a final tally; 1 if any failed."""
     from affectseq.predict.batch import run_batch
     from affectseq.predict.model import load_model
-    from affectseq.predict.outputs import format_summary
-
     options, output = build_options(args)
     bundle = load_model(args.model, backend=args.backend, device=args.device, smoothing_sec=args.smoothing_sec)
 
-    def report_one(outcome: Any) -> None:
-        if outcome.status == "done":
-            print(f"done: {outcome.out_dir}")
-            print(format_summary(outcome.summary))
-        elif outcome.status == "skipped":
-            print(f"skipped: {outcome.message}")
-        else:
-            print(f"affectseq: error: {outcome.message}", file=sys.stderr)
-
     report = run_batch(args.inputs, args.out, bundle, options, output, overwrite=args.overwrite,
-                       on_outcome=report_one)
+                       on_outcome=print_outcome)
     print(report.format())
     return report.exit_code
+
+
+def print_outcome(outcome: Any) -> None:
+    """Print one video's result as the batch goes: its folder and summary, a skip, or a one-line error."""
+    from affectseq.predict.outputs import format_summary
+
+    if outcome.status == "done":
+        print(f"done: {outcome.out_dir}")
+        print(format_summary(outcome.summary))
+    elif outcome.status == "skipped":
+        print(f"skipped: {outcome.message}")
+    else:
+        print(f"affectseq: error: {outcome.message}", file=sys.stderr)

@@ -155,33 +155,23 @@ def run_extract_ray(args: argparse.Namespace) -> int:
 
 def run_predict_scaled(args: argparse.Namespace) -> int:
     """``affectseq predict`` with ``--engine ray`` or ``--workers N``: the same folders as the local engine."""
-    from affectseq.cli.predict import build_options
-    from affectseq.predict.outputs import format_summary
+    from affectseq.cli.predict import build_options, print_outcome
     from affectseq.scale.predict_shards import ModelRequest
 
     options, output = build_options(args)
     model = ModelRequest(args.model, backend=args.backend, device=args.device, smoothing_sec=args.smoothing_sec)
     model.load()  # fail fast on a bad --model, before any worker starts
 
-    def report_one(outcome: Any) -> None:
-        if outcome.status == "done":
-            print(f"done: {outcome.out_dir}")
-            print(format_summary(outcome.summary))
-        elif outcome.status == "skipped":
-            print(f"skipped: {outcome.message}")
-        else:
-            print(f"affectseq: error: {outcome.message}", file=sys.stderr)
-
     if args.engine == "ray":
         from affectseq.scale.ray_engine import predict_with_ray
 
         report = predict_with_ray(args.inputs, args.out, model, options, output, overwrite=args.overwrite,
-                                  ray_options=ray_options(args), on_outcome=report_one)
+                                  ray_options=ray_options(args), on_outcome=print_outcome)
     else:
         from affectseq.scale.predict_shards import predict_parallel
 
         workers = min(args.workers, os.cpu_count() or 1)
         report = predict_parallel(args.inputs, args.out, model, options, output, workers=workers,
-                                  overwrite=args.overwrite, on_outcome=report_one)
+                                  overwrite=args.overwrite, on_outcome=print_outcome)
     print(report.format())
     return report.exit_code

@@ -7,7 +7,7 @@ the run-directory contract (``val_predictions.npz``/``test_predictions.npz``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -103,7 +103,18 @@ def write_predictions(path: str | Path, frame_set: FrameSet, indices: np.ndarray
                       expr_classes: tuple[str, ...]) -> None:
     """Write ``*_predictions.npz`` per the run-directory contract (atomically)."""
     video_id, frame_idx = frame_ids(frame_set, indices)
-    arrays: dict[str, Any] = {"video_id": video_id, "frame_idx": frame_idx}
+    save_predictions_npz(path, {"video_id": video_id, "frame_idx": frame_idx}, pred, expr_classes)
+
+
+def save_predictions_npz(path: str | Path, ids: dict[str, np.ndarray], pred: dict[str, np.ndarray],
+                         expr_classes: Sequence[str]) -> None:
+    """Write a run directory's ``*_predictions.npz`` (the contract's per-task arrays) atomically.
+
+    ``ids`` holds the per-frame identification columns (``video_id``, ``frame_idx``, ...);
+    ``pred`` the task arrays as the evaluation loops return them. Shared by both stages
+    so the file format that ``affectseq evaluate`` reads is written in one place.
+    """
+    arrays: dict[str, Any] = dict(ids)
     if "expr_prob" in pred:
         arrays.update(expr_true=pred["expr_true"].astype(np.int64), expr_prob=pred["expr_prob"].astype(np.float32),
                       expr_classes=np.asarray(expr_classes, dtype=str))
@@ -111,9 +122,8 @@ def write_predictions(path: str | Path, frame_set: FrameSet, indices: np.ndarray
         arrays.update(va_true=pred["va_true"].astype(np.float32), va_pred=pred["va_pred"].astype(np.float32))
     if "au_prob" in pred:
         arrays.update(au_true=pred["au_true"].astype(np.int8), au_prob=pred["au_prob"].astype(np.float32))
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
 
 
 def make_eval_loader(frame_set: FrameSet, indices: np.ndarray, model: FrameModel, batch_size: int,

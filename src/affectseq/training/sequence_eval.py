@@ -8,15 +8,14 @@ so a frame run and a sequence run report the same metric names.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 
 from affectseq.models.temporal import TemporalModel
 from affectseq.sequences.dataset import WindowDataset, collate_windows
-from affectseq.training.frame_eval import batch_loss
-from affectseq.utils.atomic import atomic_path
+from affectseq.training.frame_eval import batch_loss, save_predictions_npz
 
 
 def window_loss(
@@ -97,18 +96,10 @@ def write_sequence_predictions(
     path: str | Path, pred: dict[str, np.ndarray], video_ids: Sequence[str], expr_classes: Sequence[str]
 ) -> None:
     """Write ``val_predictions.npz`` per the run-directory contract (atomically)."""
-    arrays: dict[str, Any] = {
+    ids = {
         "video_id": np.asarray(video_ids, dtype=str)[pred["video"]] if len(pred.get("video", [])) else
         np.zeros(0, dtype=str),
         "frame_idx": pred["frame_idx"].astype(np.int64),
         "has_feature": pred["has_feature"].astype(bool),
     }
-    if "expr_prob" in pred:
-        arrays.update(expr_true=pred["expr_true"].astype(np.int64), expr_prob=pred["expr_prob"].astype(np.float32),
-                      expr_classes=np.asarray(expr_classes, dtype=str))
-    if "va_pred" in pred:
-        arrays.update(va_true=pred["va_true"].astype(np.float32), va_pred=pred["va_pred"].astype(np.float32))
-    if "au_prob" in pred:
-        arrays.update(au_true=pred["au_true"].astype(np.int8), au_prob=pred["au_prob"].astype(np.float32))
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez_compressed(fh, **arrays)
+    save_predictions_npz(path, ids, pred, expr_classes)
