@@ -81,9 +81,9 @@ def summarize(
 ) -> dict[str, Any]:
     """The ``summary.json`` content for one video's frames table.
 
-    Time shares count face rows (frame x face) labelled with each class; the
-    dominant expression is the class with the largest share (``None`` when no
-    face was found). Valence/arousal statistics appear only for models with a
+    Time shares count face rows (frame x face) labelled with each class, out of
+    the face rows with a prediction; the dominant expression is the class with
+    the largest share (``None`` when no face was found or none was predicted). Valence/arousal statistics appear only for models with a
     VA head.
     """
     face_rows = table[table["face_id"].notna()]
@@ -91,8 +91,9 @@ def summarize(
     frames_with_face = int(face_rows["frame_idx"].nunique())
     counts = face_rows["label"].value_counts()
     n_face_rows = int(len(face_rows))
-    share = {c: (round(float(counts.get(c, 0)) / n_face_rows, 6) if n_face_rows else 0.0) for c in classes}
-    dominant = max(share, key=share.get) if n_face_rows else None  # type: ignore[arg-type]
+    n_labelled = int(counts.sum())  # face rows with a prediction (see frames_table: some may have none)
+    share = {c: (round(float(counts.get(c, 0)) / n_labelled, 6) if n_labelled else 0.0) for c in classes}
+    dominant = max(share, key=share.get) if n_labelled else None  # type: ignore[arg-type]
     mean_prob = {
         c: _json_float(float(face_rows[prob_column(c)].mean())) if n_face_rows else None for c in classes
     }
@@ -104,7 +105,7 @@ def summarize(
             "frames": int(len(rows)),
             "first_sec": round(float(rows["time_sec"].min()), 3),
             "last_sec": round(float(rows["time_sec"].max()), 3),
-            "dominant_expression": str(face_counts.idxmax()),
+            "dominant_expression": str(face_counts.idxmax()) if len(face_counts) else None,
         })
     summary: dict[str, Any] = {
         "video": dict(video),

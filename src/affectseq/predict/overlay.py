@@ -63,7 +63,7 @@ def draw_faces(
         cv2.putText(img, text, (x1 + 2, ty - 2), font, 0.6 * scale, (0, 0, 0), thick, cv2.LINE_AA)
         # Panels go to the top corners away from the main face, so they never hide it.
         face_left = (x1 + x2) / 2 < width / 2
-        if pos == main_pos and classes:
+        if pos == main_pos and label:  # a face without a prediction gets its box only
             _draw_bars(img, row, classes, scale, right=face_left)
         if pos == main_pos and has_va and not np.isnan(row.get("valence", np.nan)):
             _draw_va_gauge(img, float(row["valence"]), float(row["arousal"]), scale, right=not face_left)

@@ -6,9 +6,16 @@ face track the temporal model sees a regular timeline of processed frames;
 frames where the face is missing are gaps (zero features, mask False), exactly
 as in training windows (:mod:`affectseq.sequences.windows`).
 
-* ``causal`` (streaming) and every ``seq2one`` model: the prediction for frame
-  ``t`` comes from the trailing window of the model's length ``W`` ending at
-  ``t`` (what :class:`affectseq.models.streaming.StreamingPredictor` gives live);
+* every ``seq2one`` model (offline or causal): the prediction for frame ``t`` comes
+  from the window of the model's length ``W`` *before* it, frames ``[t - W, t)``,
+  because that is what it was trained on (:mod:`affectseq.sequences.windows`: the
+  window ``[t - W, t)`` predicts the label of frame ``t``; frame ``t``'s own face is
+  not an input). A frame whose window holds no face at all (the first frame of a
+  track, or one after a gap of ``W`` or more frames) gets no prediction (NaN):
+  training has no such windows;
+* ``causal`` (streaming) with a ``seq2seq`` model: frame ``t`` takes the last output
+  of the trailing window ``(t - W, t]`` (row ``t`` of a window predicts frame ``t``),
+  what :class:`affectseq.models.streaming.StreamingPredictor` gives live;
 * ``offline`` with a ``seq2seq`` model (bidirectional allowed): windows of ``W``
   frames every ``W/2``; each frame takes the output of the window where it is
   most central, so it sees context on both sides.
@@ -46,10 +53,8 @@ class SequenceTemporal:
         mask = np.zeros(length, bool)
         dense[pos], mask[pos] = feats, True
         if mode == "offline" and self.seq2seq:
-            result = self._centred(dense, mask)
-        else:
-            result = self._trailing(dense, mask)
-        return {key: value[pos] for key, value in result.items()}
+            return {key: value[pos] for key, value in self._centred(dense, mask).items()}
+        return self._trailing(dense, mask, pos)
 
     def _run(self, x: np.ndarray, m: np.ndarray) -> dict[str, np.ndarray]:
         import torch
@@ -64,19 +69,27 @@ class SequenceTemporal:
             result["va"] = out["va"].float().cpu().numpy()
         return result
 
-    def _trailing(self, dense: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
-        """Output for each frame t from the window (t - W, t], left-padded with masked frames."""
+    def _trailing(self, dense: np.ndarray, mask: np.ndarray, pos: np.ndarray) -> dict[str, np.ndarray]:
+        """Outputs at track positions ``pos`` from trailing windows, left-padded with masked frames.
+
+        seq2one: window ``[t - W, t)`` (the frames before ``t``, as in training); NaN where
+        it holds no face. seq2seq: window ``(t - W, t]``, its last row.
+        """
         w = self.window
-        padded = np.concatenate([np.zeros((w - 1, dense.shape[1]), np.float32), dense])
-        padded_mask = np.concatenate([np.zeros(w - 1, bool), mask])
+        lag = 0 if self.seq2seq else 1  # seq2one predicts the frame right after its window
+        pad = w - 1 + lag
+        padded = np.concatenate([np.zeros((pad, dense.shape[1]), np.float32), dense])
+        padded_mask = np.concatenate([np.zeros(pad, bool), mask])
+        # Window i covers dense[i - pad : i - pad + w]; only the positions with a face are run.
         windows = np.lib.stride_tricks.sliding_window_view(padded, w, axis=0)  # (L, D, W), a view
         window_masks = np.lib.stride_tricks.sliding_window_view(padded_mask, w)
         parts: dict[str, list[np.ndarray]] = {}
-        for start in range(0, len(dense), _CHUNK):
-            x = windows[start:start + _CHUNK].transpose(0, 2, 1)
-            out = self._run(x, window_masks[start:start + _CHUNK])
-            for key, value in out.items():
-                parts.setdefault(key, []).append(value[:, -1] if self.seq2seq else value)
+        for start in range(0, len(pos), _CHUNK):
+            rows = pos[start:start + _CHUNK]
+            x, m = windows[rows].transpose(0, 2, 1), window_masks[rows]
+            for key, value in self._run(x, m).items():
+                value = value[:, -1] if self.seq2seq else value
+                parts.setdefault(key, []).append(np.where(m.any(axis=1)[:, None], value, np.nan))
         return {k: np.concatenate(v).astype(np.float32) for k, v in parts.items()}
 
     def _centred(self, dense: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:

@@ -8,7 +8,11 @@ no look-ahead and bounded memory. Its rows equal those of
 * sequence bundles: one :class:`affectseq.models.streaming.StreamingPredictor`
   (window policy) per track, fed a gap for each frame a known track is missing;
   a track absent for a whole window is forgotten (its window would be all gaps,
-  the same as a fresh start).
+  the same as a fresh start). A ``seq2one`` model's output after frame ``t - 1``
+  is its prediction for frame ``t`` (it was trained on windows ``[t - W, t)``), so
+  frame ``t`` reports the output from before its own features are pushed; the
+  first frame of a (fresh) track has no prediction (NaN), as in
+  :mod:`affectseq.predict.sequence`.
 """
 
 from __future__ import annotations
@@ -44,6 +48,10 @@ class LivePredictor:
         self._window = getattr(temporal, "window", None)
         self._streams: dict[int, Any] = {}
         self._absent: dict[int, int] = {}
+        # Per track: the stream's output after its latest frame (a seq2one model's prediction for the next).
+        self._next: dict[int, dict[str, np.ndarray]] = {}
+        model = getattr(temporal, "model", None)
+        self._seq2one = getattr(getattr(model, "config", None), "mode", None) == "seq2one"
 
     def process(self, frame_idx: int, time_sec: float, rgb: np.ndarray) -> list[dict[str, Any]]:
         """Rows for this frame (empty list when no face); frames must come in order."""
@@ -78,6 +86,10 @@ class LivePredictor:
                                         device=temporal.device)
             self._streams[face_id] = stream
         pushed = stream.push(out["features"])
+        previous = self._next.get(face_id)
+        self._next[face_id] = pushed
+        if self._seq2one:
+            pushed = previous if previous is not None else {k: np.full_like(v, np.nan) for k, v in pushed.items()}
         result = {}
         if "expr" in pushed:
             result["expr_prob"] = pushed["expr"]
@@ -91,7 +103,7 @@ class LivePredictor:
             if face_id in present:
                 self._absent[face_id] = 0
                 continue
-            self._streams[face_id].push(None, has_face=False)
+            self._next[face_id] = self._streams[face_id].push(None, has_face=False)
             self._absent[face_id] = self._absent.get(face_id, 0) + 1
             if self._absent[face_id] >= (self._window or 1):
-                del self._streams[face_id], self._absent[face_id]
+                del self._streams[face_id], self._absent[face_id], self._next[face_id]

@@ -10,7 +10,9 @@ with ``face_id`` and every prediction empty. Columns, in order::
 ``prob_other`` appears only for 8-class models, ``valence``/``arousal`` only for
 models with a VA head -- a model without one never gets invented VA columns.
 Boxes are float pixels of the upright frame; ``label`` is the canonical class
-name (:data:`affectseq.labels.EXPR_CLASSES_8`) with the highest probability.
+name (:data:`affectseq.labels.EXPR_CLASSES_8`) with the highest probability. A face row
+whose model gave no prediction (a sequence-to-one model on the first frame of a
+track: it predicts a frame from the frames before it) has empty probabilities and label.
 """
 
 from __future__ import annotations
@@ -106,7 +108,10 @@ def build_frames_table(
     labels = np.array(list(classes) + [None], dtype=object)
     label_idx = np.full(n, len(classes))
     if n_face:
-        label_idx[:n_face] = np.argmax(faces.expr_prob, axis=1)
+        # A face row without a prediction (NaN, e.g. a seq2one model on a track's first frame) has no label.
+        predicted = ~np.isnan(faces.expr_prob).any(axis=1)
+        label_idx[:n_face] = np.where(predicted, np.argmax(np.nan_to_num(faces.expr_prob, nan=-1.0), axis=1),
+                                      len(classes))
     data["label"] = labels[label_idx]
     if has_va:
         va = faces.va if faces.va is not None else np.full((n_face, 2), np.nan)
