@@ -83,8 +83,8 @@ def summarize(
 
     Time shares count face rows (frame x face) labelled with each class, out of
     the face rows with a prediction; the dominant expression is the class with
-    the largest share (``None`` when no face was found or none was predicted). Valence/arousal statistics appear only for models with a
-    VA head.
+    the largest share (``None`` when no face was found or none was predicted).
+    Valence/arousal statistics appear only for models with a VA head.
     """
     face_rows = table[table["face_id"].notna()]
     frames_total = int(table["frame_idx"].nunique())
