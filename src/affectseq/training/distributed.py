@@ -27,6 +27,7 @@ samples (CCC, F1) are computed on predictions gathered from every rank
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import socket
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ import torch.distributed as dist
 
 from affectseq.errors import ConfigError
 
+log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 BACKENDS: tuple[str, ...] = ("auto", "gloo", "nccl")
 
@@ -217,12 +219,18 @@ def prepare_model(model: torch.nn.Module, ctx: DistContext, device: torch.device
     """Move ``model`` to ``device``; under DDP wrap it (optionally converting BatchNorm to SyncBatchNorm).
 
     Returns the model unchanged (but moved) for a single process. Use
-    :func:`unwrap` to reach the plain module for saving.
+    :func:`unwrap` to reach the plain module for saving. ``sync_batchnorm`` applies on
+    GPUs only (torch has no CPU SyncBatchNorm); on CPU a warning says BatchNorm stays per rank.
     """
     model = model.to(device)
     if not ctx.enabled:
         return model
-    if sync_batchnorm:
+    if sync_batchnorm and device.type == "cpu":
+        # torch's SyncBatchNorm runs on accelerators only; on CPU (gloo) each rank normalises its own batch.
+        if any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+            log.warning("SyncBatchNorm needs a GPU: on CPU, BatchNorm statistics are computed over each "
+                        "rank's part of the batch, so results differ slightly from one process")
+    elif sync_batchnorm:
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     ids = [device.index] if device.type == "cuda" else None
     return ForwardingDDP(model, device_ids=ids, **ddp_kwargs)
@@ -275,6 +283,47 @@ def gather_arrays(arrays: dict[str, np.ndarray], ctx: DistContext | None = None)
     keys = arrays.keys()
     return {k: np.concatenate([p[k] for p in parts if p is not None]) if np.ndim(arrays[k]) else arrays[k]
             for k in keys}
+
+
+def gather_predictions(pred: dict[str, np.ndarray], n_batches: int,
+                       ctx: DistContext | None = None) -> dict[str, np.ndarray]:
+    """Every rank's evaluation output on its block (:func:`shard_contiguous`), joined in item order.
+
+    ``pred`` is what the evaluation loops return: per-item arrays plus ``loss``, the
+    mean over this rank's ``n_batches`` batches; the joined ``loss`` is the mean over
+    all ranks' batches. One process: ``pred`` unchanged.
+    """
+    ctx = ctx or current_context()
+    if not ctx.enabled:
+        return pred
+    arrays = {k: v for k, v in pred.items() if k != "loss"}
+    loss_sum = float(pred["loss"]) * n_batches if n_batches else 0.0  # an empty block has a NaN mean
+    joined = gather_arrays(arrays, ctx)
+    joined["loss"] = np.asarray(reduce_mean(loss_sum, n_batches, ctx))
+    return joined
+
+
+def broadcast_object(obj: Any, ctx: DistContext | None = None) -> Any:
+    """Rank 0's ``obj`` (any picklable value) on every rank; ``obj`` itself for one process.
+
+    Lets only rank 0 read a file (a resume checkpoint) on a run directory the other
+    nodes may not mount.
+    """
+    ctx = ctx or current_context()
+    if not ctx.enabled:
+        return obj
+    box = [obj if ctx.is_main else None]
+    device = torch.device("cuda", torch.cuda.current_device()) if ctx.backend == "nccl" else None
+    dist.broadcast_object_list(box, src=0, device=device)
+    return box[0]
+
+
+def any_rank(flag: bool, ctx: DistContext | None = None) -> bool:
+    """True on every rank when ``flag`` is true on at least one (stop decisions all ranks must share)."""
+    ctx = ctx or current_context()
+    if not ctx.enabled:
+        return bool(flag)
+    return bool(all_reduce_sum([float(bool(flag))], ctx)[0] > 0)
 
 
 def barrier(ctx: DistContext | None = None) -> None:

@@ -9,6 +9,10 @@ resume: weights, optimiser, early-stopping state, history),
 Reproducibility: the model is initialised from ``seed``, and every epoch reseeds
 its window order and dropout from ``(seed, epoch)``, so an interrupted run resumed
 with ``resume=True`` ends with the same weights as an uninterrupted one (on CPU).
+
+The same loop runs one rank of a DDP job when given a ``ctx``
+(``affectseq scale train-sequence``, :mod:`affectseq.scale.ddp_sequence`): with a
+plain batch-mean loss, ``W`` ranks take the same steps as one process.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from affectseq.features.store import FeatureStore
 from affectseq.models.temporal import TemporalConfig, TemporalModel
 from affectseq.sequences.dataset import WindowDataset, balanced_window_indices, collate_windows
 from affectseq.sequences.windows import WindowSpec
+from affectseq.training import distributed as ddp
 from affectseq.training.checkpoints import BEST_NAME, save_sequence_checkpoint
 from affectseq.training.frame_eval import frame_metrics, selection_score
 from affectseq.training.sequence_eval import predict_windows, window_loss, write_sequence_predictions
@@ -137,7 +142,8 @@ def _expr_class_weights(store: FeatureStore, dataset: WindowDataset, n_classes: 
     return torch.from_numpy(class_weights(labels, n_classes))
 
 
-def _epoch_order(pool: np.ndarray, config: SequenceTrainConfig, epoch: int) -> np.ndarray:
+def epoch_order(pool: np.ndarray, config: SequenceTrainConfig, epoch: int) -> np.ndarray:
+    """The global window order of ``epoch``: a permutation of ``pool`` seeded by ``(seed, epoch)``."""
     rng = np.random.default_rng([config.seed, epoch])
     order = rng.permutation(pool)
     if config.max_windows_per_epoch is not None:
@@ -149,6 +155,25 @@ def _write_history(path: Path, history: list[dict[str, float]]) -> None:
     write_text_atomic(path, pd.DataFrame(history).to_csv(index=False))
 
 
+def _device(config: SequenceTrainConfig, ctx: ddp.DistContext) -> torch.device:
+    if ctx.enabled:
+        return ctx.device(config.device)  # each rank its own GPU
+    return torch.device("cuda" if config.device == "auto" and torch.cuda.is_available() else
+                        ("cpu" if config.device == "auto" else config.device))
+
+
+def _validate(model: torch.nn.Module, val_eval: Any, config: SequenceTrainConfig, device: torch.device,
+              ctx: ddp.DistContext) -> dict[str, np.ndarray]:
+    """Predictions on every validation window; under DDP each rank predicts its block and all are gathered."""
+    if not ctx.enabled:
+        return predict_windows(model, val_eval, config.eval_batch_size, device, config.va_loss, config.num_workers)
+    block = ddp.shard_contiguous(len(val_eval), ctx)
+    part = torch.utils.data.Subset(val_eval, block.tolist())
+    pred = predict_windows(ddp.unwrap(model), part, config.eval_batch_size, device, config.va_loss,
+                           config.num_workers)
+    return ddp.gather_predictions(pred, -(-len(block) // config.eval_batch_size), ctx)
+
+
 def train_sequence(
     store_path: str | Path,
     run_dir: str | Path,
@@ -157,8 +182,21 @@ def train_sequence(
     progress: bool | None = None,
     on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
     command: str | None = None,
+    ctx: ddp.DistContext | None = None,
 ) -> SequenceRunResult:
-    """Train a temporal model on a feature store; see the module docstring for the run directory."""
+    """Train a temporal model on a feature store; see the module docstring for the run directory.
+
+    ``ctx`` runs this as one rank of a DDP job (every rank calls it with the same
+    arguments; see :mod:`affectseq.training.distributed`): ``config.batch_size`` is
+    then the global batch, each rank takes its share of the same seeded epoch order,
+    validation predictions are gathered from all ranks, and only rank 0 reads the
+    resume checkpoint, writes the run directory, shows progress and calls
+    ``on_epoch_end``. ``None``: one process.
+    """
+    ctx = ctx or ddp.DistContext()
+    if config.batch_size % ctx.world_size:
+        raise ConfigError(f"batch_size={config.batch_size} (the global batch) must be divisible by the "
+                          f"{ctx.world_size} ranks")
     run_dir = Path(run_dir)
     store = FeatureStore(store_path)
     tasks = resolve_tasks(store, config.task)
@@ -181,42 +219,50 @@ def train_sequence(
         val_eval: Any = torch.utils.data.Subset(val_ds, keep.tolist())  # rows still index val_ds.video_ids
     else:
         val_eval = val_ds
-    device = torch.device("cuda" if config.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if config.device == "auto" else config.device))
+    device = _device(config, ctx)
 
-    torch.manual_seed(config.seed)
-    model = build_model(config, store.feature_dim, tasks, n_classes).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    weights = _expr_class_weights(store, train_ds, n_classes).to(device) if config.class_weighted and \
-        "expr" in tasks else None
+    torch.manual_seed(config.seed)  # identical initial weights on every rank (DDP also broadcasts rank 0's)
+    plain = build_model(config, store.feature_dim, tasks, n_classes)
     state: dict[str, Any] = {"epoch": 0, "best_score": -math.inf, "best_epoch": 0, "bad_epochs": 0, "history": []}
     last_path = run_dir / LAST_NAME
-    if resume and last_path.exists():
-        saved = torch.load(last_path, map_location="cpu", weights_only=False)
+    # Rank 0 reads the checkpoint and hands it to the others: their nodes need not mount the run directory.
+    saved = ddp.broadcast_object(torch.load(last_path, map_location="cpu", weights_only=False)
+                                 if ctx.is_main and resume and last_path.exists() else None, ctx)
+    if saved is not None:
         if saved["config"] != config_to_dict(config):
             raise ConfigError(f"{last_path}: the run was started with a different configuration; "
                               "resume with the same options or use a new run directory")
-        model.load_state_dict(saved["model"])
+        plain.load_state_dict(saved["model"])
+    model = ddp.prepare_model(plain, ctx, device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    if saved is not None:
         optimizer.load_state_dict(saved["optimizer"])
         state = saved["state"]
         log.info("resuming %s after epoch %d", run_dir, state["epoch"])
-    else:
+    elif ctx.is_main:
         init_run_dir(run_dir, config, config.seed, command)
+    weights = _expr_class_weights(store, train_ds, n_classes).to(device) if config.class_weighted and \
+        "expr" in tasks else None
     frame_ckpt = store.manifest.get("checkpoint_path")
     frame_ckpt = frame_ckpt if frame_ckpt and Path(frame_ckpt).is_file() else None
     info = {"mode": config.mode, "window": config.window, "tasks": list(tasks),
             "expr_classes": list(store.expr_classes) if "expr" in tasks else [],
             "encoder": store.encoder, "store_checkpoint_sha256": store.checkpoint_sha256,
-            "meta": {"store": str(store.root), "run_dir": str(run_dir)}}
+            "meta": {"store": str(store.root), "run_dir": str(run_dir),
+                     **({"world_size": ctx.world_size} if ctx.enabled else {})}}
+    # Global step i covers order[i*B:(i+1)*B] whatever the number of ranks (rank r takes the r-th block).
+    sampler = ddp.FixedOrderSampler(lambda e: epoch_order(pool, config, e), config.batch_size // ctx.world_size, ctx)
 
-    with make_progress(disable=None if progress is None else not progress) as bar:
+    show = progress if ctx.is_main else False
+    with make_progress(disable=None if show is None else not show) as bar:
         for epoch in range(state["epoch"] + 1, config.epochs + 1):
             if state["bad_epochs"] >= config.patience:
                 break
             started = time.perf_counter()
-            order = _epoch_order(pool, config, epoch)
-            torch.manual_seed(config.seed * 100_003 + epoch)  # dropout of this epoch, reproducible on resume
-            loader = torch.utils.data.DataLoader(train_ds, batch_size=config.batch_size, sampler=order.tolist(),
+            sampler.set_epoch(epoch)
+            # Dropout of this epoch, reproducible on resume; ranks other than 0 draw their own masks.
+            torch.manual_seed(config.seed * 100_003 + epoch + 7919 * ctx.rank)
+            loader = torch.utils.data.DataLoader(train_ds, batch_size=sampler.batch_size, sampler=sampler,
                                                  collate_fn=collate_windows, num_workers=config.num_workers)
             task_id = bar.add_task(f"epoch {epoch}/{config.epochs}", total=len(loader))
             model.train()
@@ -230,29 +276,43 @@ def train_sequence(
                 bar.advance(task_id)
             bar.remove_task(task_id)
 
-            pred = predict_windows(model, val_eval, config.eval_batch_size, device, config.va_loss, config.num_workers)
+            pred = _validate(model, val_eval, config, device, ctx)
+            # Gathered predictions are identical on every rank, so are the score and the stop decision.
             scores = frame_metrics(pred, n_classes)
             score = selection_score(scores, config.select_metric)
             score = -math.inf if not np.isfinite(score) else score
-            row = {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else float("nan"),
+            row = {"epoch": epoch, "train_loss": ddp.reduce_mean(float(np.sum(losses)), len(losses), ctx),
                    "val_loss": float(pred["loss"]), **{f"val_{k}": v for k, v in scores.items()},
                    "val_score": score, "seconds": round(time.perf_counter() - started, 3)}
             state["history"].append(row)
-            if score > state["best_score"]:
+            improved = score > state["best_score"]
+            if improved:
                 state.update(best_score=score, best_epoch=epoch, bad_epochs=0)
-                save_sequence_checkpoint(run_dir / BEST_NAME, model, {**info, "epoch": epoch, "val_score": score},
-                                         frame_checkpoint=frame_ckpt)
-                write_sequence_predictions(run_dir / "val_predictions.npz", pred, val_ds.video_ids,
-                                           store.expr_classes)
             else:
                 state["bad_epochs"] += 1
             state["epoch"] = epoch
-            _write_history(run_dir / "history.csv", state["history"])
-            with atomic_path(last_path) as tmp:
-                torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": state,
-                            "config": config_to_dict(config)}, tmp)
-            log.info("epoch %d: train_loss %.4f val_loss %.4f val_score %.4f (best %.4f @ %d)", epoch,
-                     row["train_loss"], row["val_loss"], score, state["best_score"], state["best_epoch"])
-            if on_epoch_end is not None:
-                on_epoch_end(epoch, row)
+            if ctx.is_main:
+                _write_epoch(run_dir, model, optimizer, state, config, info, pred, val_ds, store, frame_ckpt,
+                             improved)
+                log.info("epoch %d: train_loss %.4f val_loss %.4f val_score %.4f (best %.4f @ %d)", epoch,
+                         row["train_loss"], row["val_loss"], score, state["best_score"], state["best_epoch"])
+                if on_epoch_end is not None:
+                    on_epoch_end(epoch, row)
+            ddp.barrier(ctx)  # no rank starts the next epoch (or returns) before rank 0 has written this one
     return SequenceRunResult(run_dir, state["best_epoch"], state["best_score"], state["history"])
+
+
+def _write_epoch(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any],
+                 config: SequenceTrainConfig, info: dict[str, Any], pred: dict[str, np.ndarray], val_ds: Any,
+                 store: FeatureStore, frame_ckpt: str | None, improved: bool) -> None:
+    """Rank 0's writes after an epoch: best checkpoint and predictions when improved, history, resume state."""
+    plain = ddp.unwrap(model)
+    if improved:
+        save_sequence_checkpoint(run_dir / BEST_NAME, plain, {**info, "epoch": state["epoch"],
+                                                               "val_score": state["best_score"]},
+                                 frame_checkpoint=frame_ckpt)
+        write_sequence_predictions(run_dir / "val_predictions.npz", pred, val_ds.video_ids, store.expr_classes)
+    _write_history(run_dir / "history.csv", state["history"])
+    with atomic_path(run_dir / LAST_NAME) as tmp:
+        torch.save({"model": plain.state_dict(), "optimizer": optimizer.state_dict(), "state": state,
+                    "config": config_to_dict(config)}, tmp)
