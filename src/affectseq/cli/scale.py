@@ -1,7 +1,7 @@
 """Scale-out options and commands: ``--engine local|ray`` for ``extract``/``predict``, ``affectseq scale ...``.
 
-* :func:`register` adds ``affectseq scale train-sequence`` (DDP: under ``torchrun`` or with
-  ``--nproc N``) and, when ``extract``/``predict`` are already registered (this module
+* :func:`register` adds ``affectseq scale train-sequence`` and ``train-frames`` (DDP: under
+  ``torchrun`` or with ``--nproc N``) and, when ``extract``/``predict`` are already registered (this module
   comes after them in ``COMMAND_MODULES``) and lack the options, gives them ``--engine``,
   ``--ray-*`` (and ``predict --workers N``) by :func:`add_engine_options` + :func:`with_engine`;
 * :func:`with_engine` wraps a command's local handler: ``--engine local`` runs it unchanged,
@@ -46,15 +46,54 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, help="run directory")
     parser.add_argument("--task", choices=("expr", "va", "multi"), default=None, help="what to train")
     parser.add_argument("--config", default=None, help="YAML file with SequenceTrainConfig options")
-    parser.add_argument("--nproc", type=int, default=1,
-                        help="local processes to start (ignored under torchrun, which sets the ranks)")
-    parser.add_argument("--backend", choices=("auto", "gloo", "nccl"), default="auto",
-                        help="process-group backend (auto: nccl with GPUs, else gloo)")
-    parser.add_argument("--resume", action="store_true", help="continue from checkpoint_last.pt")
+    _add_ddp_options(parser, ("auto", "gloo", "nccl"))
     parser.add_argument("--seed", type=int, default=None, help="random seed (overrides the config)")
     parser.add_argument("--device", default=None, help="cpu, cuda or auto (each rank takes cuda:LOCAL_RANK)")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     parser.set_defaults(handler=run_train_ddp)
+
+    frames = sub.add_parser(
+        "train-frames",
+        help="frame-model training with PyTorch DDP on CPU processes (torchrun or --nproc N)",
+        description="Train a frame model like 'affectseq train frames' with distributed data parallel over CPU "
+                    "processes (gloo): run it under torchrun (torchrun --nproc-per-node 4 -m affectseq scale "
+                    "train-frames ...) or give --nproc N. batch_size is the global batch (split over the ranks; "
+                    "same batches and augmentations as one process); only rank 0 writes the run directory.",
+    )
+    frames.add_argument("--data", required=True, help="dataset path (FER2013 .npz, image tree or ABAW root)")
+    frames.add_argument("--out", required=True, help="run directory")
+    frames.add_argument("--task", choices=("expr", "va", "multi"), default=None, help="task (default: config's)")
+    frames.add_argument("--encoder", default=None, help="encoder name: paper_cnn, torchvision/<arch> or a timm model")
+    frames.add_argument("--init-weights", default=None, help="local state-dict file to initialise the encoder")
+    frames.add_argument("--config", default=None, help="YAML file with FrameTrainConfig options")
+    _add_ddp_options(frames, ("gloo",))
+    frames.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+    frames.set_defaults(handler=run_train_frames_ddp)
+
+
+def _add_ddp_options(parser: argparse.ArgumentParser, backends: tuple[str, ...]) -> None:
+    parser.add_argument("--nproc", type=int, default=1,
+                        help="local processes to start (ignored under torchrun, which sets the ranks)")
+    parser.add_argument("--backend", choices=backends, default=backends[0],
+                        help="process-group backend" + (" (auto: nccl with GPUs, else gloo)" if "auto" in backends
+                                                        else " (frame training runs on CPU)"))
+    parser.add_argument("--resume", action="store_true", help="continue from checkpoint_last.pt")
+
+
+def _run_ranks(args: argparse.Namespace, rank_fn: Callable[..., None], *rank_args: Any) -> int:
+    """``rank_fn(ctx, *rank_args)`` as this process's rank under torchrun, or on ``--nproc`` local processes."""
+    from affectseq.training import distributed as ddp
+
+    if ddp.env_context().enabled:  # started by torchrun: this process is one rank
+        ctx = ddp.init_distributed(args.backend)
+        try:
+            rank_fn(ctx, *rank_args)
+            ddp.barrier(ctx)  # leave together: a peer tearing gloo down while rank 0 still writes can abort it
+        finally:
+            ddp.cleanup()
+    else:
+        ddp.launch(rank_fn, args.nproc, *rank_args, backend=args.backend)
+    return 0
 
 
 def _train_rank(ctx: Any, store: str, out: str, config: Any, resume: bool, command: str) -> None:
@@ -69,7 +108,6 @@ def _train_rank(ctx: Any, store: str, out: str, config: Any, resume: bool, comma
 def run_train_ddp(args: argparse.Namespace) -> int:
     """``affectseq scale train-sequence``: one rank under torchrun, or ``--nproc`` local ranks."""
     from affectseq.config import load_config
-    from affectseq.training import distributed as ddp
     from affectseq.training.sequence import SequenceTrainConfig
 
     overrides = list(args.overrides)
@@ -77,16 +115,36 @@ def run_train_ddp(args: argparse.Namespace) -> int:
         if value is not None:
             overrides.append(f"{key}={value}")
     config = load_config(SequenceTrainConfig, args.config, overrides)
-    command = " ".join(sys.argv)
-    if ddp.env_context().enabled:  # started by torchrun: this process is one rank
-        ctx = ddp.init_distributed(args.backend)
-        try:
-            _train_rank(ctx, args.store, args.out, config, args.resume, command)
-        finally:
-            ddp.cleanup()
-    else:
-        ddp.launch(_train_rank, args.nproc, args.store, args.out, config, args.resume, command, backend=args.backend)
-    return 0
+    return _run_ranks(args, _train_rank, args.store, args.out, config, args.resume, " ".join(sys.argv))
+
+
+def _train_frames_rank(ctx: Any, data: str, out: str, config: Any, resume: bool, command: str) -> None:
+    from affectseq.scale.ddp_frames import train_frames_distributed
+
+    summary = train_frames_distributed(data, config, out, ctx, resume=resume, command=command)
+    if ctx.is_main:
+        test = summary.get("test_metrics") or {}
+        print(f"{out}: {summary['stop_reason']}; best epoch {summary['best_epoch']} ({ctx.world_size} ranks)"
+              + ("; test " + ", ".join(f"{k} {v:.4f}" for k, v in test.items()) if test else ""))
+
+
+def run_train_frames_ddp(args: argparse.Namespace) -> int:
+    """``affectseq scale train-frames``: the options of ``affectseq train frames`` plus ``--nproc``/``--backend``."""
+    from pathlib import Path
+
+    from affectseq.config import load_config
+    from affectseq.training.frames import FrameTrainConfig
+
+    overrides = list(args.overrides)
+    for key, value in (("task", args.task), ("encoder.name", args.encoder),
+                       ("encoder.init_weights", args.init_weights)):
+        if value:
+            overrides.append(f"{key}={value}")
+    config_path = args.config
+    if args.resume and (Path(args.out) / "config.yaml").exists():
+        config_path = Path(args.out) / "config.yaml"  # the run's own settings, as 'train frames --resume' does
+    config = load_config(FrameTrainConfig, config_path, overrides)
+    return _run_ranks(args, _train_frames_rank, args.data, args.out, config, args.resume, " ".join(sys.argv))
 
 
 def add_engine_options(parser: argparse.ArgumentParser, command: str) -> None:

@@ -42,18 +42,30 @@ class BatchAugment:
         self.mean = torch.tensor(spec.mean).view(1, -1, 1, 1)
         self.std = torch.tensor(spec.std).view(1, -1, 1, 1)
 
-    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None,
+                 rows: tuple[int, int] | None = None) -> torch.Tensor:
+        """Augment ``x``; ``rows=(start, total)`` says it is rows ``start:start+len(x)`` of a batch of ``total``.
+
+        The random parameters are drawn for the whole batch of ``total`` and this
+        part's rows kept, so a DDP rank augments its share of a global batch exactly
+        as one process augments the whole batch, and the generator advances alike.
+        """
         c = self.config
         n = x.shape[0]
+        start, total = rows if rows is not None else (0, n)
+        mine = slice(start, start + n)
+
+        def draw() -> torch.Tensor:
+            return torch.rand(total, generator=generator)[mine]
 
         def uniform(low: float, high: float) -> torch.Tensor:
-            return low + (high - low) * torch.rand(n, generator=generator)
+            return low + (high - low) * draw()
 
         angle = uniform(-c.rotation_deg, c.rotation_deg) * (math.pi / 180)
         zoom = uniform(*c.zoom)
         # affine_grid maps output coords to input coords in [-1, 1]: a shift of f * size is 2f there.
         tx, ty = uniform(-2 * c.shift, 2 * c.shift), uniform(-2 * c.shift, 2 * c.shift)
-        flip = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0) if c.hflip else torch.ones(n)
+        flip = torch.where(draw() < 0.5, -1.0, 1.0) if c.hflip else torch.ones(n)
         cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
         theta = torch.stack([torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1)
         grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)

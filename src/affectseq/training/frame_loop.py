@@ -18,6 +18,7 @@ from affectseq.errors import ConfigError
 from affectseq.features.checkpoint import load_frame_model, save_frame_model
 from affectseq.features.encoders import create_encoder
 from affectseq.features.frame_model import FrameModel
+from affectseq.training import distributed as ddp
 from affectseq.training.augment import build_augment
 from affectseq.training.frame_data import FrameData, FrameDataset, collate_batch, resolve_frame_data, tasks_in
 from affectseq.training.frame_eval import (
@@ -69,6 +70,20 @@ def _write_history(path: Path, history: list[dict[str, float]]) -> None:
             writer.writerows(history)
 
 
+def epoch_sampling(seed: int, epoch: int, n_items: int) -> tuple[torch.Generator, np.ndarray]:
+    """An epoch's global sample order and the generator its augmentations then draw from.
+
+    Drawn exactly as the single-process loop's shuffled ``DataLoader`` draws them from
+    ``Generator(seed * 1000 + epoch)`` -- one int64 (its worker base seed), then
+    ``randperm(n_items)`` -- so DDP ranks, which shard this order batch by batch, train
+    on the same global batches with the same augmentations as one process.
+    """
+    generator = torch.Generator().manual_seed(seed * 1000 + epoch)
+    torch.empty((), dtype=torch.int64).random_(generator=generator)
+    order = torch.randperm(n_items, generator=generator).numpy()
+    return generator, order
+
+
 def _worker_init(_worker_id: int) -> None:
     torch.set_num_threads(1)  # workers only decode/augment; the main process owns the cores' BLAS threads
 
@@ -108,8 +123,22 @@ class FrameTrainer:
         return torch.optim.AdamW(groups, lr=c.lr)
 
     # ------------------------------------------------------------------ run
-    def run(self, resume: bool = False) -> dict[str, Any]:
+    def run(self, resume: bool = False, ctx: ddp.DistContext | None = None) -> dict[str, Any]:
+        """Train, select on validation, test the best model; returns the summary (on every rank).
+
+        ``ctx`` runs this as one rank of a DDP job (every rank calls it alike; CPU,
+        gloo): ``config.batch_size`` is the global batch, split over the ranks in the
+        single-process order with the same augmentations; validation is sharded and
+        gathered; stop decisions agree; only rank 0 reads the resume checkpoint,
+        writes files, logs and calls :attr:`after_epoch`. BatchNorm statistics stay
+        per rank (torch's SyncBatchNorm, which ``prepare_model`` would use, needs GPUs).
+        """
         c = self.config
+        ctx = ctx or ddp.DistContext()
+        if ctx.enabled and (ctx.backend == "nccl" or c.batch_size % ctx.world_size):
+            raise ConfigError(f"frame training under DDP runs on CPU with gloo, and batch_size={c.batch_size} "
+                              f"(the global batch) must be divisible by the {ctx.world_size} ranks "
+                              f"(backend {ctx.backend})")
         if c.threads:
             torch.set_num_threads(c.threads)
         torch.manual_seed(c.seed)
@@ -120,20 +149,24 @@ class FrameTrainer:
             limit_test=c.limit_test)
         train_set, train_idx = data.train
         tasks = tasks_in(train_set, c.task)
-        model = self._build_model(data, tasks)
-        optimizer = self._optimizer(model)
+        plain = self._build_model(data, tasks)
         state = TrainState()
         last = self.run_dir / LAST
-        if resume and last.exists():
-            saved = torch.load(last, map_location="cpu", weights_only=False)
-            model.load_state_dict(saved["model"])
+        # Rank 0 reads the checkpoint and hands it over: other nodes need not mount the run directory.
+        saved = ddp.broadcast_object(torch.load(last, map_location="cpu", weights_only=False)
+                                     if ctx.is_main and resume and last.exists() else None, ctx)
+        if saved is not None:
+            plain.load_state_dict(saved["model"])
+        model = ddp.prepare_model(plain, ctx, torch.device("cpu"), sync_batchnorm=True)
+        optimizer = self._optimizer(model)
+        if saved is not None:
             optimizer.load_state_dict(saved["optimizer"])
             state = TrainState(**saved["state"])
             state.stop_reason = None  # a resumed run may continue with a larger epochs/max_minutes
             log.info("resuming after epoch %d (%.1f min used)", state.epoch, state.elapsed_sec / 60)
-        else:
+        elif ctx.is_main:
             init_run_dir(self.run_dir, c, c.seed, command=self.command)
-        for note in data.notes:
+        for note in data.notes if ctx.is_main else ():
             log.info(note)
         fit_idx = _balanced_indices(train_set, train_idx, c)
         class_weights = None
@@ -141,40 +174,52 @@ class FrameTrainer:
             from affectseq.data import balance
 
             class_weights = torch.from_numpy(balance.class_weights(train_set.expr[fit_idx], len(model.expr_classes)))
-        self._write_data_summary(data, fit_idx, tasks)
+        if ctx.is_main:
+            self._write_data_summary(data, fit_idx, tasks)
         train_ds = FrameDataset(train_set, fit_idx, model.spec)
         augment = build_augment(c.augment, model.spec)
         val_set, val_idx = data.val
-        val_loader = make_eval_loader(val_set, val_idx, model, c.eval_batch_size)
+        if ctx.enabled and (len(train_ds) < c.batch_size or len(val_idx) < ctx.world_size):
+            raise ConfigError(f"DDP needs at least one global batch ({c.batch_size}) of training frames "
+                              f"({len(train_ds)}) and a validation frame per rank")
+        # Each rank predicts its contiguous block of the validation frames; the blocks are gathered in order.
+        val_loader = make_eval_loader(val_set, val_idx[ddp.shard_contiguous(len(val_idx), ctx)], model,
+                                      c.eval_batch_size)
         steps_per_epoch = math.ceil(len(train_ds) / c.batch_size)
         total_steps = steps_per_epoch * c.epochs
         warmup = min(0.5, c.warmup_epochs / c.epochs)
         budget_sec = c.max_minutes * 60 if c.max_minutes else None
         session_start = time.monotonic() - state.elapsed_sec
-        log.info("training %s on %d frames (%s), validating on %d; tasks %s; %d steps/epoch",
-                 model.spec.name, len(train_ds), train_set.name, len(val_idx), ",".join(tasks), steps_per_epoch)
+
+        def clock() -> float:
+            # Time-based decisions (budget stop, time-clocked lr) must be the same on every rank: their mean.
+            now = time.monotonic() - session_start
+            return ddp.reduce_mean(now, 1, ctx) if ctx.enabled and budget_sec else now
+
+        if ctx.is_main:
+            log.info("training %s on %d frames (%s), validating on %d; tasks %s; %d steps/epoch%s",
+                     model.spec.name, len(train_ds), train_set.name, len(val_idx), ",".join(tasks), steps_per_epoch,
+                     f" over {ctx.world_size} ranks" if ctx.enabled else "")
 
         while state.epoch < c.epochs and state.stop_reason is None:
-            elapsed = time.monotonic() - session_start
+            elapsed = clock()
             if budget_sec and state.epoch > 0 and elapsed + elapsed / state.epoch > budget_sec * 1.02:
                 state.stop_reason = f"time budget of {c.max_minutes} min"
                 break
             epoch_start = time.monotonic()
-            generator = torch.Generator().manual_seed(c.seed * 1000 + state.epoch)
-            torch.manual_seed(c.seed * 1000 + state.epoch)
-            loader = torch.utils.data.DataLoader(
-                train_ds, batch_size=c.batch_size, shuffle=True, drop_last=len(train_ds) > c.batch_size,
-                generator=generator, num_workers=c.num_workers, worker_init_fn=_worker_init,
-                collate_fn=collate_batch)
+            generator, loader = self._epoch_loader(train_ds, state.epoch, ctx)
+            # Dropout of this epoch, reproducible on resume; ranks other than 0 draw their own masks.
+            torch.manual_seed(c.seed * 1000 + state.epoch + 7919 * ctx.rank)
             model.train()
             losses: list[float] = []
             lr = c.lr
-            with make_progress() as progress:
+            with make_progress(disable=None if ctx.is_main else True) as progress:
                 bar = progress.add_task(f"epoch {state.epoch + 1}/{c.epochs}", total=len(loader))
                 for x, expr, va, au in loader:
                     if augment is not None:
-                        x = augment(x, generator=generator)
-                    now = time.monotonic() - session_start
+                        rows = (ctx.rank * len(x), ctx.world_size * len(x)) if ctx.enabled else None
+                        x = augment(x, generator=generator, rows=rows)
+                    now = clock()
                     frac = state.step / total_steps
                     if c.schedule_clock == "time" and budget_sec:
                         frac = max(frac, now / budget_sec)
@@ -192,11 +237,13 @@ class FrameTrainer:
                         state.stop_reason = f"time budget of {c.max_minutes} min (mid-epoch)"
                         break
             train_sec = time.monotonic() - epoch_start
-            pred = predict_frames(model, val_loader, tta_flip=c.tta_flip, va_loss=c.va_loss)
+            pred = predict_frames(ddp.unwrap(model), val_loader, tta_flip=c.tta_flip, va_loss=c.va_loss)
+            pred = ddp.gather_predictions(pred, len(val_loader), ctx)
+            # The gathered predictions are the same on every rank, so are the score and early stopping.
             scores = frame_metrics(pred, len(model.expr_classes))
             score = selection_score(scores, c.select_metric)
             state.epoch += 1
-            row = {"epoch": state.epoch, "train_loss": float(np.mean(losses)) if losses else float("nan"),
+            row = {"epoch": state.epoch, "train_loss": ddp.reduce_mean(float(np.sum(losses)), len(losses), ctx),
                    "val_loss": float(pred["loss"]), **scores, "lr": lr,
                    "train_images_per_sec": len(losses) * c.batch_size / max(train_sec, 1e-9),
                    "seconds": time.monotonic() - epoch_start}
@@ -204,32 +251,59 @@ class FrameTrainer:
             improved = score > state.best_score
             if improved:
                 state.best_score, state.best_epoch, state.epochs_since_best = score, state.epoch, 0
-                save_frame_model(self.run_dir / BEST, model, self._meta(data, state, scores))
-                write_predictions(self.run_dir / "val_predictions.npz", val_set, val_idx, pred, model.expr_classes)
             else:
                 state.epochs_since_best += 1
                 if c.early_stopping_patience and state.epochs_since_best >= c.early_stopping_patience:
                     state.stop_reason = f"early stopping: no improvement for {state.epochs_since_best} epochs"
             state.elapsed_sec = time.monotonic() - session_start
-            _write_history(self.run_dir / "history.csv", state.history)
-            with atomic_path(last) as tmp:
-                torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                            "state": asdict(state)}, tmp)
-            log.info("epoch %d: train_loss %.4f val_loss %.4f %s%s (%.0f s, %.0f img/s)", state.epoch,
-                     row["train_loss"], row["val_loss"],
-                     " ".join(f"{k} {v:.4f}" for k, v in scores.items()), " *best*" if improved else "",
-                     row["seconds"], row["train_images_per_sec"])
-            if self.after_epoch is not None:
-                self.after_epoch(state)
+            if ctx.is_main:
+                self._write_epoch(data, ddp.unwrap(model), optimizer, state, pred, improved, scores)
+                log.info("epoch %d: train_loss %.4f val_loss %.4f %s%s (%.0f s, %.0f img/s)", state.epoch,
+                         row["train_loss"], row["val_loss"],
+                         " ".join(f"{k} {v:.4f}" for k, v in scores.items()), " *best*" if improved else "",
+                         row["seconds"], row["train_images_per_sec"])
+                if self.after_epoch is not None:
+                    self.after_epoch(state)
+            ddp.barrier(ctx)  # no rank starts the next epoch (or returns) before rank 0 has written this one
         if state.stop_reason is None:
             state.stop_reason = f"completed {c.epochs} epochs"
-        return self._finish(data, state)
+        summary = self._finish(data, state) if ctx.is_main else None
+        return ddp.broadcast_object(summary, ctx)
+
+    def _epoch_loader(self, train_ds: FrameDataset, epoch: int,
+                      ctx: ddp.DistContext) -> tuple[torch.Generator, torch.utils.data.DataLoader]:
+        """This rank's loader of an epoch and the generator the epoch's augmentations draw from."""
+        c = self.config
+        common: dict[str, Any] = dict(num_workers=c.num_workers, worker_init_fn=_worker_init, collate_fn=collate_batch)
+        if not ctx.enabled:
+            generator = torch.Generator().manual_seed(c.seed * 1000 + epoch)
+            return generator, torch.utils.data.DataLoader(
+                train_ds, batch_size=c.batch_size, shuffle=True, drop_last=len(train_ds) > c.batch_size,
+                generator=generator, **common)
+        generator, order = epoch_sampling(c.seed, epoch, len(train_ds))
+        sampler = ddp.FixedOrderSampler(lambda _epoch: order, c.batch_size // ctx.world_size, ctx)
+        # The order is already drawn; this loader's own generator only seeds its workers, which draw nothing.
+        return generator, torch.utils.data.DataLoader(
+            train_ds, batch_size=sampler.batch_size, sampler=sampler, generator=torch.Generator().manual_seed(c.seed),
+            **common)
 
     # ------------------------------------------------------------------ outputs
     def _meta(self, data: FrameData, state: TrainState, scores: dict[str, float]) -> dict[str, Any]:
         return {"dataset": str(self.data_path), "train_set": data.train[0].name, "n_train": len(data.train[1]),
                 "val_set": data.val[0].name, "epoch": state.epoch, "val_metrics": scores,
                 "config": config_to_dict(self.config), "command": self.command}
+
+    def _write_epoch(self, data: FrameData, model: FrameModel, optimizer: torch.optim.Optimizer, state: TrainState,
+                     pred: dict[str, np.ndarray], improved: bool, scores: dict[str, float]) -> None:
+        """An epoch's files: best model and its validation predictions when improved, history, resume state."""
+        if improved:
+            save_frame_model(self.run_dir / BEST, model, self._meta(data, state, scores))
+            val_set, val_idx = data.val
+            write_predictions(self.run_dir / "val_predictions.npz", val_set, val_idx, pred, model.expr_classes)
+        _write_history(self.run_dir / "history.csv", state.history)
+        with atomic_path(self.run_dir / LAST) as tmp:
+            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "state": asdict(state)}, tmp)
 
     def _write_data_summary(self, data: FrameData, fit_idx: np.ndarray, tasks: tuple[str, ...]) -> None:
         from affectseq.data.balance import describe_distribution

@@ -10,6 +10,11 @@ Same seed and data give the same metrics on CPU (seeded shuffling, augmentation
 and initialisation, step-clocked schedule). ``max_minutes`` bounds the wall time;
 with ``schedule_clock: time`` the learning-rate schedule follows the elapsed
 fraction of that budget, so a run on a busy machine still anneals fully.
+
+Under DDP (``affectseq scale train-frames``, :mod:`affectseq.scale.ddp_frames`) the
+same loop runs on every CPU rank (gloo) with ``batch_size`` as the global batch; with
+a plain batch-mean loss and no BatchNorm it takes the same steps as one process
+(torch's SyncBatchNorm needs GPUs: on CPU, BatchNorm statistics stay per rank).
 """
 
 from __future__ import annotations
@@ -18,10 +23,13 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from affectseq.errors import InputError
 from affectseq.training.augment import AugmentConfig
+
+if TYPE_CHECKING:
+    from affectseq.training.distributed import DistContext
 
 log = logging.getLogger(__name__)
 
@@ -108,15 +116,21 @@ def lr_factor(progress: float, config: FrameTrainConfig, warmup_fraction: float)
 
 
 def train_frames(data: str | Path, config: FrameTrainConfig, run_dir: str | Path, resume: bool = False,
-                 command: str | None = None) -> dict[str, Any]:
-    """Train a frame model; returns the summary also written to ``run_dir/train_summary.json``."""
+                 command: str | None = None, ctx: DistContext | None = None) -> dict[str, Any]:
+    """Train a frame model; returns the summary also written to ``run_dir/train_summary.json``.
+
+    ``ctx``: run as one rank of a DDP job (see ``FrameTrainer.run``); ``None``: one process.
+    """
+    from affectseq.training import distributed as ddp
     from affectseq.training.frame_loop import FrameTrainer
 
     run_dir = Path(run_dir)
-    if not resume and (run_dir / "checkpoint_last.pt").exists():
+    ctx = ctx or ddp.DistContext()
+    # Rank 0 decides for all: the run directory may be on its node only.
+    if not resume and ddp.broadcast_object(ctx.is_main and (run_dir / "checkpoint_last.pt").exists(), ctx):
         raise InputError(run_dir, "run directory already holds a training run; pass --resume or use a new --out")
     trainer = FrameTrainer(data, config, run_dir, command=command)
-    return trainer.run(resume=resume)
+    return trainer.run(resume=resume, ctx=ctx)
 
 
 __all__ = ["EncoderOptions", "FrameTrainConfig", "TrainState", "lr_factor", "train_frames"]
