@@ -78,6 +78,25 @@ def test_failure_inside_writer_leaves_no_file_and_resume_skips_finished(tmp_path
     assert sorted(FeatureStore(root).video_ids()) == ["done", "half"]
 
 
+def test_reopening_deletes_temporaries_of_a_killed_writer(tmp_path):
+    """kill -9 mid-write leaves hidden videos/.*.tmp files (atomic_path cannot clean up); resuming removes them."""
+    root = tmp_path / "s"
+    feats, labels = _video(12, 0)
+    _writer(root).write_video("done", feats, labels, {"expr": "train"})
+    videos = root / "videos"
+    orphans = [videos / ".half.features.npy.k3j9x.tmp", videos / ".half.labels.npy.a1b2.tmp"]
+    for path in orphans:
+        path.write_bytes(b"\0" * 64)
+    (videos / "notes.txt").write_text("not ours")
+
+    _writer(root, remove_stale=False)  # opted out: nothing touched
+    assert all(p.exists() for p in orphans)
+    resumed = _writer(root)
+    assert not any(p.exists() for p in orphans)
+    assert (videos / "notes.txt").exists() and resumed.is_done("done")
+    np.testing.assert_array_equal(FeatureStore(root).features("done"), feats)
+
+
 def test_resume_with_other_checkpoint_is_refused(tmp_path):
     _writer(tmp_path / "s")
     with pytest.raises(InputError, match="checkpoint_sha256"):

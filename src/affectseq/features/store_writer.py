@@ -3,7 +3,8 @@
 A video is committed in three atomic steps: its features file, its labels file,
 then its entry ``videos/<stem>.json``. The entry is the commit marker: a writer
 killed at any point leaves either a finished video or none (at most an orphan
-array that the next run overwrites), never a half-written file. ``manifest.json``
+array that the next run overwrites, and hidden ``.*.tmp`` files that reopening the
+store deletes), never a half-written file. ``manifest.json``
 is the aggregate of the entries; it is rewritten atomically after each video by
 a single writer, or once by :meth:`StoreWriter.rebuild_manifest` after parallel
 workers (one process per video shard, e.g. Ray tasks) have written their videos
@@ -13,6 +14,7 @@ with ``update_manifest=False``.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -33,6 +35,8 @@ from affectseq.features.store import (
     video_stem,
 )
 
+log = logging.getLogger(__name__)
+
 # Header fields that must agree when an existing store is resumed.
 _IDENTITY_KEYS = ("feature_dim", "checkpoint_sha256", "encoder")
 
@@ -44,6 +48,11 @@ class StoreWriter:
     :func:`spec_to_dict`); ``checkpoint_sha256`` ties the store to the exact
     checkpoint that made it. Reopening a store made by a different encoder or
     checkpoint raises ``InputError`` rather than mixing features.
+
+    Reopening also deletes the temporaries a killed writer left in ``videos/``
+    (``remove_stale=False`` keeps them). So open a store in the one process that
+    coordinates the writing (parallel workers get this object pickled, which
+    does not run ``__init__``), never while another job writes to it.
     """
 
     def __init__(
@@ -57,6 +66,7 @@ class StoreWriter:
         tasks: Sequence[str] = (),
         expr_classes: Sequence[str] = (),
         source: str | None = None,
+        remove_stale: bool = True,
     ):
         self.root = Path(root)
         self.header: dict[str, Any] = {
@@ -72,6 +82,7 @@ class StoreWriter:
             "au_names": list(AU_NAMES),
             "source": source,
         }
+        resuming = (self.root / VIDEOS_DIR).is_dir()
         (self.root / VIDEOS_DIR).mkdir(parents=True, exist_ok=True)
         manifest_path = self.root / MANIFEST_NAME
         self.entries: dict[str, dict[str, Any]] = {}
@@ -84,6 +95,12 @@ class StoreWriter:
                         f"existing store has a different {key} ({old.get(key)!r:.80}); "
                         "write to a new directory or delete this one",
                     )
+        if resuming and remove_stale:
+            # A writer killed with SIGKILL cannot clean up: its hidden temporaries (up to a whole video's
+            # features) are never read but would stay on disk for good.
+            removed = self.remove_stale_temporaries()
+            if removed:
+                log.info("%s: removed %d temporary files left by an interrupted run", self.root, removed)
         self.entries = self._scan_entries()
         self._write_manifest()
 
