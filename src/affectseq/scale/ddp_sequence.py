@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from affectseq.training import distributed as ddp
-from affectseq.training.sequence import (  # noqa: F401  (epoch_order: kept importable from here)
+from affectseq.training.sequence import (
     SequenceRunResult,
     SequenceTrainConfig,
     epoch_order,
@@ -48,3 +48,6 @@ def train_sequence_distributed(
     """
     return train_sequence(store_path, run_dir, config, resume=resume, on_epoch_end=on_epoch_end, command=command,
                           ctx=ctx or ddp.current_context())
+
+
+__all__ = ["epoch_order", "train_sequence_distributed"]  # epoch_order: importable from here as before

@@ -19,9 +19,12 @@ average over a variable number of annotated entries per rank are equal only
 approximately (the usual DDP behaviour).
 
 Writes: only rank 0 writes run directories, checkpoints and reports
-(:func:`is_main`, :func:`rank_zero_only`); metrics that do not decompose over
+(:func:`is_main`, :func:`rank_zero_only`) and reads a resume checkpoint, which it
+hands to the others (:func:`broadcast_object`); metrics that do not decompose over
 samples (CCC, F1) are computed on predictions gathered from every rank
-(:func:`gather_arrays`), scalar sums with :func:`all_reduce_sum`.
+(:func:`gather_arrays`, :func:`gather_predictions`), scalar sums with
+:func:`all_reduce_sum`. Both training loops (frames, sequences) take a
+:class:`DistContext` and use these pieces; with one process they are no-ops.
 """
 
 from __future__ import annotations
@@ -316,14 +319,6 @@ def broadcast_object(obj: Any, ctx: DistContext | None = None) -> Any:
     device = torch.device("cuda", torch.cuda.current_device()) if ctx.backend == "nccl" else None
     dist.broadcast_object_list(box, src=0, device=device)
     return box[0]
-
-
-def any_rank(flag: bool, ctx: DistContext | None = None) -> bool:
-    """True on every rank when ``flag`` is true on at least one (stop decisions all ranks must share)."""
-    ctx = ctx or current_context()
-    if not ctx.enabled:
-        return bool(flag)
-    return bool(all_reduce_sum([float(bool(flag))], ctx)[0] > 0)
 
 
 def barrier(ctx: DistContext | None = None) -> None:
