@@ -14,7 +14,10 @@ Per frame, :meth:`FaceTracker.update` does one of two things:
 
 A cheap scene-cut test (mean absolute difference of 32x18 grey thumbnails) forces
 a detection on the first frame of a new shot, so a face that appears at a cut is
-found on its first frame, not up to k frames later.
+found on its first frame, not up to k frames later. This schedule depends on the
+frames only (:mod:`affectseq.faces.schedule`), so a :class:`FramePlanner` from
+:meth:`FaceTracker.planner` can run it and the full detections ahead, in another
+thread, and hand each frame's plan to :meth:`FaceTracker.update`.
 
 Face ids are stable while a face stays tracked; a track lost for at most
 ``reid_frames`` frames is revived under its old id when a detection reappears at
@@ -33,14 +36,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from affectseq.faces.detector import Detection, FaceDetector, box_iou_matrix, check_rgb
 from affectseq.faces.orientation import box_to_rotated, detection_from_rotated, quarter_turns, rotate_frame
-
-_THUMB_SIZE = (32, 18)
+from affectseq.faces.schedule import DetectionSchedule, FramePlan, FramePlanner
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,23 @@ def _moved(det: Detection, box: np.ndarray) -> Detection:
         scale = (box[2:] - box[:2]) / np.maximum(old[2:] - old[:2], 1e-9)
         marks = ((marks - old[:2]) * scale + box[:2]).astype(np.float32)
     return Detection(tuple(float(v) for v in box), det.score, marks)
+
+
+def _assign(iou: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of the one-to-one assignment maximising total IoU (Hungarian).
+
+    With one track or one detection (the usual case) it is the first argmax, the pair
+    scipy's ``linear_sum_assignment`` picks too; scipy.optimize is imported only when
+    both sides have several, because its import costs ~0.5 s per process (a tenth of
+    predicting a 20-second clip).
+    """
+    if iou.shape[0] == 1:
+        return np.zeros(1, np.intp), np.array([int(np.argmax(iou[0]))])
+    if iou.shape[1] == 1:
+        return np.array([int(np.argmax(iou[:, 0]))]), np.zeros(1, np.intp)
+    from scipy.optimize import linear_sum_assignment
+
+    return linear_sum_assignment(-iou)
 
 
 class FaceTracker:
@@ -159,8 +176,9 @@ class FaceTracker:
         self._tracks: list[_Track] = []
         self._lost: list[_Track] = []
         self._next_id = 0
-        self._since_detect = self.detect_every  # detect on the first frame
-        self._thumb: np.ndarray | None = None
+        self._schedule = DetectionSchedule(self.detect_every, self.cut_threshold)
+        self._plan: FramePlan | None = None
+        self._since_detect = self.detect_every  # frames since the last detection (re-fit parity)
         self._main_id: int | None = None
         self._turns = self._turn_options[0]
         self._untracked_rounds = 0
@@ -168,41 +186,42 @@ class FaceTracker:
         self.n_detections = 0
         self.n_cuts = 0
 
+    def planner(self) -> FramePlanner:
+        """A :class:`FramePlanner` that runs this tracker's schedule and full detections ahead of it.
+
+        After ``reset`` a tracker fed plans must get one for every frame (from a new planner).
+        """
+        return FramePlanner(self.detector, DetectionSchedule(self.detect_every, self.cut_threshold),
+                            lambda: self._turns)
+
     # ------------------------------------------------------------------ per frame
-    def update(self, frame_idx: int, rgb: np.ndarray) -> list[TrackedFace]:
-        """Faces on frame ``frame_idx`` (0-based, increasing) of upright RGB ``rgb``, by face id."""
+    def update(self, frame_idx: int, rgb: np.ndarray, plan: FramePlan | None = None) -> list[TrackedFace]:
+        """Faces on frame ``frame_idx`` (0-based, increasing) of upright RGB ``rgb``, by face id.
+
+        ``plan``: this frame's :class:`FramePlan` from :meth:`planner` (then pass one on
+        every frame); without it the tracker follows its own schedule.
+        """
         rgb = check_rgb(rgb)
         self.n_frames += 1
-        cut = self._scene_cut(rgb)
+        cut, detect = (plan.cut, plan.detect) if plan is not None else self._schedule.step(rgb)
         if cut:
             self.n_cuts += 1
             self._lost.clear()  # a face after a cut is not the one before it
-        if cut or self._since_detect >= self.detect_every:
-            self._detection_frame(frame_idx, rgb)
-            self._since_detect = 1
-            detected = True
-        else:
-            self._tracking_frame(frame_idx, rgb)
-            self._since_detect += 1
-            detected = False
+        self._plan = plan
+        try:
+            if detect:
+                self._detection_frame(frame_idx, rgb)
+                self._since_detect = 1
+            else:
+                self._tracking_frame(frame_idx, rgb)
+                self._since_detect += 1
+        finally:
+            self._plan = None
         self._drop_duplicates()
         current = [t for t in self._tracks if t.frame_idx == frame_idx]
         if self.main_face_only:
             current = self._main(current)
-        return [TrackedFace(t.face_id, t.detection, detected) for t in sorted(current, key=lambda t: t.face_id)]
-
-    def _scene_cut(self, rgb: np.ndarray) -> bool:
-        if self.cut_threshold is None:
-            return False
-        # Every 4th pixel is plenty for a 32x18 average and makes the thumbnail ~10x cheaper.
-        step = max(1, min(rgb.shape[0] // (4 * _THUMB_SIZE[1]), rgb.shape[1] // (4 * _THUMB_SIZE[0])))
-        small = cv2.resize(rgb[::step, ::step], _THUMB_SIZE, interpolation=cv2.INTER_AREA)
-        gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
-        thumb = gray.astype(np.int16)
-        previous, self._thumb = self._thumb, thumb
-        if previous is None:
-            return False
-        return float(np.abs(thumb - previous).mean()) > self.cut_threshold
+        return [TrackedFace(t.face_id, t.detection, detect) for t in sorted(current, key=lambda t: t.face_id)]
 
     def _detection_frame(self, frame_idx: int, rgb: np.ndarray) -> None:
         self.n_detections += 1
@@ -212,7 +231,7 @@ class FaceTracker:
         iou = box_iou_matrix(predicted, det_boxes)
         matched_tracks, matched_dets = set(), set()
         if iou.size:
-            rows, cols = linear_sum_assignment(-iou)
+            rows, cols = _assign(iou)
             for r, c in zip(rows, cols):
                 if iou[r, c] >= self.iou_threshold:
                     self._tracks[r].observe(detections[c], frame_idx)
@@ -261,7 +280,8 @@ class FaceTracker:
         return kept
 
     def _detect_at(self, rgb: np.ndarray, turns: int) -> list[Detection]:
-        found = self.detector.detect(rotate_frame(rgb, turns))
+        planned = self._plan.detections.get(turns) if self._plan is not None else None
+        found = planned if planned is not None else self.detector.detect(rotate_frame(rgb, turns))
         return [detection_from_rotated(d, turns, rgb.shape[:2]) for d in found]
 
     def _detect_oriented(self, rgb: np.ndarray) -> list[Detection]:
