@@ -20,6 +20,7 @@ Layout differences handled here:
 from __future__ import annotations
 
 import importlib.util
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -28,6 +29,7 @@ import torch
 from torch import nn
 
 from affectseq.errors import InputError
+from affectseq.utils.atomic import atomic_path
 
 
 def mtcnn_weights_dir() -> Path:
@@ -38,18 +40,42 @@ def mtcnn_weights_dir() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "assets" / "weights"
 
 
+def _weights_cache(path: Path) -> Path:
+    """Where the arrays of weight file ``path`` are kept as ``.npz``, keyed by its size and mtime."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "affectseq" / "mtcnn"
+    stat = path.stat()
+    return base / f"{path.stem}-{stat.st_size}-{stat.st_mtime_ns}.npz"
+
+
 @lru_cache(maxsize=None)
 def load_tf_weights(net: str) -> tuple[np.ndarray, ...]:
-    """The arrays of ``<net>.lz4`` (``net`` in pnet/rnet/onet), in the package's Keras order."""
-    import joblib
+    """The arrays of ``<net>.lz4`` (``net`` in pnet/rnet/onet), in the package's Keras order.
 
+    The first load in a user account reads the file with joblib and keeps a plain
+    ``.npz`` copy (same arrays) in ``~/.cache/affectseq/mtcnn``; later processes read
+    that instead, skipping joblib's ~0.2 s import on every ``predict`` start.
+    """
     path = mtcnn_weights_dir() / f"{net}.lz4"
     if not path.is_file():
         raise InputError(path, "MTCNN weight file not found (reinstall mtcnn==1.0.0)")
+    cache = _weights_cache(path)
+    try:
+        with np.load(cache) as stored:
+            return tuple(np.asarray(stored[f"arr_{i}"], dtype=np.float32) for i in range(len(stored.files)))
+    except Exception:  # not cached yet, or a partial/foreign file (zip, pickle or key errors): the original
+        pass
+    import joblib
+
     arrays = joblib.load(path)
     if not isinstance(arrays, (list, tuple)) or not all(isinstance(a, np.ndarray) for a in arrays):
         raise InputError(path, "not a list of NumPy arrays (unexpected mtcnn weight format)")
-    return tuple(np.asarray(a, dtype=np.float32) for a in arrays)
+    result = tuple(np.asarray(a, dtype=np.float32) for a in arrays)
+    try:
+        with atomic_path(cache) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, *result)
+    except OSError:
+        pass  # a read-only home: joblib each time, as before
+    return result
 
 
 def _conv_prelu(in_ch: int, out_ch: int, kernel: int) -> list[nn.Module]:
