@@ -29,13 +29,21 @@ class FaceSource(Protocol):
 
 
 class TrackerFaceSource:
-    """Adapter over ``affectseq.faces.FaceTracker`` (H3's detector + tracker)."""
+    """Adapter over ``affectseq.faces.FaceTracker`` (H3's detector + tracker).
+
+    ``planner()`` gives the tracker's :class:`~affectseq.faces.schedule.FramePlanner`:
+    ``predict`` runs it in a worker thread so full detections happen ahead of
+    tracking, on another core; ``update`` then takes each frame's plan.
+    """
 
     def __init__(self, tracker: Any):
         self.tracker = tracker
 
-    def update(self, frame_idx: int, rgb: np.ndarray) -> list[tuple[int, Any]]:
-        tracks = self.tracker.update(frame_idx, rgb)
+    def planner(self) -> Any:
+        return self.tracker.planner()
+
+    def update(self, frame_idx: int, rgb: np.ndarray, plan: Any = None) -> list[tuple[int, Any]]:
+        tracks = self.tracker.update(frame_idx, rgb, plan)
         return [(int(t.face_id), t.detection) for t in tracks]
 
 

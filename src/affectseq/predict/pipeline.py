@@ -1,9 +1,11 @@
 """Video -> tracked faces -> aligned crops -> batched frame model -> temporal stage -> frames table.
 
-Decoding runs in a background thread (PyAV releases the GIL while decoding) so
-it overlaps face tracking and model work; crops are classified in batches. The
-temporal stage runs per face track once the video is read (offline mode may
-look ahead; causal mode never does). Every stage is pluggable: pass a
+Four threads overlap (PyAV, OpenCV, torch and ONNX Runtime release the GIL):
+decoding; full face detections on the tracker's detection frames, run ahead of
+tracking (:class:`affectseq.faces.schedule.FramePlanner`); tracking and
+alignment on the calling thread; the frame model on batches of crops. Bounded
+queues between them keep memory flat. The temporal stage runs per face track
+once the video is read (offline mode may look ahead; causal mode never does). Every stage is pluggable: pass a
 :class:`~affectseq.predict.faces.FaceSource` or a custom
 :class:`~affectseq.predict.stages.ModelBundle`.
 """
@@ -29,6 +31,8 @@ from affectseq.predict.table import FaceObservations, build_frames_table
 
 
 DEFAULT_BATCH_SIZE = 64
+DECODE_AHEAD = 32  # decoded frames waiting for the detection thread (a 640x360 frame is 0.7 MB)
+PLAN_AHEAD = 8     # planned frames waiting for tracking
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,7 @@ class _Failure:
         self.error = error
 
 
-def prefetch(items: Iterable[Any], depth: int = 32) -> Iterator[Any]:
+def prefetch(items: Iterable[Any], depth: int = DECODE_AHEAD, name: str = "affectseq-decode") -> Iterator[Any]:
     """Iterate ``items`` in a background thread, ``depth`` items ahead; errors re-raise here."""
     buf: queue.Queue[Any] = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -98,7 +102,7 @@ def prefetch(items: Iterable[Any], depth: int = 32) -> Iterator[Any]:
                 close()
             buf.put(_END)
 
-    thread = threading.Thread(target=produce, name="affectseq-decode", daemon=True)
+    thread = threading.Thread(target=produce, name=name, daemon=True)
     thread.start()
     try:
         while True:
@@ -116,6 +120,24 @@ def prefetch(items: Iterable[Any], depth: int = 32) -> Iterator[Any]:
             except queue.Empty:
                 pass
         thread.join()
+
+
+def _planned(frames: Iterator[Any], planner: Any, torch_threads: int | None,
+             clock: dict[str, float]) -> Iterator[tuple[Any, Any]]:
+    """``(frame, FramePlan)`` pairs: the tracker's schedule and full detections, run in the calling thread.
+
+    Meant to run in a :func:`prefetch` worker; ``clock["plan_cpu_sec"]`` gets its CPU time.
+    """
+    _set_torch_threads(torch_threads)  # same intra-op threads as tracking: identical detections
+    cpu = time.thread_time()
+    try:
+        for frame in frames:
+            yield frame, planner.plan(frame.rgb)
+    finally:
+        clock["plan_cpu_sec"] = time.thread_time() - cpu
+        close = getattr(frames, "close", None)
+        if close is not None:
+            close()  # stops the decode thread now, not at garbage collection
 
 
 class _Batcher:
@@ -212,15 +234,25 @@ def predict_video_table(
     boxes: list[tuple[float, ...]] = []
     scores: list[float] = []
     face_seconds = face_cpu = 0.0
+    clock: dict[str, float] = {}
     total = max(info.frame_count // options.stride, 1)
+    make_planner = getattr(source, "planner", None)
+    if make_planner is not None:
+        stream: Iterator[tuple[Any, Any]] = prefetch(
+            _planned(prefetch(reader), make_planner(), options.torch_threads, clock), PLAN_AHEAD, "affectseq-detect")
+    else:
+        stream = ((frame, None) for frame in prefetch(reader))
     try:
         with make_progress(disable=None if options.progress is None else not options.progress) as progress:
             task = progress.add_task(Path(path).name, total=total)
-            for frame in prefetch(reader):
+            for frame, plan in stream:
                 frame_idx.append(frame.frame_idx)
                 time_sec.append(frame.time_sec)
                 t0, cpu0 = time.perf_counter(), time.thread_time()
-                faces = source.update(frame.frame_idx, frame.rgb)
+                if plan is None:
+                    faces = source.update(frame.frame_idx, frame.rgb)
+                else:
+                    faces = source.update(frame.frame_idx, frame.rgb, plan)
                 crops = aligner(frame.rgb, [det for _, det in faces])
                 face_seconds += time.perf_counter() - t0
                 face_cpu += time.thread_time() - cpu0
@@ -233,6 +265,9 @@ def predict_video_table(
                 progress.advance(task)
         frame_outputs = batcher.result()
     finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()  # an error mid-video must not leave the decode and detection threads running
         batcher.close()
         _set_torch_threads(threads_before)
     decode_done = time.perf_counter()
@@ -257,6 +292,7 @@ def predict_video_table(
                         model=bundle.info.to_dict(), processing=processing)
     timings = {"total_sec": seconds, "faces_sec": face_seconds, "model_sec": batcher.seconds,
                "faces_cpu_sec": face_cpu, "model_cpu_sec": batcher.cpu_seconds,
+               "detect_ahead_cpu_sec": clock.get("plan_cpu_sec", 0.0),
                "temporal_sec": seconds - (decode_done - start)}
     return VideoPrediction(table=table, summary=summary, classes=classes, has_va=bundle.info.has_va,
                            timings=timings)
