@@ -112,3 +112,26 @@ def test_timeline_has_one_panel_per_face(tmp_path: Path) -> None:
 
     h1, h2 = matplotlib.image.imread(one).shape[0], matplotlib.image.imread(two).shape[0]
     assert h2 > h1 * 1.4
+
+
+def test_timeline_of_a_long_video_shows_each_label_run_and_the_gap(tmp_path: Path) -> None:
+    """6,000 frames (drawn decimated): Sadness, then no face, then Happiness -- in the bands and the strip."""
+    import matplotlib.image
+
+    n = 6000
+    frames = np.concatenate([np.arange(0, 2500), np.arange(3500, n)])
+    probs = np.eye(7, dtype=np.float32)[np.where(frames < 3000, 5, 4)]
+    obs = FaceObservations(frame_idx=frames, face_id=np.zeros(len(frames), np.int64),
+                           boxes=np.tile([10, 20, 50, 70], (len(frames), 1)).astype(np.float32),
+                           det_score=np.ones(len(frames), np.float32), expr_prob=probs, va=None)
+    table = build_frames_table(np.arange(n), np.arange(n) / 25, obs, EXPR_CLASSES_7, False)
+    image = matplotlib.image.imread(draw_timeline(table, EXPR_CLASSES_7, tmp_path / "t.png", title="long"))
+    rgb = (image[..., :3] * 255).round().astype(int)
+
+    def columns_with(hex_color: str) -> np.ndarray:
+        color = np.array([int(hex_color[i:i + 2], 16) for i in (1, 3, 5)])
+        return np.flatnonzero((np.abs(rgb - color).max(axis=2) < 8).sum(axis=0) > 20)
+
+    sad, happy = columns_with("#1f77b4"), columns_with("#ffbf00")
+    assert len(sad) > 200 and len(happy) > 200
+    assert sad.max() < happy.min() - 50  # the no-face gap (100 s of 240 s) lies between them
