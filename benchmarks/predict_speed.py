@@ -2,8 +2,10 @@
 
 Prints frames/s of (a) decoding alone (PyAV, upright RGB, the physical bound on
 this machine), (b) the whole predict pipeline at default settings (decode thread,
-tracked faces, alignment, batched model, smoothing, and writing frames.csv,
-summary.json and timeline.png), and their ratio. Decode runs before and after
+full face detections in a thread ahead of tracking, tracking and alignment, batched
+model, smoothing, and writing frames.csv, summary.json and timeline.png), and their
+ratio; then each stage's cost in ms per frame (CPU time per thread, and where the
+wall-clock time of the calling thread went). Decode runs before and after
 the pipeline and the mean is used, so a change in machine load during the run
 affects both sides alike; the 1-minute load average is printed beside them.
 
@@ -30,6 +32,24 @@ def decode_fps(video: Path) -> tuple[float, float, int]:
     start, cpu = time.perf_counter(), time.process_time()
     n = sum(1 for _ in VideoReader(video))
     return n / (time.perf_counter() - start), n / (time.process_time() - cpu), n
+
+
+def print_stages(t: dict[str, float], n_frames: int, n_faces: int, decode_cpu_fps: float) -> None:
+    """Per-stage cost in ms per frame: CPU time of each thread's stage, and where the wall clock went."""
+    ms = lambda sec: 1000.0 * sec / max(n_frames, 1)  # noqa: E731
+    print("per frame (ms)   CPU by thread: "
+          f"decode {1000.0 / decode_cpu_fps:.2f} (decode-only run) | "
+          f"detect-ahead {ms(t.get('detect_ahead_cpu_sec', 0.0)):.2f} (schedule + full MTCNN detections) | "
+          f"main {ms(t['faces_cpu_sec']):.2f} (tracking re-fits + alignment) | "
+          f"model {ms(t['model_cpu_sec']):.2f} ({1000.0 * t['model_cpu_sec'] / max(n_faces, 1):.2f} per face)")
+    print("per frame (ms)   wall: "
+          f"setup {ms(t.get('setup_sec', 0.0)):.2f} | main busy {ms(t['faces_sec']):.2f} | "
+          f"main waits for frames {ms(t.get('wait_frames_sec', 0.0)):.2f} | "
+          f"model drain {ms(t.get('model_drain_sec', 0.0)):.2f} | temporal+table+summary {ms(t['temporal_sec']):.2f} | "
+          f"frames.csv {ms(t.get('write_table_sec', 0.0)):.2f} | timeline.png {ms(t.get('write_timeline_sec', 0.0)):.2f} "
+          f"| summary.json {ms(t.get('write_summary_sec', 0.0)):.2f}")
+    print(f"stage seconds    pipeline {t['total_sec']:.2f} (setup {t.get('setup_sec', 0.0):.2f}), "
+          f"outputs {sum(v for k, v in t.items() if k.startswith('write_')):.2f}")
 
 
 def main() -> None:
@@ -91,13 +111,11 @@ def main() -> None:
     # the wall-clock figures above mostly measure the other jobs.
     print(f"per CPU-second   decode {decode_cpu:.1f} frames, predict e2e {e2e_cpu:.1f} frames "
           f"(ratio {e2e_cpu / decode_cpu:.3f}; e2e used {cpu_sec / seconds:.2f} cores on average)")
-    print(f"stage seconds    faces+align {t['faces_sec']:.2f}, model {t['model_sec']:.2f}, "
-          f"temporal {t['temporal_sec']:.2f}, pipeline total {t['total_sec']:.2f}")
-    print(f"stage CPU sec    faces+align {t['faces_cpu_sec']:.2f} (main thread), model {t['model_cpu_sec']:.2f} "
-          f"(worker thread), decode ~{n_frames / decode_cpu:.2f} (decode thread), whole run {cpu_sec:.2f}")
+    print_stages(t, n_frames, int(pred.summary["frames_with_face"]), decode_cpu)
     # With two cores of its own the run is bound by its busiest thread or by half its CPU time,
     # whichever is larger: an estimate for an idle 2-core machine, not a measurement.
-    bound = max(t["faces_cpu_sec"], t["model_cpu_sec"], n_frames / decode_cpu, cpu_sec / 2)
+    busiest = max(t["faces_cpu_sec"], t["model_cpu_sec"], t.get("detect_ahead_cpu_sec", 0.0), n_frames / decode_cpu)
+    bound = max(busiest, cpu_sec / 2)
     print(f"2-core estimate  {n_frames / bound:8.1f} frames/s if the 2 cores were free "
           f"(= frames / max(busiest thread CPU, run CPU / 2)); x real time {n_frames / bound / info.fps:.2f}")
     print(f"faces found      {pred.summary['frames_with_face']}/{n_frames} frames")

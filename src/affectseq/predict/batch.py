@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -125,21 +126,34 @@ def is_finished(out_dir: Path) -> bool:
 
 def write_video_outputs(
     video: Path, out_dir: Path, prediction: VideoPrediction, options: OutputOptions, stride: int = 1
-) -> None:
-    """Write all files of one video into ``out_dir`` (an empty, temporary folder)."""
+) -> dict[str, float]:
+    """Write all files of one video into ``out_dir`` (an empty, temporary folder); seconds per file."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    seconds: dict[str, float] = {}
+    start = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal start
+        now = time.perf_counter()
+        seconds[name], start = now - start, now
+
     outputs.write_frames_table(prediction.table, out_dir, options.table_format)
+    lap("table_sec")
     if options.timeline:
         from affectseq.predict.timeline import draw_timeline
 
         draw_timeline(prediction.table, prediction.classes, out_dir / outputs.TIMELINE_FILE,
                       title=video.name, summary=prediction.summary, has_va=prediction.has_va)
+        lap("timeline_sec")
     if options.overlay:
         from affectseq.predict.overlay import write_overlay
 
         write_overlay(video, prediction.table, prediction.classes, out_dir / outputs.OVERLAY_FILE,
                       has_va=prediction.has_va, keep_audio=options.keep_audio, stride=stride)
+        lap("overlay_sec")
     outputs.write_summary(prediction.summary, out_dir)
+    lap("summary_sec")
+    return seconds
 
 
 def _remove_stale_partials(out_dir: Path) -> None:
@@ -170,7 +184,8 @@ def predict_one(
         log.warning("%s: no face found; every frame is listed without predictions", video)
     _remove_stale_partials(out_dir)
     with atomic_path(out_dir) as tmp:
-        write_video_outputs(video, tmp, prediction, output_options, stride=options.stride)
+        written = write_video_outputs(video, tmp, prediction, output_options, stride=options.stride)
+    prediction.timings.update({f"write_{name}": sec for name, sec in written.items()})
     return prediction
 
 

@@ -227,13 +227,14 @@ def predict_video_table(
     source = face_source or make_face_source(options.detector, options.detect_every, options.main_face_only)
     batcher = _Batcher(bundle, options.batch_size, options.torch_threads)
     threads_before = _set_torch_threads(options.torch_threads)
+    setup_sec = time.perf_counter() - start  # probing, and building the detector (weights, first imports)
     frame_idx: list[int] = []
     time_sec: list[float] = []
     face_frame: list[int] = []
     face_ids: list[int] = []
     boxes: list[tuple[float, ...]] = []
     scores: list[float] = []
-    face_seconds = face_cpu = 0.0
+    face_seconds = face_cpu = wait_seconds = drain_seconds = 0.0
     clock: dict[str, float] = {}
     total = max(info.frame_count // options.stride, 1)
     make_planner = getattr(source, "planner", None)
@@ -245,7 +246,9 @@ def predict_video_table(
     try:
         with make_progress(disable=None if options.progress is None else not options.progress) as progress:
             task = progress.add_task(Path(path).name, total=total)
+            ready = time.perf_counter()
             for frame, plan in stream:
+                wait_seconds += time.perf_counter() - ready  # the decode/detect threads are behind
                 frame_idx.append(frame.frame_idx)
                 time_sec.append(frame.time_sec)
                 t0, cpu0 = time.perf_counter(), time.thread_time()
@@ -263,7 +266,10 @@ def predict_video_table(
                     scores.append(float(det.score))
                 batcher.add(crops)
                 progress.advance(task)
+                ready = time.perf_counter()
+        drain_start = time.perf_counter()
         frame_outputs = batcher.result()
+        drain_seconds = time.perf_counter() - drain_start  # the model finishing after the last frame
     finally:
         close = getattr(stream, "close", None)
         if close is not None:
@@ -290,10 +296,12 @@ def predict_video_table(
     }
     summary = summarize(table, list(classes), bundle.info.has_va, video=video_metadata(info, path),
                         model=bundle.info.to_dict(), processing=processing)
-    timings = {"total_sec": seconds, "faces_sec": face_seconds, "model_sec": batcher.seconds,
-               "faces_cpu_sec": face_cpu, "model_cpu_sec": batcher.cpu_seconds,
-               "detect_ahead_cpu_sec": clock.get("plan_cpu_sec", 0.0),
-               "temporal_sec": seconds - (decode_done - start)}
+    # Where the time went (benchmarks/predict_speed.py prints them per frame). CPU times are per
+    # thread: main = tracking + alignment; detect-ahead = schedule + full detections; model = frame stage.
+    timings = {"total_sec": seconds, "setup_sec": setup_sec, "faces_sec": face_seconds,
+               "model_sec": batcher.seconds, "faces_cpu_sec": face_cpu, "model_cpu_sec": batcher.cpu_seconds,
+               "detect_ahead_cpu_sec": clock.get("plan_cpu_sec", 0.0), "wait_frames_sec": wait_seconds,
+               "model_drain_sec": drain_seconds, "temporal_sec": seconds - (decode_done - start)}
     return VideoPrediction(table=table, summary=summary, classes=classes, has_va=bundle.info.has_va,
                            timings=timings)
 
