@@ -108,3 +108,23 @@ def test_assign_matches_scipy_hungarian() -> None:
             rows, cols = _assign(iou)
             ref_rows, ref_cols = linear_sum_assignment(-iou)
             assert rows.tolist() == ref_rows.tolist() and cols.tolist() == ref_cols.tolist()
+
+
+def test_planner_detections_wait_for_the_trackers_own(clips_dir: Path) -> None:
+    """One detector call at a time: a backend (OpenCV's cascade) may not be safe from two threads."""
+    import threading
+
+    class Flat:
+        def detect(self, rgb):
+            return []
+
+    tracker = FaceTracker(Flat(), detect_every=1)
+    planner = tracker.planner()
+    done = threading.Event()
+    frame = np.zeros((36, 64, 3), np.uint8)
+    with tracker._detect_lock:  # as while the tracker searches another orientation itself
+        worker = threading.Thread(target=lambda: (planner.plan(frame), done.set()))
+        worker.start()
+        assert not done.wait(0.3)
+    assert done.wait(5.0)
+    worker.join()

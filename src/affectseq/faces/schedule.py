@@ -13,8 +13,10 @@ results are identical to the tracker planning for itself (checked by
 
 from __future__ import annotations
 
+import threading
+from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, ContextManager
 
 import cv2
 import numpy as np
@@ -92,12 +94,17 @@ class FramePlanner:
     ``FaceTracker.update(frame_idx, rgb, plan)``. ``orientation`` returns the
     quarter turns the tracker detects in now: while a video plays it rarely changes,
     and a plan made for a stale orientation only costs the tracker a detection.
+    ``lock`` is held around each detection and shared with the tracker's own
+    detections (orientation searches), because not every backend (OpenCV's cascade)
+    may be called from two threads at once.
     """
 
-    def __init__(self, detector: FaceDetector, schedule: DetectionSchedule, orientation: Callable[[], int]):
+    def __init__(self, detector: FaceDetector, schedule: DetectionSchedule, orientation: Callable[[], int],
+                 lock: threading.Lock | None = None):
         self.detector = detector
         self.schedule = schedule
         self.orientation = orientation
+        self.lock: ContextManager = lock if lock is not None else nullcontext()
 
     def plan(self, rgb: np.ndarray) -> FramePlan:
         """The plan for the next frame: schedule decision, and full detections on a detection frame."""
@@ -106,4 +113,6 @@ class FramePlanner:
         if not detect:
             return FramePlan(cut, detect)
         turns = int(self.orientation())
-        return FramePlan(cut, detect, {turns: self.detector.detect(rotate_frame(rgb, turns))})
+        with self.lock:
+            found = self.detector.detect(rotate_frame(rgb, turns))
+        return FramePlan(cut, detect, {turns: found})

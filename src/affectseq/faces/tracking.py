@@ -34,6 +34,7 @@ the upright frame.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -169,6 +170,7 @@ class FaceTracker:
         self._turn_options = tuple(dict.fromkeys(quarter_turns(int(r)) for r in rotations))
         self.rotation_search_every = max(1, int(rotation_search_every))
         self.confident_score = float(confident_score)
+        self._detect_lock = threading.Lock()  # shared with planners: one detector call at a time
         self.reset()
 
     def reset(self) -> None:
@@ -192,7 +194,7 @@ class FaceTracker:
         After ``reset`` a tracker fed plans must get one for every frame (from a new planner).
         """
         return FramePlanner(self.detector, DetectionSchedule(self.detect_every, self.cut_threshold),
-                            lambda: self._turns)
+                            lambda: self._turns, self._detect_lock)
 
     # ------------------------------------------------------------------ per frame
     def update(self, frame_idx: int, rgb: np.ndarray, plan: FramePlan | None = None) -> list[TrackedFace]:
@@ -280,8 +282,10 @@ class FaceTracker:
         return kept
 
     def _detect_at(self, rgb: np.ndarray, turns: int) -> list[Detection]:
-        planned = self._plan.detections.get(turns) if self._plan is not None else None
-        found = planned if planned is not None else self.detector.detect(rotate_frame(rgb, turns))
+        found = self._plan.detections.get(turns) if self._plan is not None else None
+        if found is None:
+            with self._detect_lock:
+                found = self.detector.detect(rotate_frame(rgb, turns))
         return [detection_from_rotated(d, turns, rgb.shape[:2]) for d in found]
 
     def _detect_oriented(self, rgb: np.ndarray) -> list[Detection]:

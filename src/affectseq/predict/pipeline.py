@@ -31,8 +31,10 @@ from affectseq.predict.table import FaceObservations, build_frames_table
 
 
 DEFAULT_BATCH_SIZE = 64
-DECODE_AHEAD = 32  # decoded frames waiting for the detection thread (a 640x360 frame is 0.7 MB)
-PLAN_AHEAD = 8     # planned frames waiting for tracking
+# Frames in flight between threads: 24 decoded + 8 planned = the 32 decoded frames buffered
+# before detection had its own thread (a 640x360 frame is 0.7 MB, a 4K one 25 MB).
+DECODE_AHEAD = 24
+PLAN_AHEAD = 8
 
 
 @dataclass(frozen=True)
