@@ -63,3 +63,26 @@ def test_bad_options(va_model: Path) -> None:
         with pytest.raises(ConfigError, match="GPU"):
             resolve_device("cuda")
         assert resolve_device("auto") == "cpu"
+
+
+def test_onnx_export_leaves_the_torch_model_in_eval_mode(tmp_path: Path) -> None:
+    """The exporter restores its wrapper's mode; a train-mode wrapper used to flip the shipped model
+    (BatchNorm) into training mode, so any later torch use gave batch-dependent outputs."""
+    pytest.importorskip("onnxruntime")
+    import torch
+
+    from affectseq.features.checkpoint import load_frame_model
+    from affectseq.predict.onnx_backend import export_onnx
+
+    model = load_frame_model("default").eval()
+    x = torch.from_numpy(np.random.default_rng(0).uniform(-1, 1, (3, *_input_shape(model))).astype(np.float32))
+    with torch.inference_mode():
+        before = model(x)["expr"]
+    export_onnx(model, tmp_path / "m.onnx")
+    assert not model.training and not any(m.training for m in model.modules())
+    with torch.inference_mode():
+        torch.testing.assert_close(model(x[:1])["expr"], before[:1], atol=1e-5, rtol=1e-5)
+
+
+def _input_shape(model) -> tuple[int, int, int]:
+    return model.spec.in_chans, model.spec.input_size, model.spec.input_size

@@ -36,7 +36,12 @@ def onnx_cache_dir() -> Path:
         return Path(tempfile.gettempdir()) / "affectseq-onnx"
 
 
-def _export(model: Any, path: Path) -> None:
+def export_onnx(model: Any, path: Path) -> None:
+    """Export a frame model (encoder + heads, softmax on EXPR) to ONNX at ``path``, atomically.
+
+    Input ``input`` (N, C, S, S) float32 of the model's contract; outputs ``expr_prob`` and/or
+    ``va`` with a dynamic batch axis. The model's train/eval mode is left as it was.
+    """
     import torch
 
     class _Wrapped(torch.nn.Module):
@@ -56,7 +61,11 @@ def _export(model: Any, path: Path) -> None:
     spec = model.spec
     dummy = torch.zeros(2, spec.in_chans, spec.input_size, spec.input_size)
     names = [n for n, task in (("expr_prob", "expr"), ("va", "va")) if task in model.tasks]
-    wrapped = _Wrapped(model.cpu().eval())
+    # The wrapper must be in eval mode too: the exporter restores the *wrapper's* mode afterwards,
+    # recursively, which would otherwise leave the caller's model in training mode (BatchNorm on
+    # batch statistics, dropout on) for any later torch use.
+    was_training = model.training
+    wrapped = _Wrapped(model.cpu().eval()).eval()
     with atomic_path(path) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
         torch.onnx.export(
@@ -64,6 +73,7 @@ def _export(model: Any, path: Path) -> None:
             dynamic_axes={"input": {0: "batch"}, **{n: {0: "batch"} for n in names}},
             opset_version=OPSET, dynamo=False,
         )
+    model.train(was_training)
 
 
 class OnnxFrameStage:
@@ -79,7 +89,7 @@ class OnnxFrameStage:
         path = onnx_cache_dir() / f"{sha256_file(checkpoint)[:20]}-opset{OPSET}.onnx"
         if not path.is_file():
             log.info("exporting %s to ONNX (%s), once per checkpoint", checkpoint, path)
-            _export(model, path)
+            export_onnx(model, path)
         options = ort.SessionOptions()
         # One thread by default, like the torch stages: the model already runs in parallel with
         # decoding and face tracking; no spinning, which wastes shared cores while idle.
