@@ -173,7 +173,6 @@ def extract_features(
     framed (ABAW ``cropped_aligned``: ``abaw112``), so the encoder's preprocessing can convert.
     """
     writer = open_store(out_dir, frame_model, dataset, checkpoint_path)
-    writer.remove_stale_temporaries()  # left by a run killed with SIGKILL (never read, but clutter)
     jobs = plan_videos(dataset)
     todo = [job for job in jobs if not writer.is_done(job.video_id)]
     report = extract_videos(todo, frame_model, writer, batch_size=batch_size, num_workers=num_workers,

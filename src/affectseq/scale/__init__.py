@@ -1,9 +1,11 @@
-"""Scale: the Ray engine for ``extract``/``predict``, local video-parallel prediction, DDP sequence training.
+"""Scale: the Ray engine for ``extract``/``predict``, local video-parallel prediction, DDP training of both stages.
 
 Modules (imported on demand; Ray only inside :mod:`.ray_engine` functions):
 
 * :mod:`.ray_engine` -- ``extract_with_ray``, ``predict_with_ray``, ``RayOptions``, ``ray_session``;
 * :mod:`.predict_shards` -- ``predict_parallel`` (local ``--workers N``), ``ModelRequest``, shard runner;
 * :mod:`.shards` -- balanced video shards;
-* :mod:`.ddp_sequence` -- ``train_sequence_distributed`` (DDP utilities live in ``affectseq.training.distributed``).
+* :mod:`.ddp_frames` -- ``train_frames_distributed`` (stage 1, the frame CNN);
+* :mod:`.ddp_sequence` -- ``train_sequence_distributed`` (stage 2); both launch ranks and call the one
+  training loop of :mod:`affectseq.training` with a DDP context (utilities in ``affectseq.training.distributed``).
 """
