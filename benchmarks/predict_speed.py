@@ -40,7 +40,7 @@ def print_stages(t: dict[str, float], n_frames: int, n_faces: int, decode_cpu_fp
     print("per frame (ms)   CPU by thread: "
           f"decode {1000.0 / decode_cpu_fps:.2f} (decode-only run) | "
           f"detect-ahead {ms(t.get('detect_ahead_cpu_sec', 0.0)):.2f} (schedule + full MTCNN detections) | "
-          f"main {ms(t['faces_cpu_sec']):.2f} (tracking re-fits + alignment) | "
+          f"main {ms(t['faces_cpu_sec']):.2f} (frame loop: tracking re-fits, alignment, bookkeeping) | "
           f"model {ms(t['model_cpu_sec']):.2f} ({1000.0 * t['model_cpu_sec'] / max(n_faces, 1):.2f} per face)")
     print("per frame (ms)   wall: "
           f"setup {ms(t.get('setup_sec', 0.0)):.2f} | main busy {ms(t['faces_sec']):.2f} | "

@@ -248,19 +248,21 @@ def predict_video_table(
     try:
         with make_progress(disable=None if options.progress is None else not options.progress) as progress:
             task = progress.add_task(Path(path).name, total=total)
+            # Thread CPU time is read once for the whole loop, not per frame: on a loaded VM
+            # that syscall can take milliseconds, all the while holding the GIL every thread needs.
+            loop_cpu = time.thread_time()
             ready = time.perf_counter()
             for frame, plan in stream:
                 wait_seconds += time.perf_counter() - ready  # the decode/detect threads are behind
                 frame_idx.append(frame.frame_idx)
                 time_sec.append(frame.time_sec)
-                t0, cpu0 = time.perf_counter(), time.thread_time()
+                t0 = time.perf_counter()
                 if plan is None:
                     faces = source.update(frame.frame_idx, frame.rgb)
                 else:
                     faces = source.update(frame.frame_idx, frame.rgb, plan)
                 crops = aligner(frame.rgb, [det for _, det in faces])
                 face_seconds += time.perf_counter() - t0
-                face_cpu += time.thread_time() - cpu0
                 for fid, det in faces:
                     face_frame.append(frame.frame_idx)
                     face_ids.append(fid)
@@ -269,6 +271,7 @@ def predict_video_table(
                 batcher.add(crops)
                 progress.advance(task)
                 ready = time.perf_counter()
+            face_cpu = time.thread_time() - loop_cpu
         drain_start = time.perf_counter()
         frame_outputs = batcher.result()
         drain_seconds = time.perf_counter() - drain_start  # the model finishing after the last frame
@@ -299,7 +302,8 @@ def predict_video_table(
     summary = summarize(table, list(classes), bundle.info.has_va, video=video_metadata(info, path),
                         model=bundle.info.to_dict(), processing=processing)
     # Where the time went (benchmarks/predict_speed.py prints them per frame). CPU times are per
-    # thread: main = tracking + alignment; detect-ahead = schedule + full detections; model = frame stage.
+    # thread: faces = the calling thread's frame loop (tracking, alignment, bookkeeping);
+    # detect-ahead = schedule + full detections; model = the frame stage.
     timings = {"total_sec": seconds, "setup_sec": setup_sec, "faces_sec": face_seconds,
                "model_sec": batcher.seconds, "faces_cpu_sec": face_cpu, "model_cpu_sec": batcher.cpu_seconds,
                "detect_ahead_cpu_sec": clock.get("plan_cpu_sec", 0.0), "wait_frames_sec": wait_seconds,
