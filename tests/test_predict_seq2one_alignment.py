@@ -154,3 +154,29 @@ def test_face_rows_without_a_prediction_have_no_label_and_do_not_count() -> None
     lone_summary = summarize(lone, list(EXPR_CLASSES_7), False, video={}, model={}, processing={})
     assert lone_summary["dominant_expression"] is None and lone_summary["faces"][0]["dominant_expression"] is None
     assert isinstance(lone, pd.DataFrame) and lone["label"].isna().all()
+
+
+def test_a_seq2one_bundle_end_to_end_leaves_only_each_tracks_first_frame_unpredicted(tmp_path) -> None:
+    """Real video, real bundle file: rows, frames.csv, summary, timeline and overlay all accept the empty rows."""
+    from affectseq.predict.batch import OutputOptions, predict_one
+    from affectseq.predict.model import load_model
+    from affectseq.predict.outputs import read_frames_table
+    from affectseq.predict.pipeline import PredictOptions
+
+    from test_predict_helpers import ScriptedFaces, box_crops, gray_frames, write_video
+    from test_predict_sequence import _bundle_file
+
+    video = write_video(tmp_path / "ramp.mp4", gray_frames(list(np.linspace(10, 240, 16).astype(int))))
+    bundle = load_model(_bundle_file(tmp_path, bidirectional=False, mode="seq2one"), device="cpu")
+    faces = lambda: ScriptedFaces({1: (8.0, 8.0, 72.0, 72.0)}, lambda f, i: f not in (4, 5))  # noqa: E731
+    pred = predict_one(video, tmp_path / "out", bundle, PredictOptions(mode="causal", progress=False),
+                       OutputOptions(overlay=True), face_source_factory=faces, aligner=box_crops)
+    table = read_frames_table(tmp_path / "out" / "frames.csv")
+    rows = table[table.face_id.notna()]
+    unpredicted = rows[rows.label.isna()]
+    assert unpredicted.frame_idx.tolist() == [0]  # the gap 4-5 is shorter than the window: context remains
+    np.testing.assert_allclose(rows[rows.label.notna()].filter(like="prob_").sum(axis=1), 1.0, atol=1e-4)
+    assert pred.summary["dominant_expression"] is not None
+    assert sum(pred.summary["time_share"].values()) == pytest.approx(1.0, abs=1e-5)
+    assert {p.name for p in (tmp_path / "out").iterdir()} == {"frames.csv", "summary.json", "timeline.png",
+                                                             "overlay.mp4"}
