@@ -130,20 +130,9 @@ def _train_frames_rank(ctx: Any, data: str, out: str, config: Any, resume: bool,
 
 def run_train_frames_ddp(args: argparse.Namespace) -> int:
     """``affectseq scale train-frames``: the options of ``affectseq train frames`` plus ``--nproc``/``--backend``."""
-    from pathlib import Path
+    from affectseq.cli.train import frame_config_from_args
 
-    from affectseq.config import load_config
-    from affectseq.training.frames import FrameTrainConfig
-
-    overrides = list(args.overrides)
-    for key, value in (("task", args.task), ("encoder.name", args.encoder),
-                       ("encoder.init_weights", args.init_weights)):
-        if value:
-            overrides.append(f"{key}={value}")
-    config_path = args.config
-    if args.resume and (Path(args.out) / "config.yaml").exists():
-        config_path = Path(args.out) / "config.yaml"  # the run's own settings, as 'train frames --resume' does
-    config = load_config(FrameTrainConfig, config_path, overrides)
+    config = frame_config_from_args(args)
     return _run_ranks(args, _train_frames_rank, args.data, args.out, config, args.resume, " ".join(sys.argv))
 
 

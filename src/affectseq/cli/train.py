@@ -8,6 +8,7 @@ import importlib.util
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,22 +36,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         importlib.import_module("affectseq.cli.train_sequence").register(train_sub)
 
 
-def _train_frames(args: argparse.Namespace) -> int:
+def frame_config_from_args(args: argparse.Namespace) -> Any:
+    """The ``FrameTrainConfig`` of ``train frames``-style options (also used by ``scale train-frames``).
+
+    On ``--resume`` the run's own resolved config.yaml is the base; overrides may extend it.
+    """
     from affectseq.config import load_config
-    from affectseq.training.frames import FrameTrainConfig, train_frames
+    from affectseq.training.frames import FrameTrainConfig
 
     overrides = list(args.overrides)
-    if args.task:
-        overrides.append(f"task={args.task}")
-    if args.encoder:
-        overrides.append(f"encoder.name={args.encoder}")
-    if args.init_weights:
-        overrides.append(f"encoder.init_weights={args.init_weights}")
+    for key, value in (("task", args.task), ("encoder.name", args.encoder),
+                       ("encoder.init_weights", args.init_weights)):
+        if value:
+            overrides.append(f"{key}={value}")
     config_path = args.config
+    if args.resume and (Path(args.out) / "config.yaml").exists():
+        config_path = Path(args.out) / "config.yaml"
+    return load_config(FrameTrainConfig, config_path, overrides)
+
+
+def _train_frames(args: argparse.Namespace) -> int:
+    from affectseq.training.frames import train_frames
+
+    config = frame_config_from_args(args)
     run_dir = Path(args.out)
-    if args.resume and (run_dir / "config.yaml").exists():
-        config_path = run_dir / "config.yaml"  # the run's own resolved settings; overrides may extend them
-    config = load_config(FrameTrainConfig, config_path, overrides)
     command = "affectseq " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     summary = train_frames(args.data, config, run_dir, resume=args.resume, command=command)
     test = summary.get("test_metrics") or {}
