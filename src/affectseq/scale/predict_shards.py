@@ -17,7 +17,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from affectseq.errors import AffectseqError
 from affectseq.predict.batch import (
@@ -73,6 +73,31 @@ def plan_predictions(
     return todo, skipped
 
 
+class OutcomeRecorder:
+    """A batch's report plus the caller's per-video callback: both engines record outcomes through it."""
+
+    def __init__(self, on_outcome: Callable[[VideoOutcome], None] | None = None):
+        self.report = BatchReport(outcomes=[])
+        self.on_outcome = on_outcome
+
+    def __call__(self, outcomes: Iterable[VideoOutcome]) -> None:
+        for outcome in outcomes:
+            self.report.outcomes.append(outcome)
+            if self.on_outcome:
+                self.on_outcome(outcome)
+
+
+def start_batch(
+    inputs: Sequence[str | os.PathLike[str]], out_root: str | os.PathLike[str], overwrite: bool,
+    on_outcome: Callable[[VideoOutcome], None] | None,
+) -> tuple[list[tuple[Path, Path]], OutcomeRecorder]:
+    """Plan a batch (:func:`plan_predictions`) and record its already finished videos as skipped."""
+    todo, skipped = plan_predictions(inputs, out_root, overwrite)
+    record = OutcomeRecorder(on_outcome)
+    record(skipped)
+    return todo, record
+
+
 def shard_pairs(pairs: Sequence[tuple[Path, Path]], n_shards: int) -> list[list[tuple[Path, Path]]]:
     """Shards of (video, out_dir) balanced by file size (a proxy for frames to decode)."""
     costs = [p[0].stat().st_size if p[0].is_file() else 1 for p in pairs]
@@ -122,11 +147,7 @@ def predict_parallel(
     from concurrent.futures import ProcessPoolExecutor, as_completed
     import multiprocessing as mp
 
-    todo, skipped = plan_predictions(inputs, out_root, overwrite)
-    report = BatchReport(outcomes=list(skipped))
-    for outcome in skipped:
-        if on_outcome:
-            on_outcome(outcome)
+    todo, record = start_batch(inputs, out_root, overwrite, on_outcome)
     shards = shard_pairs(todo, default_shard_count(len(todo), workers))
     threads = max(1, (os.cpu_count() or 1) // max(workers, 1))
     no_bar = dataclasses.replace(options, progress=False)  # bars of N processes would interleave
@@ -134,8 +155,5 @@ def predict_parallel(
                              initializer=_init_process, initargs=(threads,)) as pool:
         futures = [pool.submit(predict_pairs, shard, model, no_bar, output_options) for shard in shards]
         for future in as_completed(futures):
-            for outcome in future.result():
-                report.outcomes.append(outcome)
-                if on_outcome:
-                    on_outcome(outcome)
-    return report
+            record(future.result())
+    return record.report

@@ -30,7 +30,7 @@ from affectseq.features.extract import ExtractReport, MAX_LOGGED_ERRORS, extract
 from affectseq.features.extract_jobs import plan_videos
 from affectseq.predict.batch import BatchReport, OutputOptions, VideoOutcome
 from affectseq.predict.pipeline import PredictOptions
-from affectseq.scale.predict_shards import ModelRequest, plan_predictions, predict_pairs, shard_pairs
+from affectseq.scale.predict_shards import ModelRequest, predict_pairs, shard_pairs, start_batch
 from affectseq.scale.shards import balanced_shards, default_shard_count
 from affectseq.utils.progress import make_progress
 
@@ -188,23 +188,12 @@ def predict_with_ray(
     on_outcome: Callable[[VideoOutcome], None] | None = None,
 ) -> BatchReport:
     """``run_batch`` with Ray tasks over video shards: the same folders and files per video."""
-    todo, skipped = plan_predictions(inputs, out_root, overwrite)
-    report = BatchReport(outcomes=list(skipped))
-    for outcome in skipped:
-        if on_outcome:
-            on_outcome(outcome)
+    todo, record = start_batch(inputs, out_root, overwrite, on_outcome)
     if not todo:
-        return report
-
-    def collect(outcomes: list[VideoOutcome]) -> None:
-        for outcome in outcomes:
-            report.outcomes.append(outcome)
-            if on_outcome:
-                on_outcome(outcome)
-
+        return record.report
     quiet = dataclasses.replace(options, progress=False)  # one bar on the driver, none in the tasks
     with ray_session(ray_options) as ray:
         n_shards = ray_options.n_shards or default_shard_count(len(todo), task_slots(ray, ray_options))
         _run_shards(ray, _predict_shard, shard_pairs(todo, n_shards), (model, quiet, output_options), ray_options,
-                    "predict", options.progress, collect)
-    return report
+                    "predict", options.progress, record)
+    return record.report
