@@ -88,6 +88,20 @@ def _worker_init(_worker_id: int) -> None:
     torch.set_num_threads(1)  # workers only decode/augment; the main process owns the cores' BLAS threads
 
 
+def stop_before_epoch(elapsed_sec: float, epochs_done: int, budget_sec: float, schedule_clock: str) -> bool:
+    """Whether a run with a wall-time budget should stop instead of starting another epoch.
+
+    Step-clocked schedule: stop when the next epoch (projected at the mean epoch time so far)
+    would overrun the budget by more than 2%, so the budget is a hard limit. Time-clocked
+    schedule: the learning rate anneals to its minimum exactly at the budget, so keep training
+    until the budget is reached (the loop then stops mid-epoch and evaluates those weights);
+    stopping at the last whole epoch could skip most of the annealing when epochs are long.
+    """
+    if schedule_clock == "time":
+        return elapsed_sec >= budget_sec
+    return epochs_done > 0 and elapsed_sec + elapsed_sec / epochs_done > budget_sec * 1.02
+
+
 class FrameTrainer:
     """Holds the data, model and optimiser of one run; :meth:`run` trains, selects and tests."""
 
@@ -202,8 +216,7 @@ class FrameTrainer:
                      f" over {ctx.world_size} ranks" if ctx.enabled else "")
 
         while state.epoch < c.epochs and state.stop_reason is None:
-            elapsed = clock()
-            if budget_sec and state.epoch > 0 and elapsed + elapsed / state.epoch > budget_sec * 1.02:
+            if budget_sec and stop_before_epoch(clock(), state.epoch, budget_sec, c.schedule_clock):
                 state.stop_reason = f"time budget of {c.max_minutes} min"
                 break
             epoch_start = time.monotonic()
