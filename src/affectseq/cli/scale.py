@@ -54,9 +54,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     frames = sub.add_parser(
         "train-frames",
-        help="frame-model training with PyTorch DDP on CPU processes (torchrun or --nproc N)",
-        description="Train a frame model like 'affectseq train frames' with distributed data parallel over CPU "
-                    "processes (gloo): run it under torchrun (torchrun --nproc-per-node 4 -m affectseq scale "
+        help="frame-model training with PyTorch DDP (torchrun or --nproc N)",
+        description="Train a frame model like 'affectseq train frames' with distributed data parallel (nccl on "
+                    "GPUs, one per rank; gloo on CPU): run it under torchrun (torchrun --nproc-per-node 4 -m affectseq scale "
                     "train-frames ...) or give --nproc N. batch_size is the global batch (split over the ranks; "
                     "same batches and augmentations as one process); only rank 0 writes the run directory.",
     )
@@ -66,7 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     frames.add_argument("--encoder", default=None, help="encoder name: paper_cnn, torchvision/<arch> or a timm model")
     frames.add_argument("--init-weights", default=None, help="local state-dict file to initialise the encoder")
     frames.add_argument("--config", default=None, help="YAML file with FrameTrainConfig options")
-    _add_ddp_options(frames, ("gloo",))
+    _add_ddp_options(frames, ("auto", "gloo", "nccl"))
     frames.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     frames.set_defaults(handler=run_train_frames_ddp)
 
@@ -75,8 +75,7 @@ def _add_ddp_options(parser: argparse.ArgumentParser, backends: tuple[str, ...])
     parser.add_argument("--nproc", type=int, default=1,
                         help="local processes to start (ignored under torchrun, which sets the ranks)")
     parser.add_argument("--backend", choices=backends, default=backends[0],
-                        help="process-group backend" + (" (auto: nccl with GPUs, else gloo)" if "auto" in backends
-                                                        else " (frame training runs on CPU)"))
+                        help="process-group backend (auto: nccl with GPUs, else gloo)")
     parser.add_argument("--resume", action="store_true", help="continue from checkpoint_last.pt")
 
 

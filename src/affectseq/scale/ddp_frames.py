@@ -1,7 +1,7 @@
 """Frame-model training (stage 1) under PyTorch DDP (``affectseq scale train-frames``, ``torchrun`` or ``--nproc``).
 
 The loop is :class:`affectseq.training.frame_loop.FrameTrainer` itself, run as one
-rank of the process group (CPU ranks, gloo backend):
+rank of the process group (nccl with one GPU per rank, ``device`` auto/cuda; gloo on CPU):
 
 * ``config.batch_size`` is the **global** batch; the epoch's order is the one a
   single process draws, sharded batch by batch
@@ -16,8 +16,10 @@ rank of the process group (CPU ranks, gloo backend):
 
 With a plain batch-mean loss (every frame annotated, no class weights), no dropout
 and no BatchNorm, W ranks end with the weights of one process (tested to 1e-5 with
-2 gloo processes). Dropout masks and BatchNorm statistics are per rank (torch's
-SyncBatchNorm needs GPUs), so such models train equivalently but not identically.
+2 gloo processes). Dropout masks are per rank; BatchNorm becomes SyncBatchNorm on
+GPUs and stays per rank on CPU (torch has no CPU SyncBatchNorm), so such models train
+equivalently but not identically. The GPU path has not been run by the project's CI
+(no GPU there); the CPU path is tested.
 A last partial global batch of an epoch is dropped when W > 1.
 """
 
@@ -42,7 +44,7 @@ def train_frames_distributed(
 
     Every rank calls this with the same arguments (``ctx`` defaults to the current
     process group; one process when none). Start the ranks with ``torchrun`` (after
-    :func:`affectseq.training.distributed.init_distributed` with ``backend="gloo"``)
+    :func:`affectseq.training.distributed.init_distributed`)
     or :func:`affectseq.training.distributed.launch`.
     """
     return train_frames(data, config, run_dir, resume=resume, command=command, ctx=ctx or ddp.current_context())

@@ -28,10 +28,12 @@ def predict_frames(model: FrameModel, loader: torch.utils.data.DataLoader, tta_f
     ``tta_flip`` averages each output with that of the horizontally flipped input.
     """
     model.eval()
+    device = next(model.parameters()).device
     out: dict[str, list[np.ndarray]] = {k: [] for k in ("expr_true", "va_true", "au_true",
                                                         "expr_prob", "va_pred", "au_prob")}
     losses: list[float] = []
     for x, expr, va, au in loader:
+        x = x.to(device, non_blocking=True)
         pred = model(x)
         if tta_flip:
             flipped = model(torch.flip(x, dims=[3]))
@@ -40,7 +42,8 @@ def predict_frames(model: FrameModel, loader: torch.utils.data.DataLoader, tta_f
                     pred[task] = torch.log((torch.softmax(pred[task], 1) + torch.softmax(flipped[task], 1)) / 2)
                 else:
                     pred[task] = (pred[task] + flipped[task]) / 2
-        losses.append(float(batch_loss(pred, expr, va, au, va_loss=va_loss)))
+        losses.append(float(batch_loss(pred, *(t.to(device) for t in (expr, va, au)), va_loss=va_loss)))
+        pred = {task: value.float().cpu() for task, value in pred.items()}
         out["expr_true"].append(expr.numpy())
         out["va_true"].append(va.numpy())
         out["au_true"].append(au.numpy())

@@ -140,19 +140,21 @@ class FrameTrainer:
     def run(self, resume: bool = False, ctx: ddp.DistContext | None = None) -> dict[str, Any]:
         """Train, select on validation, test the best model; returns the summary (on every rank).
 
-        ``ctx`` runs this as one rank of a DDP job (every rank calls it alike; CPU,
-        gloo): ``config.batch_size`` is the global batch, split over the ranks in the
+        ``ctx`` runs this as one rank of a DDP job (every rank calls it alike; gloo on
+        CPU, nccl with a GPU per rank): ``config.batch_size`` is the global batch, split over the ranks in the
         single-process order with the same augmentations; validation is sharded and
         gathered; stop decisions agree; only rank 0 reads the resume checkpoint,
-        writes files, logs and calls :attr:`after_epoch`. BatchNorm statistics stay
-        per rank (torch's SyncBatchNorm, which ``prepare_model`` would use, needs GPUs).
+        writes files, logs and calls :attr:`after_epoch`. BatchNorm is synchronised on
+        GPUs and stays per rank on CPU (torch has no CPU SyncBatchNorm). ``config.device``
+        picks the device (auto: CUDA when available); augmentation always runs on CPU
+        so its random draws do not depend on the device.
         """
         c = self.config
         ctx = ctx or ddp.DistContext()
-        if ctx.enabled and (ctx.backend == "nccl" or c.batch_size % ctx.world_size):
-            raise ConfigError(f"frame training under DDP runs on CPU with gloo, and batch_size={c.batch_size} "
-                              f"(the global batch) must be divisible by the {ctx.world_size} ranks "
-                              f"(backend {ctx.backend})")
+        if ctx.enabled and c.batch_size % ctx.world_size:
+            raise ConfigError(f"batch_size={c.batch_size} (the global batch) must be divisible by the "
+                              f"{ctx.world_size} ranks")
+        device = ctx.device(c.device)
         if c.threads:
             torch.set_num_threads(c.threads)
         torch.manual_seed(c.seed)
@@ -171,7 +173,7 @@ class FrameTrainer:
                                      if ctx.is_main and resume and last.exists() else None, ctx)
         if saved is not None:
             plain.load_state_dict(saved["model"])
-        model = ddp.prepare_model(plain, ctx, torch.device("cpu"), sync_batchnorm=True)
+        model = ddp.prepare_model(plain, ctx, device, sync_batchnorm=True)
         optimizer = self._optimizer(model)
         if saved is not None:
             optimizer.load_state_dict(saved["optimizer"])
@@ -187,7 +189,8 @@ class FrameTrainer:
         if c.balance == "class_weight" and "expr" in tasks:
             from affectseq.data import balance
 
-            class_weights = torch.from_numpy(balance.class_weights(train_set.expr[fit_idx], len(model.expr_classes)))
+            class_weights = torch.from_numpy(balance.class_weights(train_set.expr[fit_idx],
+                                                                   len(model.expr_classes))).to(device)
         if ctx.is_main:
             self._write_data_summary(data, fit_idx, tasks)
         train_ds = FrameDataset(train_set, fit_idx, model.spec)
@@ -231,7 +234,8 @@ class FrameTrainer:
                 for x, expr, va, au in loader:
                     if augment is not None:
                         rows = (ctx.rank * len(x), ctx.world_size * len(x)) if ctx.enabled else None
-                        x = augment(x, generator=generator, rows=rows)
+                        x = augment(x, generator=generator, rows=rows)  # on CPU: same draws on any device
+                    x, expr, va, au = (t.to(device, non_blocking=True) for t in (x, expr, va, au))
                     now = clock()
                     frac = state.step / total_steps
                     if c.schedule_clock == "time" and budget_sec:
@@ -337,7 +341,7 @@ class FrameTrainer:
                                    "val_metrics": state.history[state.best_epoch - 1] if state.best_epoch else None}
         best_path = self.run_dir / BEST
         if data.test is not None and best_path.exists():
-            best = load_frame_model(best_path)
+            best = load_frame_model(best_path, device=ddp.DistContext().device(c.device))  # rank 0 only
             test_set, test_idx = data.test
             loader = make_eval_loader(test_set, test_idx, best, c.eval_batch_size)
             pred = predict_frames(best, loader, tta_flip=c.tta_flip, va_loss=c.va_loss)

@@ -81,6 +81,7 @@ class FrameTrainConfig:
     tta_flip: bool = False
     num_workers: int = 0  # DataLoader worker processes (>0 helps when decoding image files)
     threads: int | None = None
+    device: str = "auto"  # auto: this rank's CUDA GPU when there is one, else CPU; or cpu, cuda, cuda:N
     seed: int = 0
 
     def __post_init__(self) -> None:
