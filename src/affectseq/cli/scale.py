@@ -17,6 +17,9 @@ import os
 import sys
 from typing import Any, Callable
 
+from affectseq.cli.train import add_frame_training_options, frame_config_from_args
+from affectseq.cli.train_sequence import add_sequence_training_options, sequence_config_from_args
+
 Handler = Callable[[argparse.Namespace], int]
 ENGINE_COMMANDS: tuple[str, ...] = ("extract", "predict")
 
@@ -42,14 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "start N local processes. batch_size is the global batch (split over the ranks); only rank "
                     "0 writes the run directory, which has the same contents as 'affectseq train sequence'.",
     )
-    parser.add_argument("--store", required=True, help="feature store directory (from affectseq extract)")
-    parser.add_argument("--out", required=True, help="run directory")
-    parser.add_argument("--task", choices=("expr", "va", "multi"), default=None, help="what to train")
-    parser.add_argument("--config", default=None, help="YAML file with SequenceTrainConfig options")
-    _add_ddp_options(parser, ("auto", "gloo", "nccl"))
-    parser.add_argument("--seed", type=int, default=None, help="random seed (overrides the config)")
-    parser.add_argument("--device", default=None, help="cpu, cuda or auto (each rank takes cuda:LOCAL_RANK)")
-    parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+    add_sequence_training_options(parser)
+    _add_ddp_options(parser)
     parser.set_defaults(handler=run_train_ddp)
 
     frames = sub.add_parser(
@@ -60,23 +57,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "train-frames ...) or give --nproc N. batch_size is the global batch (split over the ranks; "
                     "same batches and augmentations as one process); only rank 0 writes the run directory.",
     )
-    frames.add_argument("--data", required=True, help="dataset path (FER2013 .npz, image tree or ABAW root)")
-    frames.add_argument("--out", required=True, help="run directory")
-    frames.add_argument("--task", choices=("expr", "va", "multi"), default=None, help="task (default: config's)")
-    frames.add_argument("--encoder", default=None, help="encoder name: paper_cnn, torchvision/<arch> or a timm model")
-    frames.add_argument("--init-weights", default=None, help="local state-dict file to initialise the encoder")
-    frames.add_argument("--config", default=None, help="YAML file with FrameTrainConfig options")
-    _add_ddp_options(frames, ("auto", "gloo", "nccl"))
-    frames.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+    add_frame_training_options(frames)
+    _add_ddp_options(frames)
     frames.set_defaults(handler=run_train_frames_ddp)
 
 
-def _add_ddp_options(parser: argparse.ArgumentParser, backends: tuple[str, ...]) -> None:
+def _add_ddp_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nproc", type=int, default=1,
                         help="local processes to start (ignored under torchrun, which sets the ranks)")
-    parser.add_argument("--backend", choices=backends, default=backends[0],
+    parser.add_argument("--backend", choices=("auto", "gloo", "nccl"), default="auto",
                         help="process-group backend (auto: nccl with GPUs, else gloo)")
-    parser.add_argument("--resume", action="store_true", help="continue from checkpoint_last.pt")
 
 
 def _run_ranks(args: argparse.Namespace, rank_fn: Callable[..., None], *rank_args: Any) -> int:
@@ -106,14 +96,7 @@ def _train_rank(ctx: Any, store: str, out: str, config: Any, resume: bool, comma
 
 def run_train_ddp(args: argparse.Namespace) -> int:
     """``affectseq scale train-sequence``: one rank under torchrun, or ``--nproc`` local ranks."""
-    from affectseq.config import load_config
-    from affectseq.training.sequence import SequenceTrainConfig
-
-    overrides = list(args.overrides)
-    for key, value in (("task", args.task), ("seed", args.seed), ("device", args.device)):
-        if value is not None:
-            overrides.append(f"{key}={value}")
-    config = load_config(SequenceTrainConfig, args.config, overrides)
+    config = sequence_config_from_args(args)
     return _run_ranks(args, _train_rank, args.store, args.out, config, args.resume, " ".join(sys.argv))
 
 
@@ -129,8 +112,6 @@ def _train_frames_rank(ctx: Any, data: str, out: str, config: Any, resume: bool,
 
 def run_train_frames_ddp(args: argparse.Namespace) -> int:
     """``affectseq scale train-frames``: the options of ``affectseq train frames`` plus ``--nproc``/``--backend``."""
-    from affectseq.cli.train import frame_config_from_args
-
     config = frame_config_from_args(args)
     return _run_ranks(args, _train_frames_rank, args.data, args.out, config, args.resume, " ".join(sys.argv))
 

@@ -21,19 +21,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "frames", help="train a frame encoder + heads on face images (EXPR, VA or multi-task)",
         description="Train a frame model on a FER2013 .npz, a class-per-folder image tree or an ABAW root. "
                     "Settings: --config YAML and key=value overrides (e.g. epochs=5 encoder.name=resnet18).")
-    frames.add_argument("--data", required=True, help="dataset path")
-    frames.add_argument("--task", choices=("expr", "va", "multi"), default=None, help="task (default: config's)")
-    frames.add_argument("--encoder", default=None, help="encoder name: paper_cnn, torchvision/<arch> or a timm model")
-    frames.add_argument("--init-weights", default=None, help="local state-dict file to initialise the encoder")
-    frames.add_argument("--config", default=None, help="YAML config (FrameTrainConfig fields)")
-    frames.add_argument("--out", required=True, help="run directory to create")
-    frames.add_argument("--resume", action="store_true", help="continue the run in --out from checkpoint_last.pt")
-    frames.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
+    add_frame_training_options(frames)
     frames.set_defaults(handler=_train_frames)
 
     # The sequence stage's command lives in its owner's module; it may not exist yet.
     if importlib.util.find_spec("affectseq.cli.train_sequence") is not None:
         importlib.import_module("affectseq.cli.train_sequence").register(train_sub)
+
+
+def add_frame_training_options(parser: argparse.ArgumentParser) -> None:
+    """The options of ``train frames`` (also those of ``scale train-frames``)."""
+    parser.add_argument("--data", required=True, help="dataset path (FER2013 .npz, image tree or ABAW root)")
+    parser.add_argument("--task", choices=("expr", "va", "multi"), default=None, help="task (default: config's)")
+    parser.add_argument("--encoder", default=None, help="encoder name: paper_cnn, torchvision/<arch> or a timm model")
+    parser.add_argument("--init-weights", default=None, help="local state-dict file to initialise the encoder")
+    parser.add_argument("--config", default=None, help="YAML config (FrameTrainConfig fields)")
+    parser.add_argument("--out", required=True, help="run directory to create")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out from checkpoint_last.pt")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
 
 
 def frame_config_from_args(args: argparse.Namespace) -> Any:

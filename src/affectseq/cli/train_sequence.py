@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 
 def register(train_subparsers: argparse._SubParsersAction) -> None:
@@ -16,6 +17,12 @@ def register(train_subparsers: argparse._SubParsersAction) -> None:
                     "100-100-50 on 100-frame windows, sequence-to-one); change them with --config YAML "
                     "and/or key=value overrides, e.g. mode=seq2seq model.cell=lstm model.hidden_sizes=[128,64].",
     )
+    add_sequence_training_options(parser)
+    parser.set_defaults(handler=run)
+
+
+def add_sequence_training_options(parser: argparse.ArgumentParser) -> None:
+    """The options of ``train sequence`` (also those of ``scale train-sequence``)."""
     parser.add_argument("--store", required=True, help="feature store directory (from affectseq extract)")
     parser.add_argument("--task", choices=("expr", "va", "multi"), default=None,
                         help="what to train (default from the config: expr)")
@@ -23,20 +30,27 @@ def register(train_subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--config", default=None, help="YAML file with SequenceTrainConfig options")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run from checkpoint_last.pt")
     parser.add_argument("--seed", type=int, default=None, help="random seed (overrides the config)")
-    parser.add_argument("--device", default=None, help="cpu, cuda or auto (overrides the config)")
+    parser.add_argument("--device", default=None,
+                        help="cpu, cuda or auto (overrides the config; under DDP each rank takes cuda:LOCAL_RANK)")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
-    parser.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def sequence_config_from_args(args: argparse.Namespace) -> Any:
+    """The ``SequenceTrainConfig`` of those options: ``--config`` plus ``--task/--seed/--device`` and overrides."""
     from affectseq.config import load_config
-    from affectseq.training.sequence import SequenceTrainConfig, train_sequence
+    from affectseq.training.sequence import SequenceTrainConfig
 
     overrides = list(args.overrides)
     for key, value in (("task", args.task), ("seed", args.seed), ("device", args.device)):
         if value is not None:
             overrides.append(f"{key}={value}")
-    config = load_config(SequenceTrainConfig, args.config, overrides)
+    return load_config(SequenceTrainConfig, args.config, overrides)
+
+
+def run(args: argparse.Namespace) -> int:
+    from affectseq.training.sequence import train_sequence
+
+    config = sequence_config_from_args(args)
     result = train_sequence(args.store, args.out, config, resume=args.resume, command=" ".join(sys.argv))
     print(f"{args.out}: best epoch {result.best_epoch} of {len(result.history)}, "
           f"validation score {result.best_score:.4f} -> {args.out}/checkpoint_best.safetensors")
