@@ -1,4 +1,5 @@
-"""``affectseq evaluate RUN_DIR``: metrics.json, figures, tables and report.md for a training run."""
+"""``affectseq evaluate RUN_DIR`` (report on a run's predictions) and ``affectseq evaluate-model MODEL``
+(score a trained frame model on one split of a dataset, then report)."""
 
 from __future__ import annotations
 
@@ -15,15 +16,53 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "and report.md.",
     )
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a training run directory")
+    parser.add_argument("--split", choices=("validation", "test"), default="validation",
+                        help="which predictions to score: val_predictions.npz (default) or test_predictions.npz")
     parser.add_argument("--out", metavar="DIR", default=None, help="write the report here instead of RUN_DIR")
     parser.set_defaults(handler=run)
+
+    model_parser = subparsers.add_parser(
+        "evaluate-model",
+        help="score a trained frame model on one split of a dataset and write its report",
+        description="Run a frame model (a .safetensors file, a training run folder's checkpoint or 'default') "
+        "over every frame of one split of a dataset (FER2013 .npz, image tree or ABAW root) and write "
+        "OUT/<split>_predictions.npz, metrics.json, confusion matrices, per-class tables and report.md.",
+    )
+    model_parser.add_argument("model", metavar="MODEL",
+                              help="'default', a frame-model .safetensors file or a training run folder")
+    model_parser.add_argument("--data", required=True, help="dataset path")
+    model_parser.add_argument("--split", default="test", help="split name or alias (default: test)")
+    model_parser.add_argument("--tta-flip", action="store_true",
+                              help="average each face's probabilities with its mirror image's")
+    model_parser.add_argument("--batch-size", type=int, default=256)
+    model_parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    model_parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    model_parser.set_defaults(handler=run_model)
 
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate one run and print its headline metrics."""
     from affectseq.evaluation.report import evaluate_run
 
-    result = evaluate_run(args.run_dir, args.out)
+    result = evaluate_run(args.run_dir, args.out, split=args.split)
+    print(summary_line(result.metrics))
+    print(f"report: {result.report_path}")
+    return 0
+
+
+def run_model(args: argparse.Namespace) -> int:
+    """Score one model on one split, then write the report of those predictions."""
+    import shlex
+    import sys
+
+    from affectseq.evaluation.report import evaluate_run
+    from affectseq.training.frame_data import split_role
+    from affectseq.training.frame_eval import ModelScoringConfig, score_frame_model
+
+    config = ModelScoringConfig(model=args.model, data=args.data, split=args.split, tta_flip=args.tta_flip,
+                                batch_size=args.batch_size, threads=args.threads)
+    score_frame_model(config, args.out, command=shlex.join(["affectseq", *sys.argv[1:]]))
+    result = evaluate_run(args.out, split=split_role(args.split))
     print(summary_line(result.metrics))
     print(f"report: {result.report_path}")
     return 0

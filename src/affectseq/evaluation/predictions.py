@@ -10,8 +10,9 @@ import numpy as np
 
 from affectseq import labels as L
 from affectseq.errors import InputError
+from affectseq.utils.rundir import predictions_file
 
-PREDICTIONS_FILE = "val_predictions.npz"
+PREDICTIONS_FILE = predictions_file("validation")
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,10 @@ import pandas as pd
 from affectseq import metrics as M
 from affectseq.errors import InputError
 from affectseq.evaluation import plots
-from affectseq.evaluation.predictions import PREDICTIONS_FILE, Predictions, load_predictions
+from affectseq.evaluation.predictions import Predictions, load_predictions
 from affectseq.evaluation.scores import compute_metrics, markdown_table
 from affectseq.utils.atomic import write_json_atomic, write_text_atomic
+from affectseq.utils.rundir import predictions_file
 
 FIGURES_DIR = "report"
 
@@ -83,12 +84,16 @@ def write_expr_outputs(preds: Predictions, figures: Path, prefix: str = "") -> d
     return files
 
 
-def evaluate_run(run_dir: str | Path, out_dir: str | Path | None = None) -> EvaluationResult:
-    """Evaluate ``run_dir/val_predictions.npz``; write metrics.json, figures, tables and report.md."""
+def evaluate_run(run_dir: str | Path, out_dir: str | Path | None = None,
+                 split: str = "validation") -> EvaluationResult:
+    """Evaluate ``run_dir/val_predictions.npz`` (``split="test"``: ``test_predictions.npz``).
+
+    Writes metrics.json, figures, tables and report.md into ``out_dir`` (default ``run_dir``).
+    """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise InputError(run_dir, "run directory not found")
-    preds = load_predictions(run_dir / PREDICTIONS_FILE)
+    preds = load_predictions(run_dir / predictions_file(split))
     out = Path(out_dir) if out_dir is not None else run_dir
     figures = out / FIGURES_DIR
     figures.mkdir(parents=True, exist_ok=True)
@@ -108,8 +113,8 @@ def evaluate_run(run_dir: str | Path, out_dir: str | Path | None = None) -> Eval
             history, figures / "training_curves.png").name
     run_info = _read_json(run_dir / "run.json")
 
-    write_json_atomic(out / "metrics.json", {"run_dir": str(run_dir), **metrics, "files": files})
-    write_text_atomic(out / "report.md", render_report(run_dir, metrics, files, run_info, history))
+    write_json_atomic(out / "metrics.json", {"run_dir": str(run_dir), "split": split, **metrics, "files": files})
+    write_text_atomic(out / "report.md", render_report(run_dir, metrics, files, run_info, history, split))
     files["metrics"] = "metrics.json"
     files["report"] = "report.md"
     return EvaluationResult(out_dir=out, metrics=metrics, files=files)
@@ -124,7 +129,8 @@ def _fmt(value: Any) -> str:
 
 
 def render_report(run_dir: Path, metrics: dict[str, Any], files: dict[str, str],
-                  run_info: dict[str, Any] | None, history: pd.DataFrame | None) -> str:
+                  run_info: dict[str, Any] | None, history: pd.DataFrame | None,
+                  split: str = "validation") -> str:
     """The Markdown report text (relative links to the figures and tables)."""
     lines = [f"# Evaluation of `{run_dir.name}`", ""]
     if run_info:
@@ -133,7 +139,7 @@ def render_report(run_dir: Path, metrics: dict[str, Any], files: dict[str, str],
             if run_info.get(key) is not None:
                 lines.append(f"| {key} | `{run_info[key]}` |")
         lines.append("")
-    lines += [f"Validation: {metrics['n_frames']} frames from {metrics['n_videos']} video(s)/set(s).", ""]
+    lines += [f"{split.capitalize()}: {metrics['n_frames']} frames from {metrics['n_videos']} video(s)/set(s).", ""]
     if history is not None:
         lines += [f"Trained {len(history)} epoch(s).", "", f"![training curves]({files['training_curves']})", ""]
     if "va" in metrics:

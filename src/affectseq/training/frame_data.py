@@ -167,6 +167,29 @@ def resolve_frame_data(
     return FrameData(train=train, val=val, test=test, framing=framing, grayscale_source=gray, notes=notes)
 
 
+def load_frame_split(data: str | os.PathLike[str], task: str, split: str) -> tuple[FrameSet, str]:
+    """One split of a dataset, ``(frame_set, framing)``, for scoring a trained model on it.
+
+    ``split`` is a split name of the dataset or a common alias (``test``, ``validation``,
+    ``PrivateTest``, ``Validation_Set``...).
+    """
+    path = Path(data)
+    if not path.exists():
+        raise InputError(path, "dataset not found")
+    loaders, framing, _ = _splits(path, task)
+    name = _pick(sorted(loaders), split, ())
+    assert name is not None  # _pick returns None only for split=None
+    return loaders[name](), framing
+
+
+def split_role(name: str) -> str:
+    """``train``, ``validation`` or ``test`` for a split name or alias (e.g. ``PrivateTest`` -> ``test``)."""
+    key = _split_key(name)
+    if key not in ("train", "validation", "test"):
+        raise InputError(name, "cannot tell whether this split is train, validation or test")
+    return key
+
+
 def frame_ids(frame_set: FrameSet, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(video_id str, frame_idx int64)`` per item: video sets give their own, image sets their set name."""
     video_ids = getattr(frame_set, "video_ids", None)
@@ -185,11 +208,13 @@ class FrameDataset(torch.utils.data.Dataset):
     "unannotated" value (-1 / NaN) so every batch has the same structure.
     """
 
-    def __init__(self, frame_set: FrameSet, indices: np.ndarray, spec: EncoderSpec, num_aus: int = 13) -> None:
+    def __init__(self, frame_set: FrameSet, indices: np.ndarray, spec: EncoderSpec, num_aus: int = 13,
+                 framing: str | None = None) -> None:
         self.frame_set = frame_set
         self.indices = np.asarray(indices, dtype=np.int64)
         self.spec = spec
         self.num_aus = num_aus
+        self.framing = framing  # of the images, when it may differ from the model's (cross-dataset scoring)
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -201,9 +226,9 @@ class FrameDataset(torch.utils.data.Dataset):
         idx = self.indices[np.asarray(ks, dtype=np.int64)]
         images = [self.frame_set.load_image(int(i)) for i in idx]
         if all(im.shape == images[0].shape for im in images):
-            x = preprocess_faces(self.spec, np.stack(images))
+            x = preprocess_faces(self.spec, np.stack(images), self.framing)
         else:
-            x = torch.cat([preprocess_faces(self.spec, im[None]) for im in images])
+            x = torch.cat([preprocess_faces(self.spec, im[None], self.framing) for im in images])
         fs: Any = self.frame_set
         n = len(idx)
         expr = torch.from_numpy(fs.expr[idx]) if fs.expr is not None else torch.full((n,), -1, dtype=torch.int64)

@@ -6,6 +6,7 @@ the run-directory contract (``val_predictions.npz``/``test_predictions.npz``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -130,8 +131,48 @@ def save_predictions_npz(path: str | Path, ids: dict[str, np.ndarray], pred: dic
 
 
 def make_eval_loader(frame_set: FrameSet, indices: np.ndarray, model: FrameModel, batch_size: int,
-                     num_workers: int = 0) -> torch.utils.data.DataLoader:
-    """A non-shuffled, non-augmented loader over a FrameSet subset."""
-    dataset = FrameDataset(frame_set, indices, model.spec)
+                     num_workers: int = 0, framing: str | None = None) -> torch.utils.data.DataLoader:
+    """A non-shuffled, non-augmented loader over a FrameSet subset (``framing``: of its images, if not the model's)."""
+    dataset = FrameDataset(frame_set, indices, model.spec, framing=framing)
     return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                                        collate_fn=collate_batch)
+
+
+@dataclass
+class ModelScoringConfig:
+    """What :func:`score_frame_model` scored: recorded as the output folder's ``config.yaml``."""
+
+    model: str = "default"
+    data: str = ""
+    split: str = "test"
+    tta_flip: bool = False
+    batch_size: int = 256
+    threads: int | None = None
+
+
+def score_frame_model(config: ModelScoringConfig, out_dir: str | Path, command: str | None = None
+                      ) -> tuple[Path, dict[str, float]]:
+    """Predict one split of a dataset with a trained frame model; write its predictions file.
+
+    ``out_dir`` becomes a run-like folder (``config.yaml``, ``run.json`` and
+    ``val_predictions.npz``/``test_predictions.npz``/``train_predictions.npz`` by the
+    split's role) that ``affectseq.evaluation.evaluate_run(out_dir, split=role)`` reports on.
+    Returns the predictions path and the headline metrics. The images are cropped to
+    the model's framing when the dataset's differs (e.g. the FER2013 model on ABAW crops).
+    """
+    from affectseq.features.checkpoint import load_frame_model
+    from affectseq.training.frame_data import load_frame_split, split_role
+    from affectseq.utils.rundir import init_run_dir, predictions_file
+
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    model = load_frame_model(config.model)
+    task = model.tasks[0] if len(model.tasks) == 1 else "multi"
+    frame_set, framing = load_frame_split(config.data, task, config.split)
+    role = split_role(config.split)
+    out = init_run_dir(out_dir, config, seed=0, command=command)
+    loader = make_eval_loader(frame_set, np.arange(len(frame_set)), model, config.batch_size, framing=framing)
+    pred = predict_frames(model, loader, tta_flip=config.tta_flip)
+    path = out / predictions_file(role)
+    write_predictions(path, frame_set, np.arange(len(frame_set)), pred, model.expr_classes)
+    return path, frame_metrics(pred, len(model.expr_classes))

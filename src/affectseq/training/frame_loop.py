@@ -27,7 +27,7 @@ from affectseq.training.frame_eval import (
 from affectseq.training.frames import FrameTrainConfig, TrainState, lr_factor
 from affectseq.utils.atomic import atomic_path, write_json_atomic
 from affectseq.utils.progress import make_progress
-from affectseq.utils.rundir import init_run_dir
+from affectseq.utils.rundir import init_run_dir, predictions_file
 
 log = logging.getLogger(__name__)
 LAST = "checkpoint_last.pt"
@@ -316,7 +316,8 @@ class FrameTrainer:
         if improved:
             save_frame_model(self.run_dir / BEST, model, self._meta(data, state, scores))
             val_set, val_idx = data.val
-            write_predictions(self.run_dir / "val_predictions.npz", val_set, val_idx, pred, model.expr_classes)
+            write_predictions(self.run_dir / predictions_file("validation"), val_set, val_idx, pred,
+                              model.expr_classes)
         _write_history(self.run_dir / "history.csv", state.history)
         with atomic_path(self.run_dir / LAST) as tmp:
             torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -346,7 +347,7 @@ class FrameTrainer:
             loader = make_eval_loader(test_set, test_idx, best, c.eval_batch_size)
             pred = predict_frames(best, loader, tta_flip=c.tta_flip, va_loss=c.va_loss)
             scores = frame_metrics(pred, len(best.expr_classes))
-            write_predictions(self.run_dir / "test_predictions.npz", test_set, test_idx, pred, best.expr_classes)
+            write_predictions(self.run_dir / predictions_file("test"), test_set, test_idx, pred, best.expr_classes)
             summary["test_set"] = test_set.name
             summary["test_metrics"] = scores
             write_json_atomic(self.run_dir / "test_metrics.json", {"test_set": test_set.name, "n": len(test_idx),

@@ -13,6 +13,16 @@ from affectseq.config import config_to_dict, save_config
 from affectseq.utils.atomic import write_json_atomic
 
 
+_PREDICTION_PREFIX = {"validation": "val", "test": "test", "train": "train"}
+
+
+def predictions_file(split_role: str = "validation") -> str:
+    """A run directory's predictions file for a split role: ``val_predictions.npz``, ``test_predictions.npz``..."""
+    if split_role not in _PREDICTION_PREFIX:
+        raise ValueError(f"split must be one of {', '.join(_PREDICTION_PREFIX)}, not {split_role!r}")
+    return f"{_PREDICTION_PREFIX[split_role]}_predictions.npz"
+
+
 def git_revision(start: Path | None = None) -> str | None:
     """The git commit of the source tree (``-dirty`` if modified), or ``None`` outside a repository."""
     cwd = start or Path(__file__).resolve().parent
