@@ -54,7 +54,7 @@ def _direct_probs(images: np.ndarray, flip: bool = False) -> np.ndarray:
     return probs.numpy()
 
 
-def _sorted_by_label(preds, labels: np.ndarray) -> np.ndarray:
+def _probs_in_fixture_order(preds, labels: np.ndarray) -> np.ndarray:
     assert np.array_equal(preds.expr_true, labels)
     return preds.expr_prob
 
@@ -65,7 +65,7 @@ def test_scores_split_like_the_model_itself(tmp_path: Path, fer_tree) -> None:
     assert main(["evaluate-model", "default", "--data", str(root), "--split", "test", "--out", str(out)]) == 0
 
     preds = load_predictions(out / "test_predictions.npz")
-    probs = _sorted_by_label(preds, labels)
+    probs = _probs_in_fixture_order(preds, labels)
     expected = _direct_probs(images)
     np.testing.assert_allclose(probs, expected, atol=1e-4)
 
@@ -87,7 +87,7 @@ def test_flip_averaging(tmp_path: Path, fer_tree) -> None:
     out = tmp_path / "tta"
     assert main(["evaluate-model", "default", "--data", str(root), "--split", "test", "--tta-flip",
                  "--out", str(out)]) == 0
-    probs = _sorted_by_label(load_predictions(out / "test_predictions.npz"), labels)
+    probs = _probs_in_fixture_order(load_predictions(out / "test_predictions.npz"), labels)
     np.testing.assert_allclose(probs, _direct_probs(images, flip=True), atol=1e-4)
     assert np.abs(probs - _direct_probs(images)).max() > 1e-3  # the mirror image really changed something
 
