@@ -36,6 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               help="average each face's probabilities with its mirror image's")
     model_parser.add_argument("--batch-size", type=int, default=256)
     model_parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    model_parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda")
     model_parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     model_parser.set_defaults(handler=run_model)
 
@@ -60,7 +61,8 @@ def run_model(args: argparse.Namespace) -> int:
     from affectseq.training.frame_eval import ModelScoringConfig, score_frame_model
 
     config = ModelScoringConfig(model=args.model, data=args.data, split=args.split, tta_flip=args.tta_flip,
-                                batch_size=args.batch_size, threads=args.threads)
+                                batch_size=args.batch_size, threads=args.threads,
+                                device=args.device)
     score_frame_model(config, args.out, command=shlex.join(["affectseq", *sys.argv[1:]]))
     result = evaluate_run(args.out, split=split_role(args.split))
     print(summary_line(result.metrics))

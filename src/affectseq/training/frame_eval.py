@@ -148,6 +148,7 @@ class ModelScoringConfig:
     tta_flip: bool = False
     batch_size: int = 256
     threads: int | None = None
+    device: str = "auto"  # as in frame training: auto = CUDA when available, else CPU
 
 
 def score_frame_model(config: ModelScoringConfig, out_dir: str | Path, command: str | None = None
@@ -161,12 +162,13 @@ def score_frame_model(config: ModelScoringConfig, out_dir: str | Path, command: 
     the model's framing when the dataset's differs (e.g. the FER2013 model on ABAW crops).
     """
     from affectseq.features.checkpoint import load_frame_model
+    from affectseq.training.distributed import DistContext
     from affectseq.training.frame_data import load_frame_split, split_role
     from affectseq.utils.rundir import init_run_dir, predictions_file
 
     if config.threads:
         torch.set_num_threads(config.threads)
-    model = load_frame_model(config.model)
+    model = load_frame_model(config.model, device=DistContext().device(config.device))
     task = model.tasks[0] if len(model.tasks) == 1 else "multi"
     frame_set, framing = load_frame_split(config.data, task, config.split)
     role = split_role(config.split)
