@@ -34,7 +34,7 @@ def predict_frames(model: FrameModel, loader: torch.utils.data.DataLoader, tta_f
                                                         "expr_prob", "va_pred", "au_prob")}
     losses: list[float] = []
     for x, expr, va, au in loader:
-        x = x.to(device, non_blocking=True)
+        x = x.to(device, non_blocking=True, memory_format=torch.channels_last)
         pred = model(x)
         if tta_flip:
             flipped = model(torch.flip(x, dims=[3]))

@@ -235,7 +235,10 @@ class FrameTrainer:
                     if augment is not None:
                         rows = (ctx.rank * len(x), ctx.world_size * len(x)) if ctx.enabled else None
                         x = augment(x, generator=generator, rows=rows)  # on CPU: same draws on any device
-                    x, expr, va, au = (t.to(device, non_blocking=True) for t in (x, expr, va, au))
+                    expr, va, au = (t.to(device, non_blocking=True) for t in (expr, va, au))
+                    # NHWC input lets oneDNN pick its faster convolutions: 1.5x training speed on CPU for
+                    # MobileNetV2 at 80 px (benchmarks/memory_format.py); weights stay contiguous.
+                    x = x.to(device, non_blocking=True, memory_format=torch.channels_last)
                     now = clock()
                     frac = state.step / total_steps
                     if c.schedule_clock == "time" and budget_sec:
