@@ -36,7 +36,7 @@ from affectseq.features.checkpoint import load_frame_model
 from affectseq.features.frame_model import FrameModel
 from affectseq.predict.onnx_backend import export_onnx  # the exporter predict uses
 
-DEFAULT_MODEL = "default model (torchvision/mobilenet_v2 64 gray, shipped weights)"
+DEFAULT_MODEL = "default model (shipped weights)"
 ENCODERS = {
     # name: create_encoder(...) keyword arguments (None: the shipped default model)
     DEFAULT_MODEL: None,
