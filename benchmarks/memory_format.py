@@ -31,9 +31,10 @@ from affectseq.features.frame_model import FrameModel
 
 ENCODERS = {
     # label: create_encoder(...) keyword arguments
-    "torchvision/mobilenet_v2 64 gray (the default model's network)": dict(
+    "torchvision/mobilenet_v2 64 gray (the default model's network until session 3)": dict(
         name="torchvision/mobilenet_v2", input_size=64, grayscale=True),
-    "torchvision/mobilenet_v2 80 gray": dict(name="torchvision/mobilenet_v2", input_size=80, grayscale=True),
+    "torchvision/mobilenet_v2 80 gray (the default model's network)": dict(
+        name="torchvision/mobilenet_v2", input_size=80, grayscale=True),
     "timm resnet18 64": dict(name="resnet18", input_size=64),
     "paper_cnn 96 gray": dict(name="paper_cnn"),
 }
