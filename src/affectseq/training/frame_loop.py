@@ -236,7 +236,7 @@ class FrameTrainer:
                         rows = (ctx.rank * len(x), ctx.world_size * len(x)) if ctx.enabled else None
                         x = augment(x, generator=generator, rows=rows)  # on CPU: same draws on any device
                     expr, va, au = (t.to(device, non_blocking=True) for t in (expr, va, au))
-                    # NHWC input lets oneDNN pick its faster convolutions: 1.5x training speed on CPU for
+                    # NHWC input lets oneDNN pick its faster convolutions: 1.6x training speed on CPU for
                     # MobileNetV2 at 80 px (benchmarks/memory_format.py); weights stay contiguous.
                     x = x.to(device, non_blocking=True, memory_format=torch.channels_last)
                     now = clock()
