@@ -27,3 +27,8 @@ def clips_dir(shared_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def fer2013_path(shared_dir: Path) -> Path:
     return shared_dir / "data" / "fer2013.npz"
+
+
+@pytest.fixture(scope="session")
+def ferplus_path(shared_dir: Path) -> Path:
+    return shared_dir / "data" / "ferplus.npz"

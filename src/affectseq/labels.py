@@ -12,7 +12,7 @@ Every dataset adapter maps its own encoding into these spaces:
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Sequence
 
 EXPR_CLASSES_7: tuple[str, ...] = (
     "Neutral",
@@ -24,6 +24,10 @@ EXPR_CLASSES_7: tuple[str, ...] = (
     "Surprise",
 )
 EXPR_CLASSES_8: tuple[str, ...] = EXPR_CLASSES_7 + ("Other",)
+# FER+'s eight emotions in the canonical order: the seven basic ones plus Contempt as its own class.
+# Aff-Wild2's 8th class "Other" is a catch-all (any affect outside the seven); contempt is one thing it
+# covers, so a FER+ model's Contempt maps to Other when scored on ABAW, never the reverse.
+EXPR_CLASSES_FERPLUS: tuple[str, ...] = EXPR_CLASSES_7 + ("Contempt",)
 EXPR_UNANNOTATED = -1
 
 VA_DIMS: tuple[str, ...] = ("valence", "arousal")
@@ -91,3 +95,23 @@ def expr_index(name: str, num_classes: int = 8) -> int | None:
 def remap_labels(mapping: Mapping[int, int | None]) -> dict[int, int]:
     """Drop ``None`` targets from a dataset-specific ``{own_label: canonical_label}`` mapping."""
     return {src: dst for src, dst in mapping.items() if dst is not None}
+
+
+def class_index_map(model_classes: Sequence[str], data_classes: Sequence[str]) -> list[int | None]:
+    """For each class of ``data_classes``, the column of ``model_classes`` that predicts it (or ``None``).
+
+    Classes match by name; a model's ``Contempt`` stands in for a dataset's
+    ``Other`` when the model has no ``Other`` (contempt is one of the affects
+    Aff-Wild2's catch-all class covers). Used to score a model on a dataset whose
+    label space differs (an 8-class FER+ model on FER2013's 7 classes).
+    """
+    model_classes = list(model_classes)
+    out: list[int | None] = []
+    for name in data_classes:
+        if name in model_classes:
+            out.append(model_classes.index(name))
+        elif name == "Other" and "Contempt" in model_classes:
+            out.append(model_classes.index("Contempt"))
+        else:
+            out.append(None)
+    return out

@@ -19,13 +19,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--split", choices=("validation", "test"), default="validation",
                         help="which predictions to score: val_predictions.npz (default) or test_predictions.npz")
     parser.add_argument("--out", metavar="DIR", default=None, help="write the report here instead of RUN_DIR")
+    _add_bootstrap(parser)
     parser.set_defaults(handler=run)
 
     model_parser = subparsers.add_parser(
         "evaluate-model",
         help="score a trained frame model on one split of a dataset and write its report",
         description="Run a frame model (a .safetensors file, a training run folder's checkpoint or 'default') "
-        "over every frame of one split of a dataset (FER2013 .npz, image tree or ABAW root) and write "
+        "over every frame of one split of a dataset (FER2013/FER+ .npz, image tree or ABAW root) and write "
         "OUT/<split>_predictions.npz, metrics.json, confusion matrices, per-class tables and report.md.",
     )
     model_parser.add_argument("model", metavar="MODEL",
@@ -37,15 +38,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     model_parser.add_argument("--batch-size", type=int, default=256)
     model_parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     model_parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda")
+    model_parser.add_argument("--drop-class", action="append", default=[], metavar="CLASS",
+                              help="leave out frames whose true class is CLASS, and the class itself "
+                              "(repeatable; e.g. Contempt: the FER+ 7-class protocol)")
+    model_parser.add_argument("--drop-train-duplicates", action="store_true",
+                              help="leave out images whose pixels occur in the training split (.npz datasets)")
+    _add_bootstrap(model_parser)
     model_parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     model_parser.set_defaults(handler=run_model)
+
+
+def _add_bootstrap(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bootstrap", type=int, default=0, metavar="N",
+                        help="add 95%% confidence intervals from N bootstrap resamples of the frames (e.g. 1000)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate one run and print its headline metrics."""
     from affectseq.evaluation.report import evaluate_run
 
-    result = evaluate_run(args.run_dir, args.out, split=args.split)
+    result = evaluate_run(args.run_dir, args.out, split=args.split, bootstrap=args.bootstrap)
     print(summary_line(result.metrics))
     print(f"report: {result.report_path}")
     return 0
@@ -62,9 +74,12 @@ def run_model(args: argparse.Namespace) -> int:
 
     config = ModelScoringConfig(model=args.model, data=args.data, split=args.split, tta_flip=args.tta_flip,
                                 batch_size=args.batch_size, threads=args.threads,
-                                device=args.device)
-    score_frame_model(config, args.out, command=shlex.join(["affectseq", *sys.argv[1:]]))
-    result = evaluate_run(args.out, split=split_role(args.split))
+                                device=args.device, drop_classes=tuple(args.drop_class),
+                                drop_train_duplicates=args.drop_train_duplicates)
+    _, scores = score_frame_model(config, args.out, command=shlex.join(["affectseq", *sys.argv[1:]]))
+    result = evaluate_run(args.out, split=split_role(args.split), bootstrap=args.bootstrap)
+    if scores["n_left_out"]:
+        print(f"left out {int(scores['n_left_out'])} frames (--drop-class / --drop-train-duplicates)")
     print(summary_line(result.metrics))
     print(f"report: {result.report_path}")
     return 0
@@ -80,6 +95,9 @@ def summary_line(metrics: dict) -> str:
         ex = metrics["expr"]
         score = "" if ex["abaw_score"] is None else f" ABAW={ex['abaw_score']:.4f}"
         parts.append(f"EXPR acc={ex['accuracy']:.4f} macro-F1={ex['macro_f1']:.4f}{score}")
+        if "ci95" in ex:
+            (a_lo, a_hi), (f_lo, f_hi) = ex["ci95"]["accuracy"], ex["ci95"]["macro_f1"]
+            parts.append(f"95% CI acc [{a_lo:.4f}, {a_hi:.4f}] macro-F1 [{f_lo:.4f}, {f_hi:.4f}]")
     if "au" in metrics:
         parts.append(f"AU macro-F1={metrics['au']['au_macro_f1']:.4f}")
     return " | ".join(parts)

@@ -107,11 +107,18 @@ class ArrayFrameSet:
     au: np.ndarray | None = None
     # Identifier of each item (e.g. FER2013's original file name); optional, for reports.
     item_names: np.ndarray | None = field(default=None, repr=False)
+    # Soft EXPR targets (N, len(expr_classes)), rows summing to 1 (e.g. FER+'s crowd votes); optional.
+    expr_dist: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.images.dtype != np.uint8 or self.images.ndim not in (3, 4):
             raise ValueError(f"images must be uint8 (N, H, W[, 3]), got {self.images.dtype} {self.images.shape}")
         self.expr, self.va, self.au = _check_labels(len(self.images), self.expr, self.va, self.au)
+        if self.expr_dist is not None:
+            self.expr_dist = np.asarray(self.expr_dist, dtype=np.float32)
+            if self.expr_dist.shape != (len(self.images), len(self.expr_classes)):
+                raise ValueError(f"expr_dist must have shape ({len(self.images)}, {len(self.expr_classes)}), "
+                                 f"got {self.expr_dist.shape}")
 
     def __len__(self) -> int:
         return int(self.images.shape[0])

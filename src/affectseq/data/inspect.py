@@ -34,8 +34,8 @@ QUADRANTS: tuple[str, ...] = ("V+A+", "V-A+", "V-A-", "V+A-")
 
 
 def detect_layout(path: str | os.PathLike[str]) -> str:
-    """``"fer2013"``, ``"abaw2020"``/``"abaw3"``/``"abaw6"``, ``"image_folder"`` or ``"video_csv"``."""
-    from affectseq.data import images, video_csv
+    """``"fer2013"``, ``"ferplus"``, ``"abaw2020"``/``"abaw3"``/``"abaw6"``, ``"image_folder"`` or ``"video_csv"``."""
+    from affectseq.data import ferplus, images, video_csv
     from affectseq.data.abaw_layout import scan_abaw_root
 
     path = Path(path)
@@ -44,7 +44,9 @@ def detect_layout(path: str | os.PathLike[str]) -> str:
     if path.is_file():
         if images.is_fer2013_npz(path):
             return "fer2013"
-        raise InputError(path, "not a dataset (expected a FER2013 .npz or a dataset folder)")
+        if ferplus.is_ferplus_npz(path):
+            return "ferplus"
+        raise InputError(path, "not a dataset (expected a FER2013/FER+ .npz or a dataset folder)")
     tree = scan_abaw_root(path)
     if tree.layout is not None:
         return tree.layout
@@ -62,6 +64,8 @@ def inspect_dataset(path: str | os.PathLike[str], strict: bool = False) -> dict[
     layout = detect_layout(path)
     if layout == "fer2013":
         report = _inspect_fer2013(path)
+    elif layout == "ferplus":
+        report = _inspect_ferplus(path)
     elif layout == "image_folder":
         report = _inspect_image_folder(path)
     elif layout == "video_csv":
@@ -168,6 +172,25 @@ def _inspect_fer2013(path: Path) -> dict[str, Any]:
 
     y, split = fer2013_label_arrays(path)
     splits = {name: _image_split_stats(y[split == code], EXPR_CLASSES_7) for name, code in FER2013_SPLITS.items()}
+    return {"tasks": {"EXPR": splits}, "warnings": _warnings([], 0)}
+
+
+def _inspect_ferplus(path: Path) -> dict[str, Any]:
+    """FER+: majority-vote class statistics per split, plus how many images unknown/NF won and vote agreement."""
+    from affectseq.data.ferplus import FERPLUS_SPLITS, majority_labels, read_ferplus_votes
+    from affectseq.labels import EXPR_CLASSES_FERPLUS
+
+    votes, split = read_ferplus_votes(path)
+    majority = majority_labels(votes)
+    splits: dict[str, Any] = {}
+    for name, code in FERPLUS_SPLITS.items():
+        rows = split == code
+        stats = _image_split_stats(majority[rows], EXPR_CLASSES_FERPLUS)
+        stats["unknown_or_nf_majority"] = int((majority[rows] < 0).sum())
+        # Share of an image's votes that went to its majority class: how much the 10 taggers agreed.
+        top_share = votes[rows].max(axis=1) / np.maximum(votes[rows].sum(axis=1), 1)
+        stats["mean_majority_vote_share"] = round(float(top_share.mean()), 4) if rows.any() else None
+        splits[name] = stats
     return {"tasks": {"EXPR": splits}, "warnings": _warnings([], 0)}
 
 

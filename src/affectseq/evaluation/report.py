@@ -85,9 +85,10 @@ def write_expr_outputs(preds: Predictions, figures: Path, prefix: str = "") -> d
 
 
 def evaluate_run(run_dir: str | Path, out_dir: str | Path | None = None,
-                 split: str = "validation") -> EvaluationResult:
+                 split: str = "validation", bootstrap: int = 0) -> EvaluationResult:
     """Evaluate ``run_dir/val_predictions.npz`` (``split="test"``: ``test_predictions.npz``).
 
+    ``bootstrap`` > 0 adds 95% confidence intervals (that many resamples) to the metrics.
     Writes metrics.json, figures, tables and report.md into ``out_dir`` (default ``run_dir``).
     """
     run_dir = Path(run_dir)
@@ -98,7 +99,7 @@ def evaluate_run(run_dir: str | Path, out_dir: str | Path | None = None,
     figures = out / FIGURES_DIR
     figures.mkdir(parents=True, exist_ok=True)
 
-    metrics = compute_metrics(preds)
+    metrics = compute_metrics(preds, bootstrap=bootstrap)
     files: dict[str, str] = {}
     if preds.expr_true is not None:
         files.update({k: f"{FIGURES_DIR}/{v}" for k, v in write_expr_outputs(preds, figures).items()})

@@ -11,7 +11,7 @@ from affectseq import metrics as M
 from affectseq.evaluation.predictions import Predictions
 
 
-def compute_metrics(preds: Predictions) -> dict[str, Any]:
+def compute_metrics(preds: Predictions, bootstrap: int = 0) -> dict[str, Any]:
     """JSON-able metrics per task present.
 
     ``expr``: ``n_frames`` (annotated), ``num_classes``, ``accuracy``,
@@ -19,12 +19,23 @@ def compute_metrics(preds: Predictions) -> dict[str, Any]:
     recall, F1, support, predicted per class), ``confusion_counts`` (rows true).
     ``va``: ``n_frames`` per dimension, ``ccc_valence``, ``ccc_arousal``,
     ``mean_ccc`` (= ABAW VA score). ``au``: ``au_macro_f1`` over annotated AUs.
+    ``bootstrap`` > 0 adds ``ci95`` (95% percentile-bootstrap intervals over that many
+    resamples of the frames) to ``expr`` (accuracy, macro-F1) and ``va`` (mean CCC).
     """
     out: dict[str, Any] = {"n_frames": len(preds), "n_videos": int(len(np.unique(preds.video_id)))}
     if preds.expr_true is not None:
         out["expr"] = expr_metrics(preds.expr_true, preds.expr_pred, preds.num_classes, preds.class_names)
+        if bootstrap:
+            n = preds.num_classes
+            out["expr"]["ci95"] = {
+                "accuracy": M.bootstrap_ci(M.accuracy, preds.expr_true, preds.expr_pred, bootstrap),
+                "macro_f1": M.bootstrap_ci(lambda t, p: M.macro_f1(t, p, n), preds.expr_true, preds.expr_pred,
+                                           bootstrap),
+            }
     if preds.va_true is not None:
         out["va"] = va_metrics(preds.va_true, preds.va_pred)
+        if bootstrap:
+            out["va"]["ci95"] = {"mean_ccc": M.bootstrap_ci(M.mean_ccc, preds.va_true, preds.va_pred, bootstrap)}
     if preds.au_true is not None:
         annotated = preds.au_true >= 0
         out["au"] = {

@@ -1,6 +1,6 @@
 """Frame-training data: which FrameSets a ``--data PATH`` means, and the torch Dataset over one.
 
-``--data`` may be a FER2013 ``.npz`` (splits train/validation/test), a
+``--data`` may be a FER2013 or FER+ ``.npz`` (splits train/validation/test), a
 class-per-folder image tree (``root/<class>/`` or ``root/<split>/<class>/``), or an
 ABAW-layout root (``affectseq.data.abaw.AbawDataset``). A split name of
 ``"auto"`` picks the dataset's usual validation/test split; when a set has no
@@ -65,8 +65,11 @@ _TEST_NAMES = ("test", "test_set", "privatetest")
 
 def _splits(path: Path, task: str) -> tuple[dict[str, Callable[[], FrameSet]], str, bool]:
     """``({split: loader}, framing, grayscale_source)`` for a dataset path."""
-    from affectseq.data import images
+    from affectseq.data import ferplus, images
 
+    if ferplus.is_ferplus_npz(path):  # the FER2013 pixels: same framing, gray
+        loaders = {s: (lambda s=s: ferplus.load_ferplus(path, s)) for s in ferplus.FERPLUS_SPLITS}
+        return loaders, "fer2013", True
     if images.is_fer2013_npz(path):
         loaders = {s: (lambda s=s: images.load_fer2013(path, s)) for s in images.FER2013_SPLITS}
         return loaders, "fer2013", True
@@ -87,7 +90,7 @@ def _splits(path: Path, task: str) -> tuple[dict[str, Callable[[], FrameSet]], s
             common = set.intersection(*(set(dataset.splits(t)) for t in dataset.tasks))
             return {s: (lambda s=s: merge_task_sets([dataset.frame_set(t, s) for t in dataset.tasks]))
                     for s in sorted(common)}, "abaw112", False
-    raise InputError(path, "not a FER2013 .npz, a class-per-folder image tree or an ABAW dataset root")
+    raise InputError(path, "not a FER2013/FER+ .npz, a class-per-folder image tree or an ABAW dataset root")
 
 
 def merge_task_sets(sets: list[Any]) -> Any:
@@ -202,6 +205,9 @@ def frame_ids(frame_set: FrameSet, indices: np.ndarray) -> tuple[np.ndarray, np.
 class FrameDataset(torch.utils.data.Dataset):
     """Batches ``(x float (B, C, S, S), expr int64 (B,), va float32 (B, 2), au float32 (B, n_aus))``.
 
+    With ``soft_targets`` (training on a set with ``expr_dist``, e.g. FER+ votes) ``expr``
+    is the float32 (B, C) target distribution instead; an all-zero row is unannotated.
+
     ``__getitems__`` fetches a whole batch (torch's batched-fetch protocol) so
     equally sized images (FER2013) are preprocessed in one call; use it with
     :func:`collate_batch`. Missing label kinds are filled with their
@@ -209,8 +215,11 @@ class FrameDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, frame_set: FrameSet, indices: np.ndarray, spec: EncoderSpec, num_aus: int = 13,
-                 framing: str | None = None) -> None:
+                 framing: str | None = None, soft_targets: bool = False) -> None:
+        if soft_targets and getattr(frame_set, "expr_dist", None) is None:
+            raise InputError(frame_set.name, "soft EXPR targets need a dataset with vote distributions (FER+)")
         self.frame_set = frame_set
+        self.soft_targets = soft_targets
         self.indices = np.asarray(indices, dtype=np.int64)
         self.spec = spec
         self.num_aus = num_aus
@@ -231,7 +240,12 @@ class FrameDataset(torch.utils.data.Dataset):
             x = torch.cat([preprocess_faces(self.spec, im[None], self.framing) for im in images])
         fs: Any = self.frame_set
         n = len(idx)
-        expr = torch.from_numpy(fs.expr[idx]) if fs.expr is not None else torch.full((n,), -1, dtype=torch.int64)
+        if self.soft_targets:
+            expr = torch.from_numpy(fs.expr_dist[idx])
+        elif fs.expr is not None:
+            expr = torch.from_numpy(fs.expr[idx])
+        else:
+            expr = torch.full((n,), -1, dtype=torch.int64)
         va = torch.from_numpy(fs.va[idx].astype(np.float32)) if fs.va is not None else torch.full((n, 2), float("nan"))
         au = (torch.from_numpy(fs.au[idx].astype(np.float32)) if fs.au is not None
               else torch.full((n, self.num_aus), -1.0))

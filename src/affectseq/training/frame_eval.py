@@ -13,8 +13,9 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from affectseq import metrics
+from affectseq import labels, metrics
 from affectseq.data.frames import FrameSet
+from affectseq.errors import InputError
 from affectseq.features.frame_model import FrameModel
 from affectseq.training.frame_data import FrameDataset, collate_batch, frame_ids
 from affectseq.training.losses import au_loss, ccc_loss, expr_loss, mse_loss
@@ -23,10 +24,12 @@ from affectseq.utils.atomic import atomic_path
 
 @torch.no_grad()
 def predict_frames(model: FrameModel, loader: torch.utils.data.DataLoader, tta_flip: bool = False,
-                   va_loss: str = "ccc") -> dict[str, np.ndarray]:
+                   va_loss: str = "ccc", with_loss: bool = True) -> dict[str, np.ndarray]:
     """Run ``model`` over ``loader``: truths, predictions and the mean loss (``loss``, 0-d array).
 
     ``tta_flip`` averages each output with that of the horizontally flipped input.
+    ``with_loss=False`` skips the loss (NaN): scoring a model on a dataset whose label
+    space differs from its own, where the loss is undefined.
     """
     model.eval()
     device = next(model.parameters()).device
@@ -43,7 +46,8 @@ def predict_frames(model: FrameModel, loader: torch.utils.data.DataLoader, tta_f
                     pred[task] = torch.log((torch.softmax(pred[task], 1) + torch.softmax(flipped[task], 1)) / 2)
                 else:
                     pred[task] = (pred[task] + flipped[task]) / 2
-        losses.append(float(batch_loss(pred, *(t.to(device) for t in (expr, va, au)), va_loss=va_loss)))
+        if with_loss:
+            losses.append(float(batch_loss(pred, *(t.to(device) for t in (expr, va, au)), va_loss=va_loss)))
         pred = {task: value.float().cpu() for task, value in pred.items()}
         out["expr_true"].append(expr.numpy())
         out["va_true"].append(va.numpy())
@@ -138,6 +142,36 @@ def make_eval_loader(frame_set: FrameSet, indices: np.ndarray, model: FrameModel
                                        collate_fn=collate_batch)
 
 
+def align_expr_prob(prob: np.ndarray, model_classes: Sequence[str], data_classes: Sequence[str]) -> np.ndarray:
+    """Model probabilities re-expressed over ``data_classes`` (see :func:`affectseq.labels.class_index_map`).
+
+    A data class the model lacks gets probability 0; model classes the data lacks
+    are dropped and each row renormalised, so the argmax is the model's best guess
+    among the classes the data can hold.
+    """
+    if tuple(model_classes) == tuple(data_classes):
+        return prob
+    out = np.zeros((len(prob), len(data_classes)), dtype=np.float32)
+    for j, col in enumerate(labels.class_index_map(model_classes, data_classes)):
+        if col is not None:
+            out[:, j] = prob[:, col]
+    total = out.sum(axis=1, keepdims=True)
+    return np.divide(out, total, out=np.zeros_like(out), where=total > 0)
+
+
+def train_duplicate_mask(frame_set: FrameSet, train_set: FrameSet) -> np.ndarray:
+    """True for each image of ``frame_set`` whose pixels occur exactly in ``train_set`` (in-memory sets)."""
+    images, train_images = getattr(frame_set, "images", None), getattr(train_set, "images", None)
+    if images is None or train_images is None:
+        raise InputError(frame_set.name, "dropping training duplicates needs an in-memory image set (.npz)")
+
+    def keys(a: np.ndarray) -> np.ndarray:  # one opaque bytes value per image: exact pixel equality
+        flat = np.ascontiguousarray(a.reshape(len(a), -1))
+        return flat.view(np.dtype((np.void, flat.shape[1]))).ravel()
+
+    return np.isin(keys(images), keys(train_images))
+
+
 @dataclass
 class ModelScoringConfig:
     """What :func:`score_frame_model` scored: recorded as the output folder's ``config.yaml``."""
@@ -149,6 +183,8 @@ class ModelScoringConfig:
     batch_size: int = 256
     threads: int | None = None
     device: str = "auto"  # as in frame training: auto = CUDA when available, else CPU
+    drop_classes: tuple[str, ...] = ()  # frames of these true classes are left out (e.g. Contempt: FER+ 7-class)
+    drop_train_duplicates: bool = False  # leave out images whose pixels occur in the training split
 
 
 def score_frame_model(config: ModelScoringConfig, out_dir: str | Path, command: str | None = None
@@ -159,7 +195,10 @@ def score_frame_model(config: ModelScoringConfig, out_dir: str | Path, command: 
     ``val_predictions.npz``/``test_predictions.npz``/``train_predictions.npz`` by the
     split's role) that ``affectseq.evaluation.evaluate_run(out_dir, split=role)`` reports on.
     Returns the predictions path and the headline metrics. The images are cropped to
-    the model's framing when the dataset's differs (e.g. the FER2013 model on ABAW crops).
+    the model's framing when the dataset's differs (e.g. the FER2013 model on ABAW crops);
+    the model's classes are matched to the dataset's by name (:func:`align_expr_prob`), so an
+    8-class FER+ model scores on FER2013's 7 classes. ``metrics["n_left_out"]`` counts frames
+    left out by ``drop_classes``/``drop_train_duplicates``.
     """
     from affectseq.features.checkpoint import load_frame_model
     from affectseq.training.distributed import DistContext
@@ -172,10 +211,26 @@ def score_frame_model(config: ModelScoringConfig, out_dir: str | Path, command: 
     task = model.tasks[0] if len(model.tasks) == 1 else "multi"
     frame_set, framing = load_frame_split(config.data, task, config.split)
     role = split_role(config.split)
+    data_classes = tuple(frame_set.expr_classes) or tuple(model.expr_classes)
+    unknown = [c for c in config.drop_classes if c not in data_classes]
+    if unknown:
+        raise InputError(config.data, f"cannot drop {unknown}: the dataset's classes are {list(data_classes)}")
+    kept_classes = tuple(c for c in data_classes if c not in config.drop_classes)
+    keep = np.ones(len(frame_set), dtype=bool)
+    if config.drop_classes and frame_set.expr is not None:
+        keep &= ~np.isin(frame_set.expr, [data_classes.index(c) for c in config.drop_classes])
+    if config.drop_train_duplicates:
+        keep &= ~train_duplicate_mask(frame_set, load_frame_split(config.data, task, "train")[0])
     out = init_run_dir(out_dir, config, seed=0, command=command)
-    every_frame = np.arange(len(frame_set))
-    loader = make_eval_loader(frame_set, every_frame, model, config.batch_size, framing=framing)
-    pred = predict_frames(model, loader, tta_flip=config.tta_flip)
+    indices = np.flatnonzero(keep)
+    loader = make_eval_loader(frame_set, indices, model, config.batch_size, framing=framing)
+    pred = predict_frames(model, loader, tta_flip=config.tta_flip, with_loss=False)
+    if "expr_prob" in pred:
+        relabel = np.array([kept_classes.index(c) if c in kept_classes else -1 for c in data_classes] + [-1])
+        pred["expr_true"] = relabel[pred["expr_true"]]  # -1 (unannotated) indexes the trailing -1
+        pred["expr_prob"] = align_expr_prob(pred["expr_prob"], model.expr_classes, kept_classes)
     path = out / predictions_file(role)
-    write_predictions(path, frame_set, every_frame, pred, model.expr_classes)
-    return path, frame_metrics(pred, len(model.expr_classes))
+    write_predictions(path, frame_set, indices, pred, kept_classes if "expr_prob" in pred else ())
+    scores = frame_metrics(pred, len(kept_classes))
+    scores["n_left_out"] = float(len(frame_set) - len(indices))
+    return path, scores

@@ -124,7 +124,12 @@ class FrameTrainer:
             kwargs["head_dropout"] = opts.head_dropout
         encoder = create_encoder(opts.name, **kwargs)
         train_set = data.train[0]
-        return FrameModel(encoder, tasks, expr_classes=train_set.expr_classes or (), dropout=opts.head_dropout)
+        model = FrameModel(encoder, tasks, expr_classes=train_set.expr_classes or (), dropout=opts.head_dropout)
+        if self.config.init_from:
+            from affectseq.training.warm_start import warm_start
+
+            log.info(warm_start(model, self.config.init_from))
+        return model
 
     def _optimizer(self, model: FrameModel) -> torch.optim.Optimizer:
         c = self.config
@@ -193,7 +198,7 @@ class FrameTrainer:
                                                                    len(model.expr_classes))).to(device)
         if ctx.is_main:
             self._write_data_summary(data, fit_idx, tasks)
-        train_ds = FrameDataset(train_set, fit_idx, model.spec)
+        train_ds = FrameDataset(train_set, fit_idx, model.spec, soft_targets=c.expr_targets == "votes")
         augment = build_augment(c.augment, model.spec)
         val_set, val_idx = data.val
         if ctx.enabled and (len(train_ds) < c.batch_size or len(val_idx) < ctx.world_size):

@@ -65,6 +65,12 @@ class FrameTrainConfig:
     min_lr_ratio: float = 0.01
     schedule_clock: Literal["steps", "time"] = "steps"
     label_smoothing: float = 0.0
+    # EXPR targets: "majority" (one class per frame) or "votes" (cross-entropy to the dataset's label
+    # distribution, e.g. FER+'s 10 crowd votes; selection and reports still use the majority label).
+    expr_targets: Literal["majority", "votes"] = "majority"
+    # Warm start: a frame model (.safetensors, run folder or "default") whose encoder weights, and the
+    # EXPR-head rows of classes both models share, initialise this one (same encoder and input size).
+    init_from: str | None = None
     va_loss: Literal["ccc", "mse"] = "ccc"
     balance: Literal["none", "downsample", "oversample", "class_weight"] = "none"
     balance_target: int | None = None  # per-class cap (downsample) / goal (oversample); None: minority / majority

@@ -1,6 +1,7 @@
 """Training losses (torch), masked so unannotated frames never contribute.
 
-* EXPR: cross-entropy ignoring label ``-1`` (optional class weights, label smoothing);
+* EXPR: cross-entropy ignoring label ``-1`` (optional class weights, label smoothing), to hard labels or to
+  target distributions (soft labels);
 * VA: the paper's CCC loss ``1 - mean(CCC_valence, CCC_arousal)`` (population
   statistics, as :func:`affectseq.metrics.ccc`), or MSE;
 * AU: binary cross-entropy over annotated (``>= 0``) entries.
@@ -17,8 +18,13 @@ import torch.nn.functional as F
 
 def expr_loss(logits: torch.Tensor, target: torch.Tensor, class_weights: torch.Tensor | None = None,
               label_smoothing: float = 0.0) -> torch.Tensor | None:
-    """Mean cross-entropy over frames with ``target >= 0``; ``None`` if there are none."""
-    valid = target >= 0
+    """Mean cross-entropy over annotated frames; ``None`` if there are none.
+
+    ``target`` is either class indices (N,) with -1 = unannotated, or target
+    distributions (N, C) (soft labels such as FER+'s crowd votes) with an
+    all-zero row = unannotated: cross-entropy to the distribution.
+    """
+    valid = target.sum(dim=1) > 0 if target.is_floating_point() else target >= 0
     if not bool(valid.any()):
         return None
     return F.cross_entropy(logits[valid], target[valid], weight=class_weights, label_smoothing=label_smoothing)
