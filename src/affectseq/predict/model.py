@@ -135,10 +135,14 @@ def _onnx_available() -> bool:
 def _load_frame_bundle(
     path: Path, model_id: str, backend: str, device: str, smoothing_sec: float | None
 ) -> ModelBundle:
-    from affectseq.features.checkpoint import load_frame_model
+    from affectseq.features.checkpoint import load_frame_model, read_frame_model_header
+    from affectseq.features.encoders import EncoderSpec
 
-    model = load_frame_model(path, device="cpu" if backend == "onnx" else device)
-    meta = dict(getattr(model, "meta", {}) or {})
+    # The header says everything but the weights; the torch network is built only when needed.
+    header = read_frame_model_header(path)
+    spec, tasks = EncoderSpec.from_dict(header["spec"]), tuple(header["tasks"])
+    classes = tuple(header.get("expr_classes") or ())
+    meta = dict(header.get("meta") or {})
     if smoothing_sec is None:
         # A model may document its own window (the default model's card does); else the package default.
         smoothing_sec = float(meta.get("smoothing_sec", DEFAULT_SMOOTHING_SEC))
@@ -149,23 +153,23 @@ def _load_frame_bundle(
         from affectseq.predict.onnx_backend import OnnxFrameStage
 
         try:
-            stage = OnnxFrameStage(model, path)
+            stage = OnnxFrameStage(spec, tasks, path, load_model=lambda: load_frame_model(path, device="cpu"))
         except ConfigError:
             raise
         except Exception as err:  # an export/runtime failure must not stop predict: torch gives the same outputs
             log.warning("%s: ONNX Runtime backend unavailable (%s); using torch", path, str(err).splitlines()[0])
             backend = "torch"
     if stage is None:
-        stage = TorchFrameStage(model, device)
+        stage = TorchFrameStage(load_frame_model(path, device=device), device)
     info = ModelInfo(
         model_id=model_id,
         kind="frame",
-        classes=tuple(model.expr_classes),
-        has_va="va" in model.tasks,
+        classes=classes,
+        has_va="va" in tasks,
         source=str(path),
         sha256=sha256_file(path),
         temporal=f"moving average of per-frame outputs over {smoothing_sec:g} s per face track"
         if smoothing_sec > 0 else "none (per-frame outputs)",
-        extra={"encoder": model.spec.name, "smoothing_sec": smoothing_sec, "backend": backend, "device": device},
+        extra={"encoder": spec.name, "smoothing_sec": smoothing_sec, "backend": backend, "device": device},
     )
     return ModelBundle(frame_stage=stage, temporal_stage=SmoothingTemporal(smoothing_sec), info=info)

@@ -1,4 +1,4 @@
-"""ONNX Runtime backend for frame models (``--backend onnx``, needs ``pip install 'affectseq[onnx]'``).
+"""ONNX Runtime backend for frame models (``--backend onnx``; the CPU default, installed with affectseq).
 
 The frame model (encoder + heads + softmax) is exported once per checkpoint to
 an ``.onnx`` file cached under ``$XDG_CACHE_HOME/affectseq/onnx`` (or
@@ -14,7 +14,7 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -77,19 +77,25 @@ def export_onnx(model: Any, path: Path) -> None:
 
 
 class OnnxFrameStage:
-    """Aligned crops -> ``expr_prob``/``va`` with ONNX Runtime on CPU."""
+    """Aligned crops -> ``expr_prob``/``va`` with ONNX Runtime on CPU.
 
-    def __init__(self, model: Any, checkpoint: str | os.PathLike[str], threads: int = 1):
+    ``spec``/``tasks`` come from the checkpoint's header; ``load_model`` builds the torch
+    model and is called only when the checkpoint has no cached export yet, so a warm
+    start never imports torchvision or builds the network (seconds of ``predict``'s start-up).
+    """
+
+    def __init__(self, spec: Any, tasks: Sequence[str], checkpoint: str | os.PathLike[str],
+                 load_model: Callable[[], Any], threads: int = 1):
         try:
             import onnxruntime as ort
         except ImportError:
-            raise ConfigError("--backend onnx needs onnxruntime: pip install 'affectseq[onnx]'") from None
-        self.spec = model.spec
-        self.output_names = [n for n, task in (("expr_prob", "expr"), ("va", "va")) if task in model.tasks]
+            raise ConfigError("--backend onnx needs onnxruntime: pip install onnxruntime") from None
+        self.spec = spec
+        self.output_names = [n for n, task in (("expr_prob", "expr"), ("va", "va")) if task in tasks]
         path = onnx_cache_dir() / f"{sha256_file(checkpoint)[:20]}-opset{OPSET}.onnx"
         if not path.is_file():
             log.info("exporting %s to ONNX (%s), once per checkpoint", checkpoint, path)
-            export_onnx(model, path)
+            export_onnx(load_model(), path)
         options = ort.SessionOptions()
         # One thread by default, like the torch stages: the model already runs in parallel with
         # decoding and face tracking; no spinning, which wastes shared cores while idle.
