@@ -20,6 +20,7 @@ from affectseq.errors import AffectseqError
 COMMAND_MODULES: tuple[str, ...] = (
     "affectseq.cli.demo",
     "affectseq.cli.predict",
+    "affectseq.cli.serve",
     "affectseq.cli.data",
     "affectseq.cli.train",
     "affectseq.cli.extract",

@@ -1,0 +1,118 @@
+"""The real job runner of ``affectseq serve``: ``affectseq.predict`` on one uploaded video.
+
+It calls the same public functions as ``affectseq predict`` (``predict_one``
+with its atomic per-video folder), so a job's ``frames.csv`` is the file
+``predict`` writes for the same video and options. Progress and cancellation
+ride on the face source, which ``predict`` calls once per frame.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from affectseq.errors import InputError
+from affectseq.serve.jobs import JobCancelled, RunRequest
+
+# Share of the progress bar for the frame loop; the rest is the temporal stage and writing files
+# (the overlay re-encodes every frame, so it gets a visible share).
+FRAMES_SHARE = {True: 0.8, False: 0.95}
+MAX_CACHED_MODELS = 4
+
+
+class _ProgressFaces:
+    """Wraps predict's face source: counts frames for progress and stops a deleted job between frames."""
+
+    def __init__(self, inner: Any, total: int, request: RunRequest, share: float):
+        self._inner = inner
+        self._total = max(total, 1)
+        self._request = request
+        self._share = share
+        self._done = 0
+
+    def __getattr__(self, name: str) -> Any:  # planner() and anything else predict looks up
+        return getattr(self._inner, name)
+
+    def update(self, frame_idx: int, rgb: Any, plan: Any = None) -> Any:
+        if self._request.cancelled.is_set():
+            raise JobCancelled(self._request.job_id)
+        self._done += 1
+        if self._done % 8 == 1 or self._done == self._total:  # not a lock and a dict update per frame
+            # The frame count is the header's (approximate); past it, what remains is writing files.
+            stage = "analysing frames" if self._done < self._total else "writing timeline and overlay"
+            self._request.progress(self._share * min(self._done / self._total, 1.0), stage)
+        if plan is None:
+            return self._inner.update(frame_idx, rgb)
+        return self._inner.update(frame_idx, rgb, plan)
+
+
+class PredictRunner:
+    """Runs jobs with one model (loaded once per smoothing window, then cached)."""
+
+    def __init__(self, model: str = "default", backend: str = "auto", device: str = "auto"):
+        self.model = model
+        self.backend = backend
+        self.device = device
+        self._bundles: OrderedDict[float | None, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def bundle(self, smoothing_sec: float | None = None) -> Any:
+        """The loaded model for a smoothing window (``None``: the model's own); errors surface here."""
+        from affectseq.predict.model import load_model
+
+        with self._lock:  # two workers must not both load the same model
+            if smoothing_sec not in self._bundles:
+                self._bundles[smoothing_sec] = load_model(self.model, backend=self.backend, device=self.device,
+                                                          smoothing_sec=smoothing_sec)
+                while len(self._bundles) > MAX_CACHED_MODELS:
+                    self._bundles.popitem(last=False)
+            self._bundles.move_to_end(smoothing_sec)
+            return self._bundles[smoothing_sec]
+
+    def __call__(self, request: RunRequest) -> dict[str, Any]:
+        """Predict ``request.video`` into ``request.out_dir``; InputErrors name the client's file, not ours."""
+        from affectseq.io.video import probe_video
+        from affectseq.predict.batch import OutputOptions, predict_one
+        from affectseq.predict.faces import make_face_source
+        from affectseq.predict.pipeline import PredictOptions
+
+        opts = request.options
+        options = PredictOptions(detect_every=int(opts.get("detect_every", PredictOptions.detect_every)),
+                                 main_face_only=bool(opts.get("main_face_only", False)), progress=False)
+        overlay = bool(opts.get("overlay", True))
+        output = OutputOptions(table_format="csv", timeline=True, overlay=overlay)
+        share = FRAMES_SHARE[overlay]
+        request.progress(0.0, "loading model")
+        bundle = self.bundle(opts.get("smoothing_sec"))
+        try:
+            total = probe_video(request.video).frame_count
+            factory = lambda: _ProgressFaces(  # noqa: E731
+                make_face_source(options.detector, options.detect_every, options.main_face_only),
+                total, request, share)
+            request.progress(0.0, "analysing frames")
+            prediction = predict_one(request.video, request.out_dir, bundle, options, output, factory)
+        except InputError as err:
+            raise InputError(request.name, err.problem, err.line) from None
+        # The API shows the client's file name; summary.json on disk keeps predict's own record.
+        summary = dict(prediction.summary)
+        summary["video"] = {**summary.get("video", {}), "path": request.name}
+        return summary
+
+
+def client_error(err: InputError, name: str) -> str:
+    """An InputError's one-line message with the server's path replaced by the client's file name."""
+    return str(InputError(name, err.problem, err.line))
+
+
+def media_type(video: dict[str, Any], path: Path) -> str:
+    """The MIME type to serve an upload with, from its probed container format."""
+    fmt = str(video.get("container_format") or "")
+    if "mp4" in fmt or "mov" in fmt:
+        return "video/mp4"
+    if "webm" in fmt or "matroska" in fmt:
+        return "video/webm"
+    if "ogg" in fmt:
+        return "video/ogg"
+    return "application/octet-stream"
