@@ -14,7 +14,10 @@ from typing import Any
 from affectseq.errors import InputError
 
 # name -> file in affectseq/weights/ (+ a JSON card with the same stem)
-SHIPPED_MODELS: dict[str, str] = {"default": "default_expr_fer2013.safetensors"}
+SHIPPED_MODELS: dict[str, str] = {
+    "default": "default_expr_fer2013.safetensors",
+    "fer2013-v1": "default_expr_fer2013.safetensors",  # the first default (FER2013 labels), kept for comparison
+}
 
 
 def weights_dir() -> Path:
