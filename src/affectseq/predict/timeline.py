@@ -28,6 +28,7 @@ CLASS_COLORS: dict[str, str] = {
     "Sadness": "#1f77b4",
     "Surprise": "#17becf",
     "Other": "#8c564b",
+    "Contempt": "#e377c2",  # FER+ models' eighth class
 }
 MAX_FACE_PANELS = 3
 FIG_WIDTH_IN = 12
