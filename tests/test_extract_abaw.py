@@ -1,4 +1,7 @@
-"""Feature extraction over a hand-made ABAW tree: exact features, masks, corrupt crops, resume, CLI."""
+"""Feature extraction over a hand-made ABAW tree: exact features, masks, missing crops, resume, CLI.
+
+(A crop that exists but cannot be read fails its video: tests/test_reliability_stores.py.)
+"""
 
 from __future__ import annotations
 
@@ -20,14 +23,15 @@ from affectseq.features.preprocess import preprocess_faces
 from affectseq.features.store import FeatureStore
 
 EXPR8 = "Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise,Other"
-# video -> (EXPR rows per split, 1-based crop numbers, crop number written as garbage bytes)
+# video -> (EXPR rows per split, 1-based crop numbers, crop number written as garbage bytes when corrupt=True,
+# else deleted after the dataset is scanned: a listed crop whose file is gone)
 EXPR_ROWS = {("Train_Set", "vidA"): [0, 4, 4, 1, 2, -1, 3, 7], ("Validation_Set", "vidC"): [5, 5, 6, 0, 0],
              ("Train_Set", "vidB"): [1, 1, 1]}
 CROPS = {"vidA": [1, 2, 3, 5, 6, 8], "vidB": [], "vidC": [1, 2, 3, 4, 5]}
 CORRUPT = ("vidA", 5)  # frame_idx 4
 
 
-def build_tree(root: Path) -> Path:
+def build_tree(root: Path, corrupt: bool = False) -> Path:
     ann = root / "6th_ABAW_Annotations"
     for (split, vid), rows in EXPR_ROWS.items():
         folder = ann / "EXPR_Recognition_Challenge" / split
@@ -42,11 +46,25 @@ def build_tree(root: Path) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         for i in numbers:
             path = folder / f"{i:05d}.jpg"
-            if (vid, i) == CORRUPT:
+            if (vid, i) == CORRUPT and corrupt:
                 path.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
             else:
                 Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(path, quality=95)
     return root
+
+
+class Scanned:
+    """A dataset's video lists taken once, so a crop can disappear after the listing."""
+
+    def __init__(self, data):
+        self.root, self.tasks, self.expr_classes = data.root, data.tasks, data.expr_classes
+        self._videos = {(t, s): data.videos(t, s) for t in data.tasks for s in data.splits(t)}
+
+    def splits(self, task):
+        return tuple(s for t, s in self._videos if t == task)
+
+    def videos(self, task, split):
+        return self._videos[(task, split)]
 
 
 @pytest.fixture()
@@ -72,11 +90,12 @@ class CountingModel(torch.nn.Module):
 
 
 def test_features_labels_and_masks_are_exact(tmp_path, frame_model):
-    data = AbawDataset(build_tree(tmp_path / "data"))
+    data = Scanned(AbawDataset(build_tree(tmp_path / "data")))
+    (tmp_path / "data" / "cropped_aligned" / CORRUPT[0] / f"{CORRUPT[1]:05d}.jpg").unlink()  # gone after the scan
     report = extract_features(data, frame_model, tmp_path / "store", batch_size=4, num_workers=0, device="cpu",
                               progress=False)
-    assert (report.n_videos, report.n_written, report.n_frames_encoded, report.n_corrupt) == (3, 3, 10, 1)
-    assert "00005.jpg" in report.errors[0]
+    assert (report.n_videos, report.n_written, report.n_frames_encoded, report.n_missing) == (3, 3, 10, 1)
+    assert report.n_corrupt == 0 and not report.failed
     store = FeatureStore(tmp_path / "store")
     assert store.feature_dim == 300 and store.encoder["name"] == "paper_cnn"
     assert store.expr_classes == tuple(EXPR8.split(","))
@@ -85,10 +104,10 @@ def test_features_labels_and_masks_are_exact(tmp_path, frame_model):
 
     labels = store.labels("vidA")
     np.testing.assert_array_equal(labels["has_face"], [1, 1, 1, 0, 1, 1, 0, 1])
-    np.testing.assert_array_equal(labels["feature_valid"], [1, 1, 1, 0, 0, 1, 0, 1])  # frame 4: corrupt crop
+    np.testing.assert_array_equal(labels["feature_valid"], [1, 1, 1, 0, 0, 1, 0, 1])  # frame 4: crop file gone
     np.testing.assert_array_equal(labels["expr"], EXPR_ROWS[("Train_Set", "vidA")])
     np.testing.assert_allclose(labels["va"][:, 0], np.arange(8) / 10, atol=1e-6)
-    assert store.entries["vidA"].n_corrupt == 1
+    assert store.entries["vidA"].n_missing == 1
     feats = store.features("vidA")
     assert not np.any(feats[[3, 4, 6]])
     crop = read_image_rgb(tmp_path / "data" / "cropped_aligned" / "vidA" / "00002.jpg")

@@ -15,9 +15,10 @@ from typing import Any
 
 import torch
 
-from affectseq.errors import InputError
+from affectseq.errors import ConfigError, InputError
 from affectseq.features.encoders import EncoderSpec, encoder_from_spec
 from affectseq.features.frame_model import FrameModel
+from affectseq.features.model_header import check_frame_header, parse_header_json
 from affectseq.utils.atomic import atomic_path
 
 FORMAT = "affectseq.frame_model"
@@ -56,29 +57,29 @@ def _plain(obj: Any) -> Any:
 
 
 def read_frame_model_header(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The metadata of a frame-model file without loading its weights; InputError if not ours."""
-    from safetensors import safe_open
+    """The metadata of a frame-model file without loading its weights; InputError if not ours.
 
+    The header is untrusted: it is checked against the schema of
+    :mod:`affectseq.features.model_header` (types, ranges, whitelisted encoder options).
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "model file not found")
+    header = parse_header_json(path, read_safetensors_metadata(path, "model").get(HEADER_KEY), "model")
+    return check_frame_header(path, header, FORMAT, FORMAT_VERSION)
+
+
+def read_safetensors_metadata(path: Path, what: str) -> dict[str, str]:
+    """The string metadata of a safetensors file; InputError for a file that is not one."""
+    from safetensors import safe_open
+
     try:
         with safe_open(str(path), framework="pt") as fh:
             metadata = fh.metadata() or {}
     except Exception as err:  # safetensors raises its own error types for a foreign file
-        raise InputError(path, f"not an affectseq model (not a safetensors file: {err})") from None
-    raw = metadata.get(HEADER_KEY)
-    if raw is None:
-        raise InputError(path, "not an affectseq model (safetensors file without affectseq metadata)")
-    try:
-        header = json.loads(raw)
-    except json.JSONDecodeError:
-        raise InputError(path, "not an affectseq model (corrupt affectseq metadata)") from None
-    if header.get("format") != FORMAT:
-        raise InputError(path, f"not an affectseq frame model (format {header.get('format')!r})")
-    if int(header.get("version", 0)) > FORMAT_VERSION:
-        raise InputError(path, f"frame model format version {header['version']} is newer than this affectseq")
-    return header
+        reason = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
+        raise InputError(path, f"not an affectseq {what} (not a safetensors file: {reason})") from None
+    return metadata
 
 
 def load_frame_model(path_or_name: str | os.PathLike[str], device: str | torch.device = "cpu") -> FrameModel:
@@ -103,8 +104,10 @@ def load_frame_model(path_or_name: str | os.PathLike[str], device: str | torch.d
             dropout=float(header.get("dropout", 0.0)),
         )
         model.load_state_dict(load_file(str(path), device="cpu"))
-    except (KeyError, ValueError, TypeError, RuntimeError) as err:
-        raise InputError(path, f"affectseq model file does not match its metadata ({err})") from None
+    except (KeyError, ValueError, TypeError, RuntimeError, ConfigError) as err:
+        # One line: torch's size-mismatch messages span many lines.
+        reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        raise InputError(path, f"affectseq model file does not match its metadata ({reason})") from None
     model.meta = header.get("meta", {})  # type: ignore[assignment]
     model.source_path = str(path)  # type: ignore[assignment]
     return model.to(device).eval()

@@ -35,6 +35,11 @@ IMAGENET_STD: tuple[float, ...] = (0.229, 0.224, 0.225)
 #  "as_given" -- whatever the training images were (no conversion is possible).
 FRAMINGS: tuple[str, ...] = ("abaw112", "fer2013", "as_given")
 
+# The constructor options an EncoderSpec may carry, with their types: the whitelist applied when a
+# spec comes from a file (affectseq.features.model_header). ``init_weights`` (a path to read) and
+# ``pretrained_online`` (a download) are deliberately absent: only a caller can ask for them.
+SPEC_OPTIONS: dict[str, type] = {"input_size": int, "grayscale": bool, "framing": str, "head_dropout": float}
+
 
 @dataclass(frozen=True)
 class EncoderSpec:
@@ -253,6 +258,14 @@ def create_encoder(
 
 
 def encoder_from_spec(spec: EncoderSpec) -> nn.Module:
-    """Rebuild an (untrained) encoder module from a saved spec."""
+    """Rebuild an (untrained) encoder module from a saved spec.
+
+    Only the options in :data:`SPEC_OPTIONS` are accepted (``ValueError`` otherwise):
+    a spec read from a file must not download weights or read other files.
+    """
     options: dict[str, Callable[..., Any] | Any] = dict(spec.options)
+    refused = sorted(set(options) - set(SPEC_OPTIONS))
+    if refused:
+        raise ValueError(f"encoder option(s) {refused} cannot be rebuilt from a spec "
+                         f"(allowed: {', '.join(sorted(SPEC_OPTIONS))})")
     return create_encoder(spec.name, **options)

@@ -5,12 +5,16 @@
 processes (bounded prefetch, so memory stays flat); the encoder runs batched in
 the main process on ``device``. Each video is committed atomically as soon as
 its last crop is encoded, so a killed run loses at most the videos in flight and
-a re-run skips every finished video. Unreadable crops are reported and masked
-(``feature_valid=False``), never fatal.
+a re-run skips every finished video. A frame without a crop file is "no face"
+(masked, ``feature_valid=False``); a crop file that exists but cannot be read fails
+its video: the video is not committed, the other videos are, and the run ends with
+:class:`ExtractIncomplete` naming it, so the next run retries it.
 
 For sharded/parallel engines (Ray, several machines on one shared directory):
-:func:`open_store` + :func:`plan_videos` + :func:`extract_videos` on a subset of
-jobs with ``update_manifest=False``, then ``StoreWriter.rebuild_manifest()`` once.
+:func:`open_store` + :func:`plan_videos` + ``writer.set_planned`` + :func:`extract_videos`
+on a subset of jobs with ``update_manifest=False``, then ``StoreWriter.rebuild_manifest()``
+once. The manifest records the planned videos, so a store missing some of them (an
+interrupted or failed run) is known to be incomplete (``FeatureStore.incomplete``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import torch
 
 from affectseq.features.extract_jobs import CropFrames, VideoJob, plan_videos, worker_init
 from affectseq.features.store import FEATURE_DTYPE
+from affectseq.errors import InputError
 from affectseq.features.store_writer import StoreWriter, spec_to_dict
 from affectseq.utils.hashing import sha256_file
 from affectseq.utils.progress import make_progress
@@ -36,19 +41,47 @@ MAX_LOGGED_ERRORS = 20
 
 @dataclass
 class ExtractReport:
-    """What a run did: videos written/skipped, frames encoded, crops that failed (masked)."""
+    """What a run did: videos written/skipped/failed, frames encoded, crops missing or unreadable.
+
+    ``n_corrupt`` counts unreadable crops (each fails its video, listed in ``failed``);
+    ``n_missing`` counts crops listed by the dataset whose file is gone (masked as no face).
+    """
 
     n_videos: int = 0
     n_skipped: int = 0
     n_written: int = 0
     n_frames_encoded: int = 0
     n_corrupt: int = 0
+    n_missing: int = 0
+    failed: list[str] = field(default_factory=list)  # video ids not committed (retried by the next run)
     errors: list[str] = field(default_factory=list)  # the first MAX_LOGGED_ERRORS messages
     seconds: float = 0.0
 
     @property
     def frames_per_sec(self) -> float:
         return self.n_frames_encoded / self.seconds if self.seconds > 0 else 0.0
+
+
+class ExtractIncomplete(InputError):
+    """Some videos could not be extracted (unreadable crops); the others are committed.
+
+    ``report`` is the run's :class:`ExtractReport`. Re-running retries the failed videos.
+    """
+
+    def __init__(self, root: str | Path, report: ExtractReport):
+        self.report = report
+        first = f" (first: {report.errors[0]})" if report.errors else ""
+        super().__init__(root, f"{len(report.failed)} of {report.n_videos} videos not extracted because crops "
+                               f"could not be read: {', '.join(report.failed[:5])}"
+                               f"{' ...' if len(report.failed) > 5 else ''}{first}; fix them and re-run "
+                               "(finished videos are kept)")
+
+
+def raise_if_failed(root: str | Path, report: ExtractReport) -> ExtractReport:
+    """``report`` unchanged, or :class:`ExtractIncomplete` when some videos failed."""
+    if report.failed:
+        raise ExtractIncomplete(root, report)
+    return report
 
 
 def resolve_device(device: str) -> torch.device:
@@ -101,14 +134,19 @@ def extract_videos(
     frames = CropFrames(jobs, model.spec, framing)
     remaining = {pos: int(job.has_face.sum()) for pos, job in enumerate(jobs)}
     buffers: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # job -> (features, feature_valid), in flight only
+    failed: set[int] = set()  # jobs with an unreadable crop: never committed
 
     def commit(pos: int) -> None:
         job = jobs[pos]
         feats, valid = buffers.pop(pos, (None, None))
+        if pos in failed:
+            report.failed.append(job.video_id)
+            log.warning("%s: not committed (unreadable crops); the next run retries it", job.video_id)
+            return
         if feats is None:  # a video without any face crop: all rows masked
             feats, valid = np.zeros((job.n_frames, feature_dim), FEATURE_DTYPE), np.zeros(job.n_frames, bool)
-        n_corrupt = int((job.has_face & ~valid).sum())
-        writer.write_video(job.video_id, feats, job.labels(valid), job.splits, n_corrupt=n_corrupt,
+        n_missing = int((job.has_face & ~valid).sum())
+        writer.write_video(job.video_id, feats, job.labels(valid), job.splits, n_missing=n_missing,
                            update_manifest=update_manifest)
         report.n_written += 1
 
@@ -129,12 +167,15 @@ def extract_videos(
                 if ok.any():
                     x = batch["x"][torch.from_numpy(ok)].to(dev, non_blocking=True)
                     out[ok] = model.forward_features(x).float().cpu().numpy().astype(FEATURE_DTYPE)
-                for msg in (m for m in batch["error"] if m):
-                    report.n_corrupt += 1
-                    if len(report.errors) < MAX_LOGGED_ERRORS:
-                        report.errors.append(msg)
-                        log.warning("unreadable face crop masked: %s", msg)
                 job_pos, frame_idx = batch["job"].numpy(), batch["frame_idx"].numpy()
+                report.n_missing += int(batch["missing"].sum())
+                for pos, msg in zip(job_pos, batch["error"]):
+                    if msg:
+                        failed.add(int(pos))
+                        report.n_corrupt += 1
+                        if len(report.errors) < MAX_LOGGED_ERRORS:
+                            report.errors.append(msg)
+                            log.warning("unreadable face crop (its video fails): %s", msg)
                 for pos in np.unique(job_pos):
                     rows = job_pos == pos
                     if pos not in buffers:
@@ -149,7 +190,7 @@ def extract_videos(
                 report.n_frames_encoded += int(ok.sum())
                 bar.advance(task, len(ok))
     if report.n_corrupt > MAX_LOGGED_ERRORS:
-        log.warning("%d unreadable face crops in total were masked", report.n_corrupt)
+        log.warning("%d unreadable face crops in total", report.n_corrupt)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -171,12 +212,15 @@ def extract_features(
     Resumable: videos already committed in ``out_dir`` are skipped; a store made by a
     different checkpoint is refused (``InputError``). ``framing`` is how the crops are
     framed (ABAW ``cropped_aligned``: ``abaw112``), so the encoder's preprocessing can convert.
+    Videos with unreadable crops are not committed: after committing all the others the
+    run raises :class:`ExtractIncomplete` (one line naming them); re-running retries them.
     """
     writer = open_store(out_dir, frame_model, dataset, checkpoint_path)
     jobs = plan_videos(dataset)
+    writer.set_planned([job.video_id for job in jobs])
     todo = [job for job in jobs if not writer.is_done(job.video_id)]
     report = extract_videos(todo, frame_model, writer, batch_size=batch_size, num_workers=num_workers,
                             device=device, framing=framing, progress=progress)
     report.n_videos, report.n_skipped = len(jobs), len(jobs) - len(todo)
     writer.rebuild_manifest()
-    return report
+    return raise_if_failed(writer.root, report)

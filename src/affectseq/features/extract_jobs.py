@@ -9,12 +9,19 @@ frame CNN runs once per frame whatever the number of tasks.
 ``i`` is the ``i``-th face crop of the jobs in order, so batches arrive video by
 video and the writer holds at most a couple of videos in memory. Its index is one
 cumulative count per video (not one entry per frame), so it stays small for
-Aff-Wild2's ~3M frames. A crop that cannot be read or decoded comes back with
-``ok=False`` and the reason; the run continues and the frame is masked.
+Aff-Wild2's ~3M frames. Two kinds of missing features are told apart:
+
+* **no face**: the dataset lists no crop for the frame, or the crop file is gone
+  (``missing=True``): the frame is masked like any frame without a face;
+* **read failure**: the crop file exists but cannot be read or decoded (corrupt
+  bytes, permissions, an I/O error) (``error`` set): extraction fails the whole video,
+  which is not committed and is retried by the next run -- a transient NFS error or a
+  half-copied dataset must not be frozen into the store as "no face".
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -116,16 +123,19 @@ class CropFrames:
         start = int(self.ends[job_pos - 1]) if job_pos else 0
         frame_idx = int(self.frames_of(job_pos)[i - start])
         path = self.jobs[job_pos].crop_path(frame_idx)
-        error = ""
-        try:
-            if path is None:
-                raise FileNotFoundError("no crop path")
-            x = preprocess_faces(self.spec, read_image_rgb(path), framing=self.framing)[0]
-        except Exception as err:  # noqa: BLE001 -- any unreadable crop is masked, never fatal
-            error = f"{path}: {err}"
+        x, missing, error = None, False, ""
+        if path is None or not os.path.lexists(path):
+            missing = True  # no crop: the frame has no face (not an error)
+        else:
+            try:
+                x = preprocess_faces(self.spec, read_image_rgb(path), framing=self.framing)[0]
+            except Exception as err:  # noqa: BLE001 -- any read failure fails the video (see module docstring)
+                error = str(err) if str(path) in str(err) else f"{path}: {err}"
+        if x is None:
             size = self.spec.input_size
             x = torch.zeros(self.spec.in_chans, size, size)
-        return {"job": job_pos, "frame_idx": frame_idx, "x": x, "ok": not error, "error": error}
+        return {"job": job_pos, "frame_idx": frame_idx, "x": x, "ok": not (missing or error), "missing": missing,
+                "error": error}
 
 
 def worker_init(_: int) -> None:

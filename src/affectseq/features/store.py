@@ -17,6 +17,7 @@ of the store. Writing lives in :mod:`affectseq.features.store_writer`.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ import numpy as np
 from affectseq.errors import InputError
 from affectseq.labels import AU_NAMES
 
+log = logging.getLogger(__name__)
 STORE_FORMAT = "affectseq-feature-store"
 STORE_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -107,7 +109,8 @@ class VideoEntry:
     labels_file: str
     splits: Mapping[str, str] = field(default_factory=dict)  # task -> split name ("train", "validation", ...)
     n_feature_frames: int = 0  # frames with a real feature row
-    n_corrupt: int = 0  # crops that existed but could not be decoded (masked)
+    n_corrupt: int = 0  # crops that could not be decoded (masked; stores from before such videos failed)
+    n_missing: int = 0  # frames listed with a face whose crop file was gone (masked as no face)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -118,6 +121,7 @@ class VideoEntry:
             "splits": dict(self.splits),
             "n_feature_frames": self.n_feature_frames,
             "n_corrupt": self.n_corrupt,
+            "n_missing": self.n_missing,
         }
 
     @classmethod
@@ -130,6 +134,7 @@ class VideoEntry:
             splits={str(k): str(v) for k, v in dict(data.get("splits", {})).items()},
             n_feature_frames=int(data.get("n_feature_frames", 0)),
             n_corrupt=int(data.get("n_corrupt", 0)),
+            n_missing=int(data.get("n_missing", 0)),
         )
 
 
@@ -165,6 +170,9 @@ class FeatureStore:
         self.entries: dict[str, VideoEntry] = {
             vid: VideoEntry.from_dict(entry) for vid, entry in manifest.get("videos", {}).items()
         }
+        self._incomplete: str | None = None
+        self._checked = False  # the marker scan runs once per instance
+        self._warned = False
         self.max_open = max_open if max_open is not None else _default_max_open()
         self._open: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._headers: dict[str, tuple[int, tuple[int, ...], np.dtype]] = {}  # rel path -> (offset, shape, dtype)
@@ -204,6 +212,51 @@ class FeatureStore:
 
     def n_frames(self, video_id: str) -> int:
         return self._entry(video_id).n_frames
+
+    # -- is it whole? ---------------------------------------------------------
+    def incomplete(self) -> str | None:
+        """Why this store is not one finished extraction, or None when it is.
+
+        The per-video markers (``videos/<stem>.json``) are what is committed; the
+        manifest must list exactly those, and every video the extraction planned
+        (``planned``, when recorded) must be among them. An interrupted or failed run,
+        or a parallel run whose manifest was never rebuilt, fails this check.
+        """
+        if self._checked:
+            return self._incomplete
+        markers = {p.name[: -len(".json")] for p in (self.root / VIDEOS_DIR).glob("*.json")}
+        listed = {video_stem(v) for v in self.entries}
+        problems = []
+        if markers - listed:
+            problems.append(f"{len(markers - listed)} committed videos are missing from manifest.json "
+                            f"(e.g. {sorted(markers - listed)[0]}; a parallel run stopped before rebuilding it)")
+        if listed - markers:
+            problems.append(f"{len(listed - markers)} videos in manifest.json have no commit marker in "
+                            f"{VIDEOS_DIR}/ (e.g. {sorted(listed - markers)[0]})")
+        planned = self.manifest.get("planned")
+        if isinstance(planned, list):
+            todo = sorted({video_stem(str(v)) for v in planned} - markers)
+            if todo:
+                problems.append(f"{len(todo)} of {len(planned)} planned videos are not extracted "
+                                f"(e.g. {todo[0]}; the extraction was interrupted or failed)")
+        self._incomplete, self._checked = "; ".join(problems) or None, True
+        return self._incomplete
+
+    def require_complete(self, allow_incomplete: bool = False, hint: str = "") -> None:
+        """Raise ``InputError`` (one line) when :meth:`incomplete`; with ``allow_incomplete``, warn loudly instead.
+
+        ``hint`` is appended to the message (how the caller's user can override).
+        """
+        problem = self.incomplete()
+        if problem is None:
+            return
+        fix = "re-run the extraction (affectseq extract, same options) to finish it"
+        if not allow_incomplete:
+            raise InputError(self.root / MANIFEST_NAME, f"incomplete feature store: {problem}; {fix}"
+                                                        f"{'; ' + hint if hint else ''}")
+        if not self._warned:
+            self._warned = True
+            log.warning("USING AN INCOMPLETE FEATURE STORE %s (%d videos listed): %s", self.root, len(self), problem)
 
     # -- reading --------------------------------------------------------------
     def features(self, video_id: str) -> np.ndarray:

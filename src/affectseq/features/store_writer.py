@@ -9,6 +9,12 @@ is the aggregate of the entries; it is rewritten atomically after each video by
 a single writer, or once by :meth:`StoreWriter.rebuild_manifest` after parallel
 workers (one process per video shard, e.g. Ray tasks) have written their videos
 with ``update_manifest=False``.
+
+The markers, not the manifest, say what is committed: reopening a store scans them,
+so a run killed at any point (local, DataLoader workers or Ray tasks, whose manifest
+was never rebuilt) resumes exactly. ``planned`` in the manifest lists the videos an
+extraction set out to write (:meth:`StoreWriter.set_planned`), so readers can tell a
+finished store from an interrupted one (:meth:`FeatureStore.incomplete`).
 """
 
 from __future__ import annotations
@@ -88,6 +94,8 @@ class StoreWriter:
         self.entries: dict[str, dict[str, Any]] = {}
         if manifest_path.exists():
             old = json.loads(manifest_path.read_text(encoding="utf-8"))
+            if isinstance(old.get("planned"), list):
+                self.header["planned"] = old["planned"]  # reopening must not forget what the store is for
             for key in _IDENTITY_KEYS:
                 if old.get(key) != self.header[key]:
                     raise InputError(
@@ -133,6 +141,15 @@ class StoreWriter:
             path.unlink(missing_ok=True)
         return len(stale)
 
+    def set_planned(self, video_ids: Sequence[str]) -> None:
+        """Record the videos this store is meant to hold (every video of the extraction's plan).
+
+        Written to the manifest at once, so a run interrupted before its end leaves a
+        store that readers know is incomplete.
+        """
+        self.header["planned"] = sorted(set(video_ids))
+        self._write_manifest()
+
     def rebuild_manifest(self) -> None:
         """Re-read every committed entry from disk (after parallel writers) and rewrite manifest.json."""
         self.entries = self._scan_entries()
@@ -150,8 +167,12 @@ class StoreWriter:
         splits: Mapping[str, str],
         n_corrupt: int = 0,
         update_manifest: bool = True,
+        n_missing: int = 0,
     ) -> VideoEntry:
-        """Commit one video: ``features`` (n_frames, feature_dim), ``labels`` a ``LABEL_DTYPE`` array."""
+        """Commit one video: ``features`` (n_frames, feature_dim), ``labels`` a ``LABEL_DTYPE`` array.
+
+        ``n_missing``: frames the dataset lists with a face whose crop file was gone (masked).
+        """
         n_frames = int(labels.shape[0])
         if features.shape != (n_frames, self.header["feature_dim"]):
             raise ValueError(f"features {features.shape} != ({n_frames}, {self.header['feature_dim']})")
@@ -159,7 +180,8 @@ class StoreWriter:
         def fill(out: np.ndarray) -> None:
             out[:] = features
 
-        return self.write_video_streamed(video_id, n_frames, fill, labels, splits, n_corrupt, update_manifest)
+        return self.write_video_streamed(video_id, n_frames, fill, labels, splits, n_corrupt, update_manifest,
+                                         n_missing=n_missing)
 
     def write_video_streamed(
         self,
@@ -170,6 +192,7 @@ class StoreWriter:
         splits: Mapping[str, str],
         n_corrupt: int = 0,
         update_manifest: bool = True,
+        n_missing: int = 0,
     ) -> VideoEntry:
         """Commit one video whose features ``fill(out)`` writes into a (n_frames, D) float16 memmap.
 
@@ -197,6 +220,7 @@ class StoreWriter:
             splits=dict(splits),
             n_feature_frames=int(labels["feature_valid"].sum()),
             n_corrupt=int(n_corrupt),
+            n_missing=int(n_missing),
         )
         write_json_atomic(self.root / VIDEOS_DIR / f"{stem}.json", entry.to_dict())
         self.entries[video_id] = entry.to_dict()

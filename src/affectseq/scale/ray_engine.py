@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from affectseq.errors import ConfigError
-from affectseq.features.extract import ExtractReport, MAX_LOGGED_ERRORS, extract_videos, open_store
+from affectseq.features.extract import ExtractReport, MAX_LOGGED_ERRORS, extract_videos, open_store, raise_if_failed
 from affectseq.features.extract_jobs import plan_videos
 from affectseq.predict.batch import BatchReport, OutputOptions, VideoOutcome
 from affectseq.predict.pipeline import PredictOptions
@@ -146,9 +146,11 @@ def extract_with_ray(
     """``extract_features`` with Ray tasks over video shards: the same store, the same resume rule.
 
     ``workers_per_task`` DataLoader processes decode crops inside each task (0: in the task itself).
+    Videos with unreadable crops are not committed; ``ExtractIncomplete`` names them at the end.
     """
     writer = open_store(out_dir, frame_model, dataset, checkpoint_path)
     jobs = plan_videos(dataset)
+    writer.set_planned([job.video_id for job in jobs])  # an aborted run leaves a store known to be incomplete
     todo = [job for job in jobs if not writer.is_done(job.video_id)]
     report = ExtractReport(n_videos=len(jobs), n_skipped=len(jobs) - len(todo))
     if todo:
@@ -158,7 +160,7 @@ def extract_with_ray(
             shards = balanced_shards(todo, [1 + int(j.has_face.sum()) for j in todo], n_shards)
 
             def merge(part: dict[str, Any]) -> None:
-                for key in ("n_written", "n_frames_encoded", "n_corrupt"):
+                for key in ("n_written", "n_frames_encoded", "n_corrupt", "n_missing", "failed"):
                     setattr(report, key, getattr(report, key) + part[key])
                 report.errors.extend(part["errors"][: MAX_LOGGED_ERRORS - len(report.errors)])
 
@@ -167,7 +169,7 @@ def extract_with_ray(
                         progress, merge)
             report.seconds = time.perf_counter() - started
     writer.rebuild_manifest()
-    return report
+    return raise_if_failed(writer.root, report)
 
 
 # -- predict ----------------------------------------------------------------------------------------------------

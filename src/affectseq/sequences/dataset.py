@@ -32,10 +32,21 @@ from affectseq.sequences.windows import WindowIndex, WindowSpec
 LABEL_FIELDS = ("expr", "va", "au")
 
 
-class WindowDataset:
-    """Random access to the windows of ``spec`` over some videos of a store (a map-style Dataset)."""
+INCOMPLETE_HINT = "or set allow_incomplete_store=true to train on the committed videos anyway"
 
-    def __init__(self, store: FeatureStore, video_ids: Sequence[str], spec: WindowSpec, split: str | None = None):
+
+class WindowDataset:
+    """Random access to the windows of ``spec`` over some videos of a store (a map-style Dataset).
+
+    The store must be one finished extraction (:meth:`FeatureStore.require_complete`):
+    an interrupted or failed run, or a manifest that disagrees with the committed
+    videos, is an ``InputError`` -- training would silently use fewer videos -- unless
+    ``allow_incomplete`` (then a loud warning).
+    """
+
+    def __init__(self, store: FeatureStore, video_ids: Sequence[str], spec: WindowSpec, split: str | None = None,
+                 allow_incomplete: bool = False):
+        store.require_complete(allow_incomplete, hint=INCOMPLETE_HINT)
         self.store = store
         self.spec = spec
         video_tasks = None

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import tempfile
@@ -26,6 +27,14 @@ from typing import Any, Mapping
 import torch
 
 from affectseq.errors import InputError
+from affectseq.features.model_header import (
+    FRAME_TASKS,
+    MAX_CLASSES,
+    MAX_FEATURE_DIM,
+    HeaderChecker,
+    check_format,
+    parse_header_json,
+)
 from affectseq.models.temporal import TemporalConfig, TemporalModel
 from affectseq.utils.atomic import atomic_path
 from affectseq.utils.hashing import sha256_file
@@ -77,23 +86,72 @@ def save_sequence_checkpoint(
 
 
 def read_sequence_header(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The JSON header of a sequence checkpoint; ``InputError`` for anything else."""
-    from safetensors import safe_open
+    """The JSON header of a sequence checkpoint, checked against its schema; ``InputError`` for anything else.
+
+    The header is untrusted input (:mod:`affectseq.features.model_header`): every field
+    used to build the models is type- and range-checked here.
+    """
+    from affectseq.features.checkpoint import read_safetensors_metadata
 
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "sequence model file not found")
-    try:
-        with safe_open(str(path), framework="pt") as fh:
-            raw = (fh.metadata() or {}).get(HEADER_KEY)
-    except Exception as err:  # safetensors has its own error types for foreign files
-        raise InputError(path, f"not a safetensors file ({err})") from None
-    header = json.loads(raw) if raw else {}
-    if header.get("format") != FORMAT:
-        raise InputError(path, f"not an affectseq sequence model (format {header.get('format')!r})")
-    if int(header.get("version", 0)) > FORMAT_VERSION:
-        raise InputError(path, f"sequence model format {header['version']} is newer than this affectseq")
+    raw = read_safetensors_metadata(path, "sequence model").get(HEADER_KEY)
+    header = parse_header_json(path, raw, "sequence model")
+    return check_sequence_header(path, header)
+
+
+_TEMPORAL_KEYS = {"cell", "hidden_sizes", "bidirectional", "dropout", "mode", "mask_channel"}
+MODES = ("seq2one", "seq2seq")
+
+
+def check_sequence_header(path: str | os.PathLike[str], header: dict[str, Any]) -> dict[str, Any]:
+    """Schema of a sequence-model header: the fields that build models, typed and bounded."""
+    check = HeaderChecker(path, "sequence model")
+    check_format(check, header, FORMAT, FORMAT_VERSION)
+    check.integer(header, "input_dim", 1, MAX_FEATURE_DIM)
+    heads = check.mapping(header, "heads")
+    if not heads or not set(heads) <= set(FRAME_TASKS):
+        raise check.fail("heads", f"expected tasks among {', '.join(FRAME_TASKS)}, got {sorted(heads)}")
+    for task in heads:
+        check.nested("heads").integer(heads, task, 1, MAX_CLASSES)
+    config = check.mapping(header, "model_config")
+    unknown = sorted(set(config) - _TEMPORAL_KEYS)
+    if unknown:
+        raise check.fail("model_config", f"unknown fields {unknown}")
+    inner = check.nested("model_config")
+    inner.string(config, "cell", ("gru", "lstm"), default="gru")
+    sizes = config.get("hidden_sizes", [100])
+    if not isinstance(sizes, list) or not 0 < len(sizes) <= 16:
+        raise inner.fail("hidden_sizes", "expected a list of 1 to 16 layer sizes")
+    for i in range(len(sizes)):
+        inner.nested("hidden_sizes").integer({str(i): sizes[i]}, str(i), 1, 8192)
+    inner.boolean(config, "bidirectional", default=False)
+    inner.boolean(config, "mask_channel", default=True)
+    inner.number(config, "dropout", 0.0, 1.0, default=0.0)
+    inner.string(config, "mode", MODES, default="seq2one")
+    check.string(header, "mode", MODES, default=config.get("mode", "seq2one"))
+    check.integer(header, "window", 1, 1_000_000, default=100)
+    check.strings(header, "tasks", len(FRAME_TASKS), FRAME_TASKS, default=sorted(heads))
+    check.strings(header, "expr_classes", MAX_CLASSES, default=[])
+    check.mapping(header, "encoder", default={})
+    ref = header.get("frame_checkpoint")
+    if ref is not None:
+        _check_frame_ref(check, ref)
     return header
+
+
+def _check_frame_ref(check: HeaderChecker, ref: Any) -> None:
+    """``frame_checkpoint``: sha256 + a file *name* (looked up beside the bundle only) + embedded header."""
+    if not isinstance(ref, dict):
+        raise check.fail("frame_checkpoint", "expected a JSON object")
+    check = check.nested("frame_checkpoint")
+    sha = check.string(ref, "sha256")
+    if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+        raise check.fail("sha256", "expected 64 lowercase hex digits")
+    check.string(ref, "path", max_len=4096)
+    if check.boolean(ref, "embedded", default=False):
+        check.string(ref, "header", max_len=10_000_000)
 
 
 def load_sequence_checkpoint(path: str | os.PathLike[str], device: str = "cpu") -> tuple[TemporalModel, dict]:
@@ -108,8 +166,71 @@ def load_sequence_checkpoint(path: str | os.PathLike[str], device: str = "cpu") 
         tensors = load_file(str(path), device="cpu")
         model.load_state_dict({k[len("temporal."):]: v for k, v in tensors.items() if k.startswith("temporal.")})
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
-        raise InputError(path, f"sequence model does not match its header ({err})") from None
+        reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        raise InputError(path, f"sequence model does not match its header ({reason})") from None
     return model.to(device).eval(), header
+
+
+def save_resume_checkpoint(path: str | os.PathLike[str], payload: Mapping[str, Any]) -> Path:
+    """Write a resume checkpoint atomically, in the forms :func:`load_resume_checkpoint` accepts.
+
+    NumPy scalars and arrays (metrics in the history) become Python numbers and tensors:
+    ``torch.load(weights_only=True)`` refuses NumPy's pickled globals.
+    """
+    target = Path(path)
+    with atomic_path(target) as tmp:
+        torch.save(plain_values(dict(payload)), tmp)
+    return target
+
+
+def plain_values(value: Any) -> Any:
+    """``value`` with NumPy scalars/arrays replaced by Python numbers/tensors, recursively."""
+    import numpy as np
+
+    if isinstance(value, dict):
+        out = copy.copy(value)  # keeps the type and attributes (a state_dict's ``_metadata``)
+        for key, item in value.items():
+            out[key] = plain_values(item)
+        return out
+    if isinstance(value, (list, tuple)):
+        return type(value)(plain_values(v) for v in value)
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(value))
+    return value
+
+
+def load_resume_checkpoint(path: str | os.PathLike[str], keys: tuple[str, ...] = ("model", "optimizer", "state")
+                           ) -> dict[str, Any]:
+    """A run's ``checkpoint_last.pt`` loaded with ``torch.load(weights_only=True)``.
+
+    Resume checkpoints hold only tensors and plain containers/numbers/strings (weights,
+    optimiser state, the training state as a dict), which torch's restricted unpickler
+    reads; a file that needs anything else -- an arbitrary class, i.e. code run while
+    unpickling -- is refused with a one-line ``InputError``, as is a file missing ``keys``.
+    """
+    import pickle
+
+    path = Path(path)
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise InputError(path, "resume checkpoint not found") from None
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError, AttributeError) as err:
+        raise InputError(path, f"not a loadable resume checkpoint ({_unpickle_reason(err)}); only tensors "
+                               "and plain values are loaded from a checkpoint") from None
+    if not isinstance(saved, dict) or not all(k in saved for k in keys):
+        raise InputError(path, f"not an affectseq resume checkpoint (expected a dict with {', '.join(keys)})")
+    return saved
+
+
+def _unpickle_reason(err: BaseException) -> str:
+    """One line from torch's multi-paragraph refusal: the line naming the refused global, if any."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    named = [line for line in lines if "GLOBAL" in line or "Unsupported" in line]
+    reason = (named or lines or [type(err).__name__])[0]
+    return reason.rstrip(".")[:200]
 
 
 @dataclass
@@ -176,10 +297,16 @@ def _embedded_frame_model(path: Path, ref: Mapping[str, Any], device: str) -> to
 
 
 def _referenced_frame_model(path: Path, ref: Mapping[str, Any], device: str) -> torch.nn.Module:
+    """The non-embedded frame model: the file of the recorded *name* beside the bundle, sha256-checked.
+
+    The recorded path itself is never opened: a model file must not make us read
+    arbitrary files, so only its base name is used, in the bundle's own folder.
+    """
     from affectseq.features.checkpoint import load_frame_model
 
-    candidates = [Path(ref["path"]), path.parent / Path(ref["path"]).name]
-    for candidate in candidates:
-        if candidate.is_file() and sha256_file(candidate) == ref["sha256"]:
-            return load_frame_model(candidate, device=device)
-    raise InputError(path, f"frame model {ref['path']} (sha256 {ref['sha256'][:12]}...) not found or changed")
+    name = Path(str(ref["path"]).replace("\\", "/")).name
+    candidate = path.parent / name
+    if name.endswith(".safetensors") and candidate.is_file() and sha256_file(candidate) == ref["sha256"]:
+        return load_frame_model(candidate, device=device)
+    raise InputError(path, f"frame model {name!r} (sha256 {ref['sha256'][:12]}...) not found beside the "
+                           "sequence model, or changed; copy it next to the sequence model")

@@ -20,6 +20,7 @@ from affectseq.features.encoders import create_encoder
 from affectseq.features.frame_model import FrameModel
 from affectseq.training import distributed as ddp
 from affectseq.training.augment import build_augment
+from affectseq.training.checkpoints import load_resume_checkpoint, save_resume_checkpoint
 from affectseq.training.frame_data import FrameData, FrameDataset, collate_batch, resolve_frame_data, tasks_in
 from affectseq.training.frame_eval import (
     batch_loss, frame_metrics, make_eval_loader, predict_frames, selection_score, write_predictions,
@@ -174,7 +175,7 @@ class FrameTrainer:
         state = TrainState()
         last = self.run_dir / LAST
         # Rank 0 reads the checkpoint and hands it over: other nodes need not mount the run directory.
-        saved = ddp.broadcast_object(torch.load(last, map_location="cpu", weights_only=False)
+        saved = ddp.broadcast_object(load_resume_checkpoint(last)  # weights_only: a file never runs code
                                      if ctx.is_main and resume and last.exists() else None, ctx)
         if saved is not None:
             plain.load_state_dict(saved["model"])
@@ -327,9 +328,8 @@ class FrameTrainer:
             write_predictions(self.run_dir / predictions_file("validation"), val_set, val_idx, pred,
                               model.expr_classes)
         _write_history(self.run_dir / "history.csv", state.history)
-        with atomic_path(self.run_dir / LAST) as tmp:
-            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "state": asdict(state)}, tmp)
+        save_resume_checkpoint(self.run_dir / LAST, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                                     "state": asdict(state)})
 
     def _write_data_summary(self, data: FrameData, fit_idx: np.ndarray, tasks: tuple[str, ...]) -> None:
         from affectseq.data.balance import describe_distribution

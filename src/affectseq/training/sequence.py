@@ -35,10 +35,10 @@ from affectseq.models.temporal import TemporalConfig, TemporalModel
 from affectseq.sequences.dataset import WindowDataset, balanced_window_indices, collate_windows
 from affectseq.sequences.windows import WindowSpec
 from affectseq.training import distributed as ddp
-from affectseq.training.checkpoints import BEST_NAME, save_sequence_checkpoint
+from affectseq.training.checkpoints import BEST_NAME, load_resume_checkpoint, save_resume_checkpoint, save_sequence_checkpoint
 from affectseq.training.frame_eval import frame_metrics, selection_score
 from affectseq.training.sequence_eval import predict_windows, window_loss, write_sequence_predictions
-from affectseq.utils.atomic import atomic_path, write_text_atomic
+from affectseq.utils.atomic import write_text_atomic
 from affectseq.utils.progress import make_progress
 from affectseq.utils.rundir import init_run_dir
 
@@ -84,6 +84,8 @@ class SequenceTrainConfig:
     num_workers: int = 0
     device: str = "cpu"
     seed: int = 0
+    # Train on a store whose extraction is unfinished (fewer videos than planned): warn instead of refusing.
+    allow_incomplete_store: bool = False
 
     def __post_init__(self) -> None:
         if self.window < 1 or self.epochs < 1 or self.batch_size < 1:
@@ -131,8 +133,9 @@ def make_datasets(store: FeatureStore, config: SequenceTrainConfig, tasks: tuple
     spec = WindowSpec(mode=config.mode, length=config.window, stride=config.stride, tasks=tasks,
                       pad_start=config.pad_start)
     val_spec = WindowSpec(mode=config.mode, length=config.window, stride=None, tasks=tasks, pad_start=config.pad_start)
-    return (WindowDataset(store, train_ids, spec, split=config.train_split),
-            WindowDataset(store, val_ids, val_spec, split=config.val_split))
+    allow = config.allow_incomplete_store
+    return (WindowDataset(store, train_ids, spec, split=config.train_split, allow_incomplete=allow),
+            WindowDataset(store, val_ids, val_spec, split=config.val_split, allow_incomplete=allow))
 
 
 def _expr_class_weights(store: FeatureStore, dataset: WindowDataset, n_classes: int) -> torch.Tensor:
@@ -226,10 +229,10 @@ def train_sequence(
     state: dict[str, Any] = {"epoch": 0, "best_score": -math.inf, "best_epoch": 0, "bad_epochs": 0, "history": []}
     last_path = run_dir / LAST_NAME
     # Rank 0 reads the checkpoint and hands it to the others: their nodes need not mount the run directory.
-    saved = ddp.broadcast_object(torch.load(last_path, map_location="cpu", weights_only=False)
+    saved = ddp.broadcast_object(load_resume_checkpoint(last_path, ("model", "optimizer", "state", "config"))
                                  if ctx.is_main and resume and last_path.exists() else None, ctx)
     if saved is not None:
-        if saved["config"] != config_to_dict(config):
+        if _resume_config(saved["config"]) != _resume_config(config_to_dict(config)):
             raise ConfigError(f"{last_path}: the run was started with a different configuration; "
                               "resume with the same options or use a new run directory")
         plain.load_state_dict(saved["model"])
@@ -302,6 +305,11 @@ def train_sequence(
     return SequenceRunResult(run_dir, state["best_epoch"], state["best_score"], state["history"])
 
 
+def _resume_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The options a resumed run must share with its start (``allow_incomplete_store`` does not change training)."""
+    return {k: v for k, v in config.items() if k != "allow_incomplete_store"}
+
+
 def _write_epoch(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any],
                  config: SequenceTrainConfig, info: dict[str, Any], pred: dict[str, np.ndarray], val_ds: Any,
                  store: FeatureStore, frame_ckpt: str | None, improved: bool) -> None:
@@ -313,6 +321,5 @@ def _write_epoch(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.O
                                  frame_checkpoint=frame_ckpt)
         write_sequence_predictions(run_dir / "val_predictions.npz", pred, val_ds.video_ids, store.expr_classes)
     _write_history(run_dir / "history.csv", state["history"])
-    with atomic_path(run_dir / LAST_NAME) as tmp:
-        torch.save({"model": plain.state_dict(), "optimizer": optimizer.state_dict(), "state": state,
-                    "config": config_to_dict(config)}, tmp)
+    save_resume_checkpoint(run_dir / LAST_NAME, {"model": plain.state_dict(), "optimizer": optimizer.state_dict(),
+                                                 "state": state, "config": config_to_dict(config)})
