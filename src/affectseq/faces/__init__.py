@@ -21,8 +21,10 @@ from affectseq.faces.detector import (
     create_detector,
 )
 from affectseq.faces.tracking import FaceTracker, TrackedFace
+from affectseq.faces.working import WORK_MAX_SIDE, detection_to_full, working_frame
 
 __all__ = [
     "DEFAULT_DETECTOR", "LANDMARK_NAMES", "TEMPLATE_112", "Detection", "FaceDetector", "FaceTracker",
-    "TrackedFace", "align_face", "align_faces", "available_detectors", "create_detector",
+    "TrackedFace", "WORK_MAX_SIDE", "align_face", "align_faces", "available_detectors", "create_detector",
+    "detection_to_full", "working_frame",
 ]

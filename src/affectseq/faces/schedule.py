@@ -23,6 +23,7 @@ import numpy as np
 
 from affectseq.faces.detector import Detection, FaceDetector, check_rgb
 from affectseq.faces.orientation import rotate_frame
+from affectseq.faces.working import WORK_MAX_SIDE, working_frame
 
 _THUMB_SIZE = (32, 18)
 
@@ -32,13 +33,18 @@ class FramePlan:
     """One frame's schedule decision and the full detections made ahead for it.
 
     ``detections`` maps quarter turns (the frame orientation the detector saw) to
-    the detector's raw output on the frame rotated by that much; the tracker uses an
-    entry when it detects in that orientation and runs the detector itself otherwise.
+    the detector's raw output on the (working copy of the) frame rotated by that much;
+    the tracker uses an entry when it detects in that orientation and runs the detector
+    itself otherwise.
     """
 
     cut: bool
     detect: bool
     detections: dict[int, list[Detection]] = field(default_factory=dict)
+    # The working copy the plan was made on and its scale (affectseq.faces.working), so the
+    # tracker does not shrink a large frame a second time; None when the frame already fit.
+    work: np.ndarray | None = field(default=None, repr=False, compare=False)
+    scale: float = 1.0
 
 
 class DetectionSchedule:
@@ -100,19 +106,26 @@ class FramePlanner:
     """
 
     def __init__(self, detector: FaceDetector, schedule: DetectionSchedule, orientation: Callable[[], int],
-                 lock: threading.Lock | None = None):
+                 lock: threading.Lock | None = None, max_side: int | None = WORK_MAX_SIDE):
         self.detector = detector
         self.schedule = schedule
         self.orientation = orientation
         self.lock: ContextManager = lock if lock is not None else nullcontext()
+        self.max_side = max_side
 
     def plan(self, rgb: np.ndarray) -> FramePlan:
-        """The plan for the next frame: schedule decision, and full detections on a detection frame."""
+        """The plan for the next frame: schedule decision, and full detections on a detection frame.
+
+        Frames larger than ``max_side`` are planned on their working copy
+        (:mod:`affectseq.faces.working`), which the plan carries to the tracker.
+        """
         rgb = check_rgb(rgb)
-        cut, detect = self.schedule.step(rgb)
+        work, scale = working_frame(rgb, self.max_side)
+        kept = work if scale != 1.0 else None
+        cut, detect = self.schedule.step(work)
         if not detect:
-            return FramePlan(cut, detect)
+            return FramePlan(cut, detect, work=kept, scale=scale)
         turns = int(self.orientation())
         with self.lock:
-            found = self.detector.detect(rotate_frame(rgb, turns))
-        return FramePlan(cut, detect, {turns: found})
+            found = self.detector.detect(rotate_frame(work, turns))
+        return FramePlan(cut, detect, {turns: found}, work=kept, scale=scale)

@@ -30,6 +30,10 @@ searching other frame orientations (``rotations``) on detection frames while no
 face is tracked; the orientation that finds faces is then used for detection and
 re-fitting until the faces are gone. Boxes and landmarks are always reported in
 the upright frame.
+
+Frames larger than ``max_side`` (:data:`affectseq.faces.working.WORK_MAX_SIDE`) are
+detected and tracked on a shrunk working copy, so memory and time stay bounded at any
+resolution; tracks live in working-copy pixels and are reported in the given frame's.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ import numpy as np
 from affectseq.faces.detector import Detection, FaceDetector, box_iou_matrix, check_rgb
 from affectseq.faces.orientation import box_to_rotated, detection_from_rotated, quarter_turns, rotate_frame
 from affectseq.faces.schedule import DetectionSchedule, FramePlan, FramePlanner
+from affectseq.faces.working import WORK_MAX_SIDE, detection_to_full, working_frame
 
 
 @dataclass(frozen=True)
@@ -133,6 +138,8 @@ class FaceTracker:
         refine_every: re-fit and verify tracks on every n-th tracking frame, carrying
             boxes and landmarks by their velocity on the others (2 halves the per-frame
             cost; a face leaving mid-shot may then linger one frame).
+        max_side: frames whose longer side exceeds this are detected and tracked on a
+            copy shrunk to fit (:mod:`affectseq.faces.working`); ``None`` disables it.
     """
 
     def __init__(
@@ -150,12 +157,14 @@ class FaceTracker:
         rotation_search_every: int = 3,
         confident_score: float = 0.98,
         refine_every: int = 2,
+        max_side: int | None = WORK_MAX_SIDE,
     ) -> None:
         if detect_every < 1:
             raise ValueError(f"detect_every must be >= 1, got {detect_every}")
         if refine_every < 1:
             raise ValueError(f"refine_every must be >= 1, got {refine_every}")
         self.refine_every = int(refine_every)
+        self.max_side = max_side
         self.detector = detector
         self.detect_every = int(detect_every)
         self.main_face_only = bool(main_face_only)
@@ -194,7 +203,7 @@ class FaceTracker:
         After ``reset`` a tracker fed plans must get one for every frame (from a new planner).
         """
         return FramePlanner(self.detector, DetectionSchedule(self.detect_every, self.cut_threshold),
-                            lambda: self._turns, self._detect_lock)
+                            lambda: self._turns, self._detect_lock, max_side=self.max_side)
 
     # ------------------------------------------------------------------ per frame
     def update(self, frame_idx: int, rgb: np.ndarray, plan: FramePlan | None = None) -> list[TrackedFace]:
@@ -204,6 +213,10 @@ class FaceTracker:
         every frame); without it the tracker follows its own schedule.
         """
         rgb = check_rgb(rgb)
+        if plan is not None and plan.work is not None:
+            rgb, scale = plan.work, plan.scale  # the planner already shrank this frame
+        else:
+            rgb, scale = working_frame(rgb, self.max_side)
         self.n_frames += 1
         cut, detect = (plan.cut, plan.detect) if plan is not None else self._schedule.step(rgb)
         if cut:
@@ -223,7 +236,8 @@ class FaceTracker:
         current = [t for t in self._tracks if t.frame_idx == frame_idx]
         if self.main_face_only:
             current = self._main(current)
-        return [TrackedFace(t.face_id, t.detection, detect) for t in sorted(current, key=lambda t: t.face_id)]
+        return [TrackedFace(t.face_id, detection_to_full(t.detection, scale), detect)
+                for t in sorted(current, key=lambda t: t.face_id)]
 
     def _detection_frame(self, frame_idx: int, rgb: np.ndarray) -> None:
         self.n_detections += 1

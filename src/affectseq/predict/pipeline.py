@@ -124,6 +124,29 @@ def prefetch(items: Iterable[Any], depth: int = DECODE_AHEAD, name: str = "affec
         thread.join()
 
 
+@dataclass(frozen=True)
+class _WorkFrame:
+    """A decoded frame shrunk to the face stage's working size; ``scale`` maps it to the video's pixels."""
+
+    frame_idx: int
+    time_sec: float
+    rgb: np.ndarray
+    scale: float
+
+
+def _working_frames(frames: Iterable[Any]) -> Iterator[_WorkFrame]:
+    """Frames at :data:`affectseq.faces.working.WORK_MAX_SIDE` at most, shrunk in the decode thread.
+
+    Then only bounded copies wait in the queues (an 8K frame would be 100 MB each):
+    faces are found, tracked and aligned on the copy, boxes reported at full resolution.
+    """
+    from affectseq.faces.working import working_frame
+
+    for frame in frames:
+        rgb, scale = working_frame(frame.rgb)
+        yield _WorkFrame(frame.frame_idx, frame.time_sec, rgb, scale)
+
+
 def _planned(frames: Iterator[Any], planner: Any, torch_threads: int | None,
              clock: dict[str, float]) -> Iterator[tuple[Any, Any]]:
     """``(frame, FramePlan)`` pairs: the tracker's schedule and full detections, run in the calling thread.
@@ -242,9 +265,10 @@ def predict_video_table(
     make_planner = getattr(source, "planner", None)
     if make_planner is not None:
         stream: Iterator[tuple[Any, Any]] = prefetch(
-            _planned(prefetch(reader), make_planner(), options.torch_threads, clock), PLAN_AHEAD, "affectseq-detect")
+            _planned(prefetch(_working_frames(reader)), make_planner(), options.torch_threads, clock), PLAN_AHEAD,
+            "affectseq-detect")
     else:
-        stream = ((frame, None) for frame in prefetch(reader))
+        stream = ((frame, None) for frame in prefetch(_working_frames(reader)))
     try:
         with make_progress(disable=None if options.progress is None else not options.progress) as progress:
             task = progress.add_task(Path(path).name, total=total)
@@ -266,7 +290,7 @@ def predict_video_table(
                 for fid, det in faces:
                     face_frame.append(frame.frame_idx)
                     face_ids.append(fid)
-                    boxes.append(tuple(float(v) for v in det.box))
+                    boxes.append(tuple(float(v) / frame.scale for v in det.box))  # full-resolution pixels
                     scores.append(float(det.score))
                 batcher.add(crops)
                 progress.advance(task)
