@@ -76,7 +76,7 @@ def test_bad_files_fail_alone_with_one_line(bad_inputs: dict[str, Path], good_vi
 
 def test_rerun_skips_finished_unless_overwrite(good_video: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    stale = out / ".good.abc123.tmp"  # what a killed run leaves behind
+    stale = out / ".affectseq-partial-abc123"  # what a killed run leaves behind
     stale.mkdir(parents=True)
     (stale / "frames.csv").write_text("partial")
     assert _run([good_video], out).count("done") == 1
@@ -122,9 +122,12 @@ def test_folders_expand_and_same_stems_get_distinct_dirs(good_video: Path, tmp_p
     (folder / "readme.txt").write_text("not a video, ignored inside folders")
     videos = collect_videos([folder])
     assert [v.name for v in videos] == ["clip.mov", "clip.mp4", "other.mp4"]
-    assert [d.name for d in output_dirs(videos, tmp_path / "out")] == ["clip_mov", "clip_mp4", "other"]
+    # The first "clip" keeps the plain name; the second gets its path's hash (stable whatever else is in the run).
+    dirs = [d.name for d in output_dirs(videos, tmp_path / "out")]
+    assert dirs[0] == "clip" and dirs[1].startswith("clip-") and dirs[2] == "other" and len(set(dirs)) == 3
     report = _run([folder], tmp_path / "out")
     assert report.count("done") == 3
+    assert [o.out_dir.name for o in report.outcomes] == dirs
 
 
 def test_overlay_written_with_and_without_audio(tmp_path: Path) -> None:

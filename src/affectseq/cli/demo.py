@@ -28,9 +28,15 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Handler: predict the sample (always fresh), then print the output paths and a summary."""
-    from affectseq.cli.predict import build_options
-    from affectseq.predict.batch import OutputOptions, check_output_root, output_dirs, predict_one
+    """Handler: predict the sample (always fresh), then print the output paths and a summary.
+
+    The demo's folder is redone on every call, but like ``predict`` it holds the
+    output folder's lock and replaces only a folder it wrote for the sample.
+    """
+    from affectseq.cli.predict import build_options, say
+    from affectseq.predict.batch import (
+        OutputOptions, check_output_root, expected_fingerprint, output_session, plan_video, predict_one,
+    )
     from affectseq.predict.model import load_model
     from affectseq.predict.outputs import format_summary
     from affectseq.predict.sample import SAMPLE_ATTRIBUTION, sample_video_path
@@ -41,12 +47,16 @@ def run(args: argparse.Namespace) -> int:
                            keep_audio=args.keep_audio)
     out_root = Path(args.out)
     check_output_root(out_root)
-    out_dir = output_dirs([video], out_root)[0]
-    print(f"affectseq demo: {video.name} ({SAMPLE_ATTRIBUTION}) with model '{args.model}'")
+    say(f"affectseq demo: {video.name} ({SAMPLE_ATTRIBUTION}) with model '{args.model}'")
     bundle = load_model(args.model, backend=args.backend, device=args.device, smoothing_sec=args.smoothing_sec)
-    prediction = predict_one(video, out_dir, bundle, options, output)
-    print(f"results in {out_dir.resolve()}/")
-    for name in sorted(p.name for p in out_dir.iterdir()):
-        print(f"  {name}")
-    print(format_summary(prediction.summary))
+    with output_session(out_root, "demo"):
+        fingerprint = expected_fingerprint(video, bundle.info.to_dict(), options, output)
+        plan = plan_video(video, out_root, set(), fingerprint, overwrite=True)
+        if plan.note:
+            say(f"note: {plan.note}")
+        prediction = predict_one(video, plan.out_dir, bundle, options, output)
+    say(f"results in {plan.out_dir.resolve()}/")
+    for name in sorted(p.name for p in plan.out_dir.iterdir()):
+        say(f"  {name}")
+    say(format_summary(prediction.summary))
     return 0

@@ -80,13 +80,28 @@ def run(args: argparse.Namespace) -> int:
 
 
 def print_outcome(outcome: Any) -> None:
-    """Print one video's result as the batch goes: its folder and summary, a skip, or a one-line error."""
-    from affectseq.predict.outputs import format_summary
+    """Print one video's result as the batch goes: its folder and summary, a skip, or a one-line error.
 
+    A note says why a video was redone or written to another folder than its usual one.
+    """
+    from affectseq.predict.outputs import format_summary
+    from affectseq.utils.naming import display_name
+
+    note = f" ({outcome.note})" if getattr(outcome, "note", "") else ""
     if outcome.status == "done":
-        print(f"done: {outcome.out_dir}")
-        print(format_summary(outcome.summary))
+        say(f"done: {display_name(str(outcome.out_dir))}{note}")
+        say(format_summary(outcome.summary))
     elif outcome.status == "skipped":
-        print(f"skipped: {outcome.message}")
+        say(f"skipped: {outcome.message}{note}")
     else:
-        print(f"affectseq: error: {outcome.message}", file=sys.stderr)
+        say(f"affectseq: error: {outcome.message}", sys.stderr)
+
+
+def say(text: str, stream: Any = None) -> None:
+    """``print`` that never fails on a console that cannot show some characters of a file name."""
+    stream = stream or sys.stdout
+    try:
+        print(text, file=stream)
+    except UnicodeEncodeError:
+        encoding = getattr(stream, "encoding", None) or "ascii"
+        print(text.encode(encoding, "backslashreplace").decode(encoding, "replace"), file=stream)

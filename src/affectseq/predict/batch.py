@@ -1,28 +1,43 @@
 """Predict over many videos and folders: one atomic output folder per video, never stopping at a bad file.
 
-For each input video, ``OUT/<video-stem>/`` gets ``frames.csv`` (or
-``frames.parquet``), ``summary.json``, ``timeline.png`` and optionally
-``overlay.mp4``. The folder is built under a temporary name and renamed into
-place only when complete, so a crash or a bad video leaves nothing
-half-written. A folder with ``summary.json`` is finished and is skipped on the
-next run unless ``overwrite``.
+For each input video, ``OUT/<name>/`` gets ``frames.csv`` (or ``frames.parquet``),
+``summary.json``, ``timeline.png`` and optionally ``overlay.mp4``. Promises
+(``docs/reliability.md``):
+
+* **names** -- ``<name>`` is :func:`affectseq.utils.naming.safe_name` of the file
+  stem: one path component, never ``.``/``..``, bounded length. When that folder
+  holds another video's results (or another input of the run took it), the video
+  goes to ``<name>-<hash of its resolved path>`` instead (:func:`claim_folder`);
+* **publishing** -- the folder is built under a temporary name and moved into place
+  only when complete, replacing only an earlier folder of the *same* source
+  (:mod:`affectseq.utils.publish`); nothing else is ever deleted;
+* **skipping** -- ``summary.json`` records a fingerprint (source, model, options:
+  :func:`~affectseq.predict.outputs.run_fingerprint`); a rerun skips a video only on
+  a full match and says why it redoes one otherwise;
+* **one writer** -- a run holds ``OUT/.affectseq.lock`` (:mod:`affectseq.utils.lock`);
+* **one bad video never sinks the batch** -- any exception of one video (but
+  KeyboardInterrupt/SystemExit) is that video's one-line failure.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from affectseq.errors import AffectseqError, InputError
 from affectseq.predict import outputs
 from affectseq.predict.pipeline import PredictOptions, VideoPrediction, predict_video_table
 from affectseq.predict.stages import ModelBundle
-from affectseq.utils.atomic import atomic_path
+from affectseq.utils.interrupt import sigterm_as_interrupt
+from affectseq.utils.lock import LOCK_FILE, hold_lock
+from affectseq.utils.naming import display_name, safe_name, short_hash
+from affectseq.utils.publish import partial_dir, publish_dir, remove_partials
 
 log = logging.getLogger(__name__)
 
@@ -40,16 +55,35 @@ class OutputOptions:
     overlay: bool = False
     keep_audio: bool = False
 
+    def fingerprint(self) -> dict[str, Any]:
+        """The output choices recorded in the fingerprint (all of them change what is written)."""
+        return asdict(self)
+
 
 @dataclass
 class VideoOutcome:
-    """What happened to one input video: ``status`` is ``done``, ``skipped`` or ``failed``."""
+    """What happened to one input video: ``status`` is ``done``, ``skipped`` or ``failed``.
+
+    ``note`` says why a video was redone or sent to another folder (empty otherwise).
+    """
 
     video: Path
     out_dir: Path
     status: str
     message: str = ""
     summary: dict[str, Any] | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class VideoPlan:
+    """What a batch will do with one video: ``action`` is ``new``, ``redo`` or ``skip``; ``note`` says why."""
+
+    video: Path
+    out_dir: Path
+    action: str
+    note: str
+    fingerprint: dict[str, Any]
 
 
 @dataclass
@@ -77,14 +111,15 @@ def collect_videos(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
 
     A file is kept whatever its suffix, so a mistaken input fails with a clear
     message for that file instead of being silently ignored; a missing path is
-    kept for the same reason.
+    kept for the same reason. Inside folders, affectseq's own outputs (an
+    ``overlay.mp4`` beside its ``summary.json``, temporary folders) are not inputs.
     """
     videos: list[Path] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES
-                           and not p.name.startswith("."))
+                           and not p.name.startswith(".") and not _is_affectseq_output(p))
             if not found:
                 log.warning("%s: folder holds no video files (%s)", path, ", ".join(sorted(VIDEO_SUFFIXES)))
             videos.extend(found)
@@ -94,19 +129,159 @@ def collect_videos(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
     return [v for v in videos if not (v.resolve() in seen or seen.add(v.resolve()))]  # type: ignore[func-returns-value]
 
 
+def _is_affectseq_output(path: Path) -> bool:
+    """An overlay a previous run wrote, or any file in one of affectseq's temporary folders."""
+    if path.name == outputs.OVERLAY_FILE and (path.parent / outputs.SUMMARY_FILE).is_file():
+        return True
+    return any(part.startswith(".affectseq-") for part in path.parts[:-1])
+
+
+def output_name(video: Path) -> str:
+    """The preferred output folder name of ``video``: its file stem made safe (:func:`safe_name`)."""
+    return safe_name(video.stem)
+
+
+def fallback_name(video: Path) -> str:
+    """The folder name used when the preferred one holds another video: ``<name>-<hash of resolved path>``."""
+    return f"{output_name(video)}-{short_hash(str(video.resolve()))}"
+
+
+def folder_holder(folder: Path) -> str | None:
+    """Whose results ``folder`` holds: the source path its ``summary.json`` names; ``""`` for anything else.
+
+    ``None`` when nothing is there. A file, a symlink or a folder without a
+    readable affectseq summary gives ``""``: it is never ours to replace.
+    """
+    if not folder.exists() and not folder.is_symlink():
+        return None
+    if folder.is_symlink() or not folder.is_dir():
+        return ""
+    return outputs.summary_source(outputs.read_summary(folder)) or ""
+
+
+def is_ours(folder: Path, video: Path) -> bool:
+    """Whether ``folder`` holds an earlier result made from ``video`` (same resolved path)."""
+    return folder_holder(folder) == str(video.resolve())
+
+
+def claim_folder(video: Path, out_root: Path, taken: set[Path]) -> tuple[Path, str]:
+    """The output folder for ``video`` and a note when it is not the preferred one.
+
+    Candidates: ``OUT/<name>`` then ``OUT/<name>-<hash>``. One holding this video's
+    earlier result wins (so reruns find it whatever else is in the run); else the
+    first that is absent and not ``taken`` by another input of this run. InputError
+    naming both when each holds something else.
+    """
+    candidates = [out_root / output_name(video), out_root / fallback_name(video)]
+    free = [c for c in candidates if c not in taken]
+    for folder in free:
+        if is_ours(folder, video):
+            return folder, ""
+    for folder in free:
+        if folder_holder(folder) is None:
+            if folder == candidates[0]:
+                return folder, ""
+            return folder, f"{candidates[0]} {_held_by(candidates[0], taken)}; writing {folder.name} instead"
+    raise InputError(video, f"output folders {candidates[0]} and {candidates[1]} both hold other files "
+                            f"({_held_by(candidates[0], taken)}); choose another output folder")
+
+
+def _held_by(folder: Path, taken: set[Path]) -> str:
+    if folder in taken:
+        return "is used by another input of this run"
+    holder = folder_holder(folder)
+    return f"holds the results of {display_name(holder)}" if holder else "holds files affectseq did not write"
+
+
 def output_dirs(videos: Sequence[Path], out_root: Path) -> list[Path]:
-    """``OUT/<stem>`` per video; stems shared by several inputs get the suffix added (``clip_mov``)."""
-    stems = [v.stem for v in videos]
+    """The output folder of each video, as a batch into ``out_root`` would choose them (:func:`claim_folder`)."""
+    taken: set[Path] = set()
     dirs = []
-    used: set[str] = set()
-    for video, stem in zip(videos, stems):
-        name = stem if stems.count(stem) == 1 else f"{stem}_{video.suffix.lstrip('.').lower()}"
-        base, n = name, 2
-        while name in used:  # same stem and suffix in different folders
-            name, n = f"{base}_{n}", n + 1
-        used.add(name)
-        dirs.append(out_root / name)
+    for video in videos:
+        folder = claim_folder(video, out_root, taken)[0]
+        taken.add(folder)
+        dirs.append(folder)
     return dirs
+
+
+def predict_fingerprint(options: PredictOptions, face_source_factory: Any = None, aligner: Any = None
+                        ) -> dict[str, Any]:
+    """The prediction options recorded in the fingerprint: those that change the frames table.
+
+    Batch size, threads and progress give identical results and are left out;
+    a custom face source or aligner (Python API) is recorded by name.
+    """
+    def name(fn: Any) -> str:
+        return "default" if fn is None else f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', '?')}"
+
+    return {"detector": options.detector, "detect_every": options.detect_every,
+            "main_face_only": options.main_face_only, "mode": options.mode, "stride": options.stride,
+            "face_source": name(face_source_factory), "aligner": name(aligner)}
+
+
+def expected_fingerprint(video: Path, model_info: Mapping[str, Any], options: PredictOptions,
+                         output_options: OutputOptions, face_source_factory: Any = None,
+                         aligner: Any = None) -> dict[str, Any]:
+    """The fingerprint a fresh prediction of ``video`` with these settings records in ``summary.json``."""
+    return outputs.run_fingerprint(outputs.source_fingerprint(video), model_info,
+                                   predict_fingerprint(options, face_source_factory, aligner),
+                                   output_options.fingerprint())
+
+
+def plan_video(video: Path, out_root: Path, taken: set[Path], fingerprint: Mapping[str, Any],
+               overwrite: bool) -> VideoPlan:
+    """Choose ``video``'s folder and whether to skip it (full fingerprint match), redo it, or write it new."""
+    out_dir, note = claim_folder(video, out_root, taken)
+    if folder_holder(out_dir) is None:
+        return VideoPlan(video, out_dir, "new", note, dict(fingerprint))
+    changes = outputs.fingerprint_changes(
+        (outputs.read_summary(out_dir) or {}).get("fingerprint"), fingerprint)
+    if not changes and not overwrite:
+        return VideoPlan(video, out_dir, "skip", note, dict(fingerprint))
+    why = "--overwrite" if not changes else "; ".join(changes)
+    return VideoPlan(video, out_dir, "redo", "; ".join(filter(None, [note, f"redone: {why}"])), dict(fingerprint))
+
+
+def plan_batch(videos: Sequence[Path], out_root: Path, fingerprint_of: Callable[[Path], Mapping[str, Any]],
+               overwrite: bool) -> list[VideoPlan | VideoOutcome]:
+    """A plan per video, in order; a video whose folder cannot be chosen is a failed outcome instead."""
+    taken: set[Path] = set()
+    plans: list[VideoPlan | VideoOutcome] = []
+    for video in videos:
+        try:
+            plan = plan_video(video, out_root, taken, fingerprint_of(video), overwrite)
+        except Exception as err:  # noqa: BLE001 -- one video's problem, reported like any failure
+            plans.append(failed_outcome(video, out_root, err))
+            continue
+        taken.add(plan.out_dir)
+        plans.append(plan)
+    return plans
+
+
+def skipped_outcome(plan: VideoPlan) -> VideoOutcome:
+    """The outcome of a video whose folder is up to date."""
+    return VideoOutcome(plan.video, plan.out_dir, "skipped",
+                        f"{plan.out_dir}: up to date for {display_name(str(plan.video))} (use --overwrite to redo)",
+                        note=plan.note)
+
+
+def failed_outcome(video: Path, out_dir: Path, err: BaseException) -> VideoOutcome:
+    """One video's failure as one line: the error's own message for affectseq errors, else class and message."""
+    log.debug("failure on %s", display_name(str(video)), exc_info=err)
+    return VideoOutcome(video, out_dir, "failed", describe_failure(video, err))
+
+
+def describe_failure(video: Path, err: BaseException) -> str:
+    """``"<video>: <Class>: <first line>"`` (affectseq errors already name their file), printable, one line."""
+    try:
+        text = str(err)
+    except Exception:  # noqa: BLE001 -- an exception whose __str__ fails still gets reported
+        text = ""
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    if isinstance(err, AffectseqError) and first:
+        return display_name(first)
+    detail = f"{type(err).__name__}: {first}" if first else type(err).__name__
+    return display_name(f"{video}: {detail}")
 
 
 def check_output_root(out_root: Path) -> None:
@@ -117,6 +292,16 @@ def check_output_root(out_root: Path) -> None:
             pass
     except OSError as err:
         raise InputError(out_root, f"output directory is not writable ({err.strerror or err})") from None
+
+
+@contextlib.contextmanager
+def output_session(out_root: Path, purpose: str = "predict") -> Iterator[None]:
+    """Own ``out_root`` for a run: its lock (a second run fails with a clear message), SIGTERM as Ctrl-C,
+    and the temporary folders a killed earlier run left, cleared."""
+    with sigterm_as_interrupt(), hold_lock(out_root / LOCK_FILE, purpose):
+        for leftover in remove_partials(out_root):
+            log.info("removed %s, left by an interrupted run", leftover)
+        yield
 
 
 def is_finished(out_dir: Path) -> bool:
@@ -143,7 +328,7 @@ def write_video_outputs(
         from affectseq.predict.timeline import draw_timeline
 
         draw_timeline(prediction.table, prediction.classes, out_dir / outputs.TIMELINE_FILE,
-                      title=video.name, summary=prediction.summary, has_va=prediction.has_va)
+                      title=display_name(video.name), summary=prediction.summary, has_va=prediction.has_va)
         lap("timeline_sec")
     if options.overlay:
         from affectseq.predict.overlay import write_overlay
@@ -156,17 +341,6 @@ def write_video_outputs(
     return seconds
 
 
-def _remove_stale_partials(out_dir: Path) -> None:
-    """Delete temporary folders a killed earlier run left for this video (``.<name>.*.tmp``)."""
-    import shutil
-
-    for stale in out_dir.parent.glob(f".{out_dir.name}.*.tmp"):
-        if stale.is_dir():
-            shutil.rmtree(stale, ignore_errors=True)
-        else:
-            stale.unlink(missing_ok=True)
-
-
 def predict_one(
     video: Path,
     out_dir: Path,
@@ -176,17 +350,43 @@ def predict_one(
     face_source_factory: Callable[[], Any] | None = None,
     aligner: Callable[..., Any] | None = None,
 ) -> VideoPrediction:
-    """Predict one video and publish its folder atomically (nothing is left on failure)."""
+    """Predict one video and publish its folder atomically (nothing is left on failure).
+
+    An existing ``out_dir`` is replaced only when it holds an earlier result of this
+    same video; anything else there raises InputError and is left untouched.
+    """
+    video = Path(video)
+    # Fingerprint before predicting: a source that changes meanwhile is redone by the next run.
+    fingerprint = expected_fingerprint(video, bundle.info.to_dict(), options, output_options,
+                                       face_source_factory, aligner)
     face_source = face_source_factory() if face_source_factory else None
     extra = {"aligner": aligner} if aligner is not None else {}
-    prediction = predict_video_table(video, bundle, options, face_source=face_source, **extra)
+    # An absolute path: FFmpeg reads a relative "a:b.mp4" as protocol "a".
+    prediction = predict_video_table(video.absolute(), bundle, options, face_source=face_source, **extra)
+    prediction.summary["fingerprint"] = fingerprint
     if prediction.summary["frames_with_face"] == 0:
-        log.warning("%s: no face found; every frame is listed without predictions", video)
-    _remove_stale_partials(out_dir)
-    with atomic_path(out_dir) as tmp:
-        written = write_video_outputs(video, tmp, prediction, output_options, stride=options.stride)
+        log.warning("%s: no face found; every frame is listed without predictions", display_name(str(video)))
+    out_dir = Path(out_dir)
+    with partial_dir(out_dir.parent) as tmp:
+        written = write_video_outputs(video.absolute(), tmp, prediction, output_options, stride=options.stride)
+        publish_dir(tmp, out_dir, lambda folder: is_ours(folder, video))
     prediction.timings.update({f"write_{name}": sec for name, sec in written.items()})
     return prediction
+
+
+def predict_planned(plan: VideoPlan, bundle: ModelBundle, options: PredictOptions, output_options: OutputOptions,
+                    face_source_factory: Callable[[], Any] | None = None,
+                    aligner: Callable[..., Any] | None = None) -> VideoOutcome:
+    """Carry out one plan: skip, or predict and publish; any failure (but Ctrl-C/exit) becomes the outcome."""
+    if plan.action == "skip":
+        return skipped_outcome(plan)
+    try:
+        pred = predict_one(plan.video, plan.out_dir, bundle, options, output_options, face_source_factory, aligner)
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except BaseException as err:  # noqa: BLE001 -- one bad video must never stop the batch
+        return failed_outcome(plan.video, plan.out_dir, err)
+    return VideoOutcome(plan.video, plan.out_dir, "done", summary=pred.summary, note=plan.note)
 
 
 def run_batch(
@@ -204,8 +404,9 @@ def run_batch(
     """Predict every video in ``inputs`` into ``out_root``; failures are recorded, not raised.
 
     ``face_source_factory`` makes a fresh face source per video and ``aligner``
-    replaces the alignment (defaults: the tracker from ``options``, ``align_face``). ``on_outcome`` is called after each video (the CLI
-    prints a line).
+    replaces the alignment (defaults: the tracker from ``options``, ``align_face``).
+    ``on_outcome`` is called after each video (the CLI prints a line). Raises
+    :class:`~affectseq.utils.lock.LockHeld` when another run writes into ``out_root``.
     """
     from affectseq.errors import ConfigError
 
@@ -213,23 +414,17 @@ def run_batch(
         raise ConfigError(f"model {bundle.info.model_id} has a bidirectional temporal model: use --mode offline")
     root = Path(out_root)
     check_output_root(root)
-    videos = collect_videos(inputs)
     report = BatchReport()
-    for video, out_dir in zip(videos, output_dirs(videos, root)):
-        if is_finished(out_dir) and not overwrite:
-            outcome = VideoOutcome(video, out_dir, "skipped", f"{out_dir} exists (use --overwrite to redo)")
-        else:
-            try:
-                pred = predict_one(video, out_dir, bundle, options, output_options, face_source_factory, aligner)
-                outcome = VideoOutcome(video, out_dir, "done", summary=pred.summary)
-            except AffectseqError as err:
-                outcome = VideoOutcome(video, out_dir, "failed", str(err))
-            except (OSError, RuntimeError, ValueError, MemoryError) as err:
-                # Unexpected failures of one video must not stop the batch; keep the message one line.
-                log.debug("failure on %s", video, exc_info=True)
-                detail = str(err).splitlines()[0] if str(err) else ""
-                outcome = VideoOutcome(video, out_dir, "failed", f"{video}: {type(err).__name__}: {detail}")
-        report.outcomes.append(outcome)
-        if on_outcome is not None:
-            on_outcome(outcome)
+    with output_session(root, "predict"):
+        model_info = bundle.info.to_dict()
+
+        def fingerprint_of(video: Path) -> dict[str, Any]:
+            return expected_fingerprint(video, model_info, options, output_options, face_source_factory, aligner)
+
+        for plan in plan_batch(collect_videos(inputs), root, fingerprint_of, overwrite):
+            outcome = plan if isinstance(plan, VideoOutcome) else predict_planned(
+                plan, bundle, options, output_options, face_source_factory, aligner)
+            report.outcomes.append(outcome)
+            if on_outcome is not None:
+                on_outcome(outcome)
     return report

@@ -1,14 +1,23 @@
-"""Per-video output files: ``frames.csv`` (or Parquet) and ``summary.json``.
+"""Per-video output files: ``frames.csv`` (or Parquet) and ``summary.json``, and the run fingerprint.
 
 Writers take a target directory that the caller makes atomic (see
 :mod:`affectseq.predict.batch`); each file here is also written atomically so a
 crash never leaves a half-written table behind.
+
+``summary.json`` records a **fingerprint** of what made it (:func:`run_fingerprint`):
+the source file (resolved path, size, mtime, a hash of its first and last MiB), the
+model (id, checksum, temporal stage) and every option that changes the outputs.
+A rerun skips a video only when the fingerprint matches in full, and a folder is
+"ours" for a video only when its fingerprint names that video's path.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
+import os
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
@@ -17,10 +26,13 @@ import pandas as pd
 from affectseq.errors import ConfigError
 from affectseq.predict.table import VA_COLUMNS, prob_column
 from affectseq.utils.atomic import atomic_path, write_json_atomic
+from affectseq.utils.naming import display_name
 
 TableFormat = Literal["csv", "parquet"]
 FRAMES_FILES: dict[str, str] = {"csv": "frames.csv", "parquet": "frames.parquet"}
 SUMMARY_FILE = "summary.json"
+FINGERPRINT_VERSION = 1
+SAMPLE_BYTES = 1 << 20  # hash the first and last MiB: cheap for any size, catches re-encodes and edits
 TIMELINE_FILE = "timeline.png"
 OVERLAY_FILE = "overlay.mp4"
 
@@ -142,7 +154,7 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     video = summary.get("video", {})
     proc = summary.get("processing", {})
     lines = [
-        f"{Path(str(video.get('path', '?'))).name}: {summary['frames_processed']} frames, "
+        f"{display_name(Path(str(video.get('path', '?'))).name)}: {summary['frames_processed']} frames, "
         f"{summary['frames_with_face']} with a face, {len(summary.get('faces', []))} face track(s), "
         f"{proc.get('fps', float('nan')):.1f} frames/s",
     ]
@@ -160,3 +172,80 @@ def format_summary(summary: Mapping[str, Any]) -> str:
             )
         )
     return "\n".join(lines)
+
+
+def source_fingerprint(video: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """Identity of a source file: resolved path, size, mtime (ns) and SHA-256 of its first and last MiB.
+
+    ``None`` when the file cannot be read (the prediction itself then reports why).
+    """
+    path = Path(video).resolve()
+    try:
+        stat = path.stat()
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            digest.update(fh.read(SAMPLE_BYTES))
+            if stat.st_size > 2 * SAMPLE_BYTES:
+                fh.seek(-SAMPLE_BYTES, os.SEEK_END)
+            digest.update(fh.read(SAMPLE_BYTES))
+    except OSError:
+        return None
+    return {"path": str(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+            "sample_sha256": digest.hexdigest()}
+
+
+def run_fingerprint(
+    source: Mapping[str, Any] | None,
+    model: Mapping[str, Any],
+    options: Mapping[str, Any],
+    outputs: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The fingerprint stored in ``summary.json``: source, model (id, sha256, kind, temporal), options, outputs.
+
+    ``model`` is a ``ModelInfo.to_dict()``; only the fields that decide the outputs
+    are kept (backend and device are left out: they give the same results).
+    """
+    return {
+        "version": FINGERPRINT_VERSION,
+        "source": dict(source) if source else None,
+        "model": {k: model.get(k) for k in ("id", "sha256", "kind", "temporal")},
+        "options": dict(options),
+        "outputs": dict(outputs),
+    }
+
+
+def fingerprint_changes(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[str]:
+    """What differs between a stored and a new fingerprint, as short phrases (empty: a full match)."""
+    if not old or old.get("version") != new.get("version"):
+        return ["made by an older affectseq (no fingerprint)"]
+    changes = []
+    old_src, new_src = old.get("source") or {}, new.get("source") or {}
+    if not new_src or old_src != new_src:
+        changed = [k for k in ("path", "size", "mtime_ns", "sample_sha256") if old_src.get(k) != new_src.get(k)]
+        changes.append(f"source file changed ({', '.join(changed) or 'unreadable'})")
+    for part in ("model", "options", "outputs"):
+        before, after = old.get(part) or {}, new.get(part) or {}
+        for key in sorted(set(before) | set(after)):
+            if before.get(key) != after.get(key):
+                changes.append(f"{part} {key}: {before.get(key)!r} -> {after.get(key)!r}")
+    return changes
+
+
+def read_summary(out_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The ``summary.json`` of an output folder, or ``None`` when missing or unreadable."""
+    try:
+        data = json.loads((Path(out_dir) / SUMMARY_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def summary_source(summary: Mapping[str, Any] | None) -> str | None:
+    """The resolved source path a ``summary.json`` was made from (older summaries: their video path)."""
+    if not summary:
+        return None
+    source = (summary.get("fingerprint") or {}).get("source") or {}
+    if source.get("path"):
+        return str(source["path"])
+    legacy = (summary.get("video") or {}).get("path")
+    return str(Path(legacy).resolve()) if isinstance(legacy, str) and legacy else None

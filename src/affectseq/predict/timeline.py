@@ -10,6 +10,7 @@ Uses the object-oriented matplotlib API (no pyplot global state).
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -117,13 +118,16 @@ def draw_timeline(
     handles.append(Patch(facecolor="#dddddd", hatch="//", edgecolor="#bbbbbb", label="no face"))
     # Title and legend get a fixed band in inches, whatever the number of panels; fixed
     # margins, not tight_layout, which measures every text twice (a third of the drawing time).
-    fig.suptitle(_headline(title, summary), fontsize=13, y=1.0 - 0.08 / height_in, va="top")
+    # parse_math=False: a file name like "a$_b_$c" is text, not TeX for matplotlib's math parser.
+    fig.suptitle(_headline(title, summary), fontsize=13, y=1.0 - 0.08 / height_in, va="top", parse_math=False)
     fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=9, frameon=False,
                bbox_to_anchor=(0.5, 1.0 - 0.38 / height_in))
     fig.subplots_adjust(left=0.9 / FIG_WIDTH_IN, right=1.0 - 0.25 / FIG_WIDTH_IN, bottom=0.55 / height_in,
                         top=1.0 - 0.95 / height_in, hspace=0.25)
     out = Path(path)
-    with atomic_path(out) as tmp:
+    with atomic_path(out) as tmp, warnings.catch_warnings():
+        # Emoji/CJK in a file name the bundled font lacks are drawn as boxes; no warning per glyph.
+        warnings.filterwarnings("ignore", message="Glyph .* missing from", category=UserWarning)
         # Fast zlib level: the plot is flat colours, so the file is barely larger.
         fig.savefig(tmp, format="png", pil_kwargs={"compress_level": 1})
     return out
@@ -156,7 +160,12 @@ def _label_strip(ax: Any, time_sec: np.ndarray, winner: np.ndarray, colors: Sequ
                    clip_on=False)
 
 
+MAX_TITLE_CHARS = 90  # a 250-character file name would run off the figure
+
+
 def _headline(title: str, summary: Mapping[str, Any] | None) -> str:
+    if len(title) > MAX_TITLE_CHARS:
+        title = title[: MAX_TITLE_CHARS - 1] + "\u2026"
     if not summary or summary.get("dominant_expression") is None:
         return title
     dom = summary["dominant_expression"]

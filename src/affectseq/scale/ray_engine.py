@@ -28,9 +28,9 @@ from typing import Any, Callable, Iterator, Sequence
 from affectseq.errors import ConfigError
 from affectseq.features.extract import ExtractReport, MAX_LOGGED_ERRORS, extract_videos, open_store, raise_if_failed
 from affectseq.features.extract_jobs import plan_videos
-from affectseq.predict.batch import BatchReport, OutputOptions, VideoOutcome
+from affectseq.predict.batch import BatchReport, OutputOptions, VideoOutcome, VideoPlan, failed_outcome
 from affectseq.predict.pipeline import PredictOptions
-from affectseq.scale.predict_shards import ModelRequest, predict_pairs, shard_pairs, start_batch
+from affectseq.scale.predict_shards import ModelRequest, predict_pairs, shard_plans, split_lost, start_batch
 from affectseq.scale.shards import balanced_shards, default_shard_count
 from affectseq.utils.progress import make_progress
 
@@ -111,16 +111,29 @@ def task_slots(ray: Any, options: RayOptions) -> int:
 
 
 def _run_shards(ray: Any, fn: Callable[..., Any], shards: Sequence[Any], args: tuple, options: RayOptions,
-                label: str, progress: bool | None, on_result: Callable[[Any], None]) -> None:
-    """Submit ``fn(shard, *args)`` per shard; hand each result to ``on_result`` as it arrives."""
+                label: str, progress: bool | None, on_result: Callable[[Any], None],
+                on_error: Callable[[Any, Exception], None] | None = None) -> None:
+    """Submit ``fn(shard, *args)`` per shard; hand each result to ``on_result`` as it arrives.
+
+    A task that failed for good (after Ray's retries of a dead worker) raises here,
+    or goes to ``on_error(shard, error)`` when given, and the other shards go on.
+    """
     remote = ray.remote(num_cpus=options.cpus_per_task, num_gpus=options.gpus_per_task, max_retries=2)(fn)
     arg_refs = tuple(ray.put(a) for a in args)  # shared objects go to the object store once, not per task
-    pending = [remote.remote(shard, *arg_refs) for shard in shards]
+    shard_of = {remote.remote(shard, *arg_refs): shard for shard in shards}
+    pending = list(shard_of)
     with make_progress(disable=None if progress is None else not progress) as bar:
         task = bar.add_task(f"{label} (ray, {len(shards)} shards)", total=len(shards))
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
-            on_result(ray.get(done[0]))
+            try:
+                result = ray.get(done[0])
+            except Exception as err:  # noqa: BLE001 -- RayTaskError, WorkerCrashedError, ...
+                if on_error is None:
+                    raise
+                on_error(shard_of[done[0]], err)
+            else:
+                on_result(result)
             bar.advance(task)
 
 
@@ -173,9 +186,9 @@ def extract_with_ray(
 
 
 # -- predict ----------------------------------------------------------------------------------------------------
-def _predict_shard(pairs: list[tuple[Path, Path]], model: ModelRequest, options: PredictOptions,
+def _predict_shard(plans: list[VideoPlan], model: ModelRequest, options: PredictOptions,
                    output_options: OutputOptions) -> list[VideoOutcome]:
-    return predict_pairs(pairs, model, options, output_options)
+    return predict_pairs(plans, model, options, output_options)
 
 
 def predict_with_ray(
@@ -189,13 +202,31 @@ def predict_with_ray(
     ray_options: RayOptions = RayOptions(),
     on_outcome: Callable[[VideoOutcome], None] | None = None,
 ) -> BatchReport:
-    """``run_batch`` with Ray tasks over video shards: the same folders and files per video."""
-    todo, record = start_batch(inputs, out_root, overwrite, on_outcome)
-    if not todo:
-        return record.report
+    """``run_batch`` with Ray tasks over video shards: the same folders and files per video.
+
+    A shard whose task fails for good (its worker died beyond Ray's retries) loses
+    only its unfinished videos' first try: they are retried one per task, and a
+    video whose own task fails is that video's failure.
+    """
+    from affectseq.predict.batch import check_output_root, output_session
+
+    root = Path(out_root)
+    check_output_root(root)
     quiet = dataclasses.replace(options, progress=False)  # one bar on the driver, none in the tasks
-    with ray_session(ray_options) as ray:
-        n_shards = ray_options.n_shards or default_shard_count(len(todo), task_slots(ray, ray_options))
-        _run_shards(ray, _predict_shard, shard_pairs(todo, n_shards), (model, quiet, output_options), ray_options,
-                    "predict", options.progress, record)
+    with output_session(root, "predict"):
+        todo, record = start_batch(inputs, root, model, options, output_options, overwrite, on_outcome)
+        if not todo:
+            return record.report
+        with ray_session(ray_options) as ray:
+            n_shards = ray_options.n_shards or default_shard_count(len(todo), task_slots(ray, ray_options))
+            lost: list[tuple[VideoPlan, BaseException]] = []
+            args = (model, quiet, output_options)
+            _run_shards(ray, _predict_shard, shard_plans(todo, n_shards), args, ray_options, "predict",
+                        options.progress, record, on_error=lambda shard, err: lost.extend((p, err) for p in shard))
+            done, unfinished = split_lost(lost)
+            record(done)
+            if unfinished:  # one task per video now: a task that fails again is that video's failure
+                _run_shards(ray, _predict_shard, [[p] for p, _ in unfinished], args, ray_options, "predict (retry)",
+                            options.progress, record,
+                            on_error=lambda shard, err: record([failed_outcome(shard[0].video, shard[0].out_dir, err)]))
     return record.report

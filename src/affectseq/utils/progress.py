@@ -9,12 +9,30 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    Task,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
+
+from affectseq.utils.naming import display_name
 
 T = TypeVar("T")
+
+
+class DescriptionColumn(TextColumn):
+    """A task's description as literal, printable text: it is often a user's file name.
+
+    Not rich markup (``a[/x]b.mp4`` would raise, ``[bold]x.mp4`` lose its brackets),
+    and undecodable bytes are shown as U+FFFD (a strict console would raise on them).
+    """
+
+    def __init__(self) -> None:
+        super().__init__("{task.description}", style="bold", markup=False)
+
+    def render(self, task: Task) -> Text:
+        return Text(display_name(str(task.description)), style=self.style)
 
 
 def make_progress(disable: bool | None = None) -> Progress:
@@ -22,7 +40,7 @@ def make_progress(disable: bool | None = None) -> Progress:
     if disable is None:
         disable = not sys.stderr.isatty()
     return Progress(
-        TextColumn("[bold]{task.description}"),
+        DescriptionColumn(),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
