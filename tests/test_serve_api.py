@@ -28,6 +28,7 @@ def test_upload_runs_a_job_and_serves_its_files(client) -> None:
     assert done["options"] == {"detect_every": 4, "main_face_only": False, "smoothing_sec": None, "overlay": True}
     assert done["summary"]["detect_every"] == 4
     assert done["summary"]["video"]["path"] == "interview.mp4"  # the client's name, not our folder
+    assert "fingerprint" not in done["summary"]
 
     base = f"/api/jobs/{job['id']}"
     csv = client.get(f"{base}/frames.csv")
@@ -218,3 +219,11 @@ def test_page_docs_and_openapi(client) -> None:
 def test_summary_json_of_api_is_plain_json(client) -> None:
     job = wait_for(client, upload(client, SAMPLE).json()["id"])
     assert json.loads(client.get(f"/api/jobs/{job['id']}").text)["summary"]["frames_with_face"] == 4
+
+
+@pytest.mark.parametrize("header, name", [("localhost:8765", "localhost"), ("[::1]:8765", "::1"), ("[::1]", "::1"),
+                                          ("127.0.0.1", "127.0.0.1"), ("evil.example:80", "evil.example")])
+def test_host_header_names(header: str, name: str) -> None:
+    from affectseq.serve.app import _host_name
+
+    assert _host_name(header) == name

@@ -149,8 +149,8 @@ def test_upload_watch_seek_download(server: str, tmp_path: Path) -> None:
 
         csv_url = driver.find_element(By.CSS_SELECTOR, 'a[data-file="frames.csv"]').get_attribute("href")
         served = urllib.request.urlopen(csv_url, timeout=30).read()
-        jobs_listed = driver.find_elements(By.CSS_SELECTOR, "#job-list li")
-        assert len(jobs_listed) == 1 and jobs_listed[0].get_attribute("data-status") == "done"
+        _wait(driver, lambda d: [li.get_attribute("data-status") for li in
+                                 d.find_elements(By.CSS_SELECTOR, "#job-list li")] == ["done"], 30, "the jobs list")
     finally:
         driver.quit()
 

@@ -86,6 +86,7 @@ def test_jobs_survive_a_restart(tmp_path: Path, fake_predict: FakePredict) -> No
         record.write_text(json.dumps(state))
     (data / "uploads" / "abc.partial").write_bytes(b"half")
     (data / "jobs" / ".xyz.tmp").mkdir()
+    (data / "jobs" / ("B" * 22) / "out").mkdir(parents=True)  # a deletion cut short: no job.json
 
     calls_before = fake_predict.calls
     with serve_client(data) as c:
@@ -100,6 +101,7 @@ def test_jobs_survive_a_restart(tmp_path: Path, fake_predict: FakePredict) -> No
     assert fake_predict.calls == calls_before + 1
     assert list((data / "uploads").iterdir()) == []
     assert not (data / "jobs" / ".xyz.tmp").exists()
+    assert not (data / "jobs" / ("B" * 22)).exists()
 
 
 def test_a_failing_predict_is_a_failed_job_and_the_worker_lives_on(tmp_path: Path,

@@ -19,6 +19,7 @@ def test_job_frames_csv_equals_predicts(tmp_path: Path, clips_dir: Path) -> None
         job = wait_for(c, created.json()["id"], timeout=300)
         assert job["status"] == "done", job["error"]
         assert job["summary"]["frames_processed"] == 72 and job["summary"]["video"]["path"] == "single_face.mp4"
+        assert "fingerprint" not in job["summary"]  # no server paths in the API
         served = c.get(f"/api/jobs/{job['id']}/frames.csv").content
         series = c.get(f"/api/jobs/{job['id']}/series.json").json()
         assert len(series["time_sec"]) == 72 and len(series["faces"]) == 1

@@ -91,7 +91,7 @@ def create_app(config: ServeConfig, runner: Runner | None = None) -> FastAPI:
     @app.middleware("http")
     async def same_origin(request: Request, call_next: Any) -> Response:
         host = request.headers.get("host", "")
-        if config.allowed_hosts is not None and host.rsplit(":", 1)[0].strip("[]") not in config.allowed_hosts:
+        if config.allowed_hosts is not None and _host_name(host) not in config.allowed_hosts:
             return JSONResponse({"detail": f"unknown host {host!r}"}, status_code=400)
         origin = request.headers.get("origin")
         # Another site's page may POST a form here (no CORS preflight for that): refuse it.
@@ -239,6 +239,13 @@ def create_app(config: ServeConfig, runner: Runner | None = None) -> FastAPI:
     for url_name, (file_name, mime) in RESULT_FILES.items():
         add_result_route(url_name, file_name, mime)
     return app
+
+
+def _host_name(host: str) -> str:
+    """The name part of a Host header: ``localhost:8765`` -> ``localhost``, ``[::1]:8765`` -> ``::1``."""
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 def _probe(path: Path, name: str) -> tuple[dict[str, Any], str | None]:

@@ -98,6 +98,10 @@ class JobStore:
             if folder.name.startswith(".") or not valid_job_id(folder.name):
                 shutil.rmtree(folder, ignore_errors=True)  # a job folder never published, or not ours
                 continue
+            if not (folder / JOB_FILE).is_file():
+                # Jobs are published with their record, so this is the rest of a deletion cut short.
+                shutil.rmtree(folder, ignore_errors=True)
+                continue
             try:
                 job = Job(**json.loads((folder / JOB_FILE).read_text(encoding="utf-8")))
             except (OSError, ValueError, TypeError) as err:
@@ -148,12 +152,13 @@ class JobStore:
 
     def update(self, job: Job, persist: bool = True, **changes: Any) -> None:
         """Change a job's fields; ``persist`` rewrites its record (status changes, not every progress tick)."""
+        # Under the lock, so a record is never written into the folder of a job being deleted
+        # (which would bring a folder back holding only job.json).
         with self._lock:
             for key, value in changes.items():
                 setattr(job, key, value)
-            deleted = job.id not in self._jobs
-        if persist and not deleted:
-            self._write(job)
+            if persist and job.id in self._jobs:
+                self._write(job)
 
     def remove(self, job_id: str) -> Job | None:
         """Forget a job (its folder is deleted by :meth:`purge`)."""
@@ -163,10 +168,11 @@ class JobStore:
     def purge(self, job_id: str) -> None:
         """Delete a job's folder: renamed first so a half-deleted job never looks like a job."""
         folder = self.job_dir(job_id)
-        if not folder.exists():
-            return
         trash = self.jobs_dir / f".{job_id}.deleting"
-        folder.replace(trash)
+        with self._lock:
+            if not folder.exists():
+                return
+            folder.replace(trash)
         shutil.rmtree(trash, ignore_errors=True)
 
     def _write(self, job: Job) -> None:

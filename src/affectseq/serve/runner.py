@@ -95,8 +95,9 @@ class PredictRunner:
             prediction = predict_one(request.video, request.out_dir, bundle, options, output, factory)
         except InputError as err:
             raise InputError(request.name, err.problem, err.line) from None
-        # The API shows the client's file name; summary.json on disk keeps predict's own record.
-        summary = dict(prediction.summary)
+        # The API shows the client's file name and no server paths; summary.json on disk keeps
+        # predict's own record (its fingerprint names the upload's path).
+        summary = {k: v for k, v in prediction.summary.items() if k != "fingerprint"}
         summary["video"] = {**summary.get("video", {}), "path": request.name}
         return summary
 

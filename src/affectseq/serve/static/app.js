@@ -239,10 +239,14 @@ function markCurrent() {
   for (const li of $("job-list").children) li.classList.toggle("current", state.job && li.dataset.id === state.job.id);
 }
 
+let jobsRequest = 0;
+
 async function refreshJobs() {
   clearTimeout(state.jobsTimer);
+  const mine = ++jobsRequest;
   let jobs = [];
   try { jobs = (await api("/api/jobs")).jobs; } catch (err) { showMessage(err.message); return; }
+  if (mine !== jobsRequest) return;  // a newer refresh is under way: never paint older data over it
   $("no-jobs").hidden = jobs.length > 0;
   $("job-list").replaceChildren(...jobs.map((job) => {
     const li = document.createElement("li");
