@@ -85,9 +85,12 @@ def export_shipped_model(run_dir: str | os.PathLike[str], name: str = "default",
         shutil.copyfile(source, tmp)
     test_file = run / "test_metrics.json"
     meta = header.get("meta", {})
+    from affectseq.utils.hashing import sha256_file
+
     data = {
         "name": name,
         "file": target.name,
+        "sha256": sha256_file(target),  # the card describes exactly these weights (tests/test_default_model_guard.py)
         "spec": header["spec"],
         "tasks": header["tasks"],
         "expr_classes": header["expr_classes"],

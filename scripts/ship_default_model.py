@@ -1,0 +1,70 @@
+"""Ship a training run's best checkpoint as the packaged default model, with its JSON card.
+
+Maintainers only. Copies ``RUN/checkpoint_best.safetensors`` into ``src/affectseq/weights`` (via
+``affectseq.features.pretrained.export_shipped_model``) and writes the card: the run's own
+selection metrics (from the checkpoint), then the shipped weights scored one pass per face (as
+``predict`` uses them) on the validation split -- the number ``tests/test_default_model_guard.py``
+holds the weights to -- and, once, on the test split with 95% bootstrap intervals.
+
+    python scripts/ship_default_model.py runs/ferplus_default --data ../shared/data/ferplus.npz
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+
+CARD = {
+    "terms": "Trained on FER+ labels (MIT, Microsoft) of the FER2013 images (released for research via the ICML "
+             "2013 challenge): these weights are for research use only.",
+    "init": "warm start from the first default model (fer2013-v1: MobileNetV2, ImageNet-initialised from a local "
+            "file, trained on FER2013 train)",
+    "smoothing_sec_default": 0.5,
+    "model_card": "docs/model_card.md",
+}
+
+
+def one_pass_scores(model: str, data: str, split: str, bootstrap: int) -> dict:
+    """Accuracy/macro-F1 (+ 95% CIs) of ``model`` on one split, one pass per face."""
+    from affectseq.evaluation.predictions import load_predictions
+    from affectseq.evaluation.scores import compute_metrics
+    from affectseq.training.frame_eval import ModelScoringConfig, score_frame_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path, _ = score_frame_model(ModelScoringConfig(model=model, data=data, split=split), tmp)
+        metrics = compute_metrics(load_predictions(path), bootstrap=bootstrap)
+    expr = metrics["expr"]
+    out = {"data": data, "split": split, "n": expr["n_frames"], "accuracy": expr["accuracy"],
+           "macro_f1": expr["macro_f1"], "tta_flip": False,
+           "command": f"affectseq evaluate-model {model} --data {data} --split {split} --bootstrap {bootstrap}"}
+    if "ci95" in expr:
+        out["ci95"] = expr["ci95"]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", help="training run folder")
+    parser.add_argument("--data", required=True, help="the dataset the run was trained on")
+    parser.add_argument("--bootstrap", type=int, default=1000)
+    parser.add_argument("--status", default="", help="one line for the card's status entry")
+    args = parser.parse_args(argv)
+
+    from affectseq.features.pretrained import export_shipped_model
+
+    card = dict(CARD, status=args.status, ship_command="python " + shlex.join(sys.argv))
+    target = export_shipped_model(args.run, "default", card=card)
+    card["validation_one_pass"] = one_pass_scores("default", args.data, "validation", 0)
+    card["test_one_pass"] = one_pass_scores("default", args.data, "test", args.bootstrap)
+    target = export_shipped_model(args.run, "default", card=card)
+    print(json.dumps({k: card[k] for k in ("validation_one_pass", "test_one_pass")}, indent=1))
+    print(f"shipped {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
