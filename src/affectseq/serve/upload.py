@@ -19,6 +19,8 @@ from typing import AsyncIterator, BinaryIO
 from python_multipart import MultipartParser
 from python_multipart.multipart import parse_options_header
 
+from affectseq.utils import naming
+
 FILE_FIELD = "video"
 MAX_FIELD_BYTES = 1024      # option values are short numbers and booleans
 MAX_PARTS = 16
@@ -45,9 +47,8 @@ class Upload:
 
 
 def display_name(raw: str) -> str:
-    """The client's file name, reduced to a safe display string (last path component, printable, bounded)."""
-    name = raw.replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if ch.isprintable()).strip()
+    """The client's file name as display text: its last path component, one printable line, bounded."""
+    name = naming.display_name(raw.replace("\\", "/").rsplit("/", 1)[-1]).strip()
     return name[:MAX_NAME_CHARS] or "upload"
 
 
