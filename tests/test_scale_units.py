@@ -39,13 +39,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def test_engine_options_dispatch_to_local_or_scaled_paths(monkeypatch: pytest.MonkeyPatch) -> None:
-    from affectseq.cli import extract, predict, scale
+    from affectseq.cli import extract, predict
 
     calls = []
     monkeypatch.setattr(extract, "run", lambda args: calls.append("extract-local") or 0)
     monkeypatch.setattr(predict, "run", lambda args: calls.append("predict-local") or 0)
-    monkeypatch.setattr(scale, "run_extract_ray", lambda args: calls.append("extract-ray") or 0)
-    monkeypatch.setattr(scale, "run_predict_scaled", lambda args: calls.append(f"predict-scaled-{args.engine}") or 0)
+    monkeypatch.setattr(extract, "run_ray", lambda args: calls.append("extract-ray") or 0)
+    monkeypatch.setattr(predict, "run_scaled", lambda args: calls.append(f"predict-scaled-{args.engine}") or 0)
     parser = _parser()
     base = ["extract", "--data", "d", "--checkpoint", "c", "--out", "o"]
     for argv in (base, base + ["--engine", "ray", "--ray-address", "auto"], ["predict", "v.mp4"],

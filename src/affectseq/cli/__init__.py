@@ -1,8 +1,10 @@
 """The ``affectseq`` command line: thin wiring of the stages, one module per command group.
 
 Each module in :data:`COMMAND_MODULES` exposes ``register(subparsers)`` which adds
-its subcommands and sets ``handler`` (a function ``args -> int`` exit code) on
-them. Heavy imports (torch, av) happen inside handlers so ``--help`` is instant.
+its subcommands, declares every option they take (shared groups come from
+:mod:`affectseq.cli.options`) and sets ``handler`` (a function ``args -> int`` exit
+code) on them; no module edits another's parser. Heavy imports (torch, av) happen
+inside handlers so ``--help`` is instant.
 """
 
 from __future__ import annotations
@@ -40,13 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as err:
-            if err.name == module_name:
-                continue  # command group not built yet
-            raise
-        module.register(subparsers)
+        importlib.import_module(module_name).register(subparsers)  # a missing module is a bug: let it raise
     return parser
 
 

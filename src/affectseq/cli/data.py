@@ -1,4 +1,4 @@
-"""``affectseq data ...``: dataset tools. ``inspect`` lives here; ``synth`` registers itself when built.
+"""``affectseq data ...``: dataset tools. ``inspect`` lives here, ``synth`` in :mod:`affectseq.cli.data_synth`.
 
 ``affectseq data inspect PATH [--json] [--strict]`` auto-detects the layout
 (ABAW 2020/3/6 trees, FER2013 .npz, class-per-folder images, video + CSV) and
@@ -10,10 +10,11 @@ and quadrant shares, AU positive rates, and the problems found in the files.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 from typing import Any
+
+from affectseq.cli.data_synth import register as register_synth
 
 WARNINGS_SHOWN = 10
 
@@ -37,11 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          help="stop at the first malformed file or row instead of counting warnings")
     inspect.set_defaults(handler=_inspect)
 
-    # The synthetic generator is built separately; its command appears once its module exists.
-    if importlib.util.find_spec("affectseq.cli.data_synth") is not None:
-        from affectseq.cli import data_synth
-
-        data_synth.register(data_subparsers)
+    register_synth(data_subparsers)  # ``data synth`` lives in its own module (cli.data_synth)
 
 
 def _print_help(parser: argparse.ArgumentParser) -> int:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 
+from affectseq.cli.options import add_engine_options, ray_options
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``extract`` subcommand: local (``--workers`` decode processes) or Ray (``--engine ray``)."""
     parser = subparsers.add_parser(
         "extract",
         help="run a trained frame model over every face crop of a dataset -> feature store",
@@ -24,10 +27,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     parser.add_argument("--framing", default="abaw112",
                         help="how the dataset's crops are framed (default abaw112: ABAW cropped_aligned)")
-    parser.set_defaults(handler=run)
+    add_engine_options(parser)
+    parser.set_defaults(handler=dispatch)
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    """Handler: :func:`run` on ``--engine local``, :func:`run_ray` on ``--engine ray``; same store either way."""
+    return run_ray(args) if args.engine == "ray" else run(args)
 
 
 def run(args: argparse.Namespace) -> int:
+    """``affectseq extract`` in this process (with ``--workers`` JPEG decoding processes)."""
     from affectseq.data.abaw import AbawDataset
     from affectseq.features.checkpoint import load_frame_model
     from affectseq.features.extract import extract_features, resolve_device
@@ -42,4 +52,24 @@ def run(args: argparse.Namespace) -> int:
     print(f"{args.out}: {report.n_written} videos written, {report.n_skipped} already done "
           f"(of {report.n_videos}); {report.n_frames_encoded} frames encoded in {report.seconds:.1f} s "
           f"({report.frames_per_sec:.0f} frames/s); {report.n_corrupt} unreadable crops masked")
+    return 0
+
+
+def run_ray(args: argparse.Namespace) -> int:
+    """``affectseq extract --engine ray``: the same store as the local engine, built by Ray tasks."""
+    from affectseq.data.abaw import AbawDataset
+    from affectseq.features.checkpoint import load_frame_model
+    from affectseq.scale.ray_engine import extract_with_ray
+
+    options = ray_options(args)
+    dataset = AbawDataset(args.data)
+    model = load_frame_model(args.checkpoint, device="cpu")  # tasks move it to their own --device
+    report = extract_with_ray(
+        dataset, model, args.out, checkpoint_path=getattr(model, "source_path", None),
+        batch_size=args.batch_size, workers_per_task=max(0, int(options.cpus_per_task) - 1), device=args.device,
+        framing=args.framing, options=options,
+    )
+    print(f"{args.out}: {report.n_written} videos written, {report.n_skipped} already done "
+          f"(of {report.n_videos}); {report.n_frames_encoded} frames encoded in {report.seconds:.1f} s "
+          f"({report.frames_per_sec:.0f} frames/s, ray); {report.n_corrupt} unreadable crops masked")
     return 0

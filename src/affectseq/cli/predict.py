@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
+
+from affectseq.cli.options import add_engine_options, ray_options
 
 DEFAULT_OUT = "affectseq_predictions"
 
@@ -49,7 +52,20 @@ def register(subparsers: Any) -> None:
                         help="'default' (shipped), a frame-model .safetensors, a sequence bundle or a run folder")
     parser.add_argument("--overlay", action="store_true", help="also write an annotated overlay.mp4")
     add_model_options(parser)
-    parser.set_defaults(handler=run)
+    engine = add_engine_options(parser)
+    engine.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="local engine: predict N videos at once in N processes (default %(default)s)")
+    parser.set_defaults(handler=dispatch)
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    """Handler: :func:`run` in this process, or :func:`run_scaled` for ``--engine ray`` / ``--workers N>1``.
+
+    Every engine writes the same folders and returns the same exit codes.
+    """
+    if args.engine == "ray" or args.workers > 1:
+        return run_scaled(args)
+    return run(args)
 
 
 def build_options(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -67,7 +83,7 @@ def build_options(args: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Handler: predict every input, print one line per video and a final tally; 1 if any failed."""
+    """The local engine: predict every input, print one line per video and a final tally; 1 if any failed."""
     from affectseq.predict.batch import run_batch
     from affectseq.predict.model import load_model
     options, output = build_options(args)
@@ -75,6 +91,29 @@ def run(args: argparse.Namespace) -> int:
 
     report = run_batch(args.inputs, args.out, bundle, options, output, overwrite=args.overwrite,
                        on_outcome=print_outcome)
+    print(report.format())
+    return report.exit_code
+
+
+def run_scaled(args: argparse.Namespace) -> int:
+    """``predict`` on Ray tasks (``--engine ray``) or ``--workers`` local processes: the same folders as :func:`run`."""
+    from affectseq.scale.predict_shards import ModelRequest
+
+    options, output = build_options(args)
+    model = ModelRequest(args.model, backend=args.backend, device=args.device, smoothing_sec=args.smoothing_sec)
+    model.load()  # fail fast on a bad --model, before any worker starts
+
+    if args.engine == "ray":
+        from affectseq.scale.ray_engine import predict_with_ray
+
+        report = predict_with_ray(args.inputs, args.out, model, options, output, overwrite=args.overwrite,
+                                  ray_options=ray_options(args), on_outcome=print_outcome)
+    else:
+        from affectseq.scale.predict_shards import predict_parallel
+
+        workers = min(args.workers, os.cpu_count() or 1)
+        report = predict_parallel(args.inputs, args.out, model, options, output, workers=workers,
+                                  overwrite=args.overwrite, on_outcome=print_outcome)
     print(report.format())
     return report.exit_code
 

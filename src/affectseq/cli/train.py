@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import shlex
 import sys
 from pathlib import Path
 from typing import Any
+
+from affectseq.cli.train_sequence import register as register_sequence
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,9 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_frame_training_options(frames)
     frames.set_defaults(handler=_train_frames)
 
-    # The sequence stage's command lives in its owner's module; it may not exist yet.
-    if importlib.util.find_spec("affectseq.cli.train_sequence") is not None:
-        importlib.import_module("affectseq.cli.train_sequence").register(train_sub)
+    register_sequence(train_sub)  # ``train sequence`` lives in its own module (cli.train_sequence)
 
 
 def add_frame_training_options(parser: argparse.ArgumentParser) -> None:
