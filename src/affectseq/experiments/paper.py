@@ -127,14 +127,20 @@ def _task_notes(task: str, aligned: Any, table: pd.DataFrame, config: StudyConfi
 
 def run_paper_study(data: str | Path | None, out: str | Path, config: StudyConfig, quick: bool = False,
                     command: str | None = None) -> StudyResult:
-    """Run (or resume) the whole study and write its table; see the module docstring."""
+    """Run (or resume) the whole study and write its table; see the module docstring.
+
+    ``config.threads`` sets torch's thread count for the study only; the caller's is restored after.
+    """
+    from affectseq.utils.threads import torch_threads
+
+    with torch_threads(config.threads):
+        return _run_study(data, Path(out), config, quick, command)
+
+
+def _run_study(data: str | Path | None, out: Path, config: StudyConfig, quick: bool,
+               command: str | None) -> StudyResult:
     from affectseq.utils.rundir import init_run_dir
 
-    out = Path(out)
-    if config.threads:
-        import torch
-
-        torch.set_num_threads(config.threads)
     init_run_dir(out, config, config.seed, command)
     data_path = prepare_data(Path(data) if data is not None else None, out, config, quick)
     tables: dict[str, pd.DataFrame] = {}

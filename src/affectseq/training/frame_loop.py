@@ -25,10 +25,11 @@ from affectseq.training.frame_data import FrameData, FrameDataset, collate_batch
 from affectseq.training.frame_eval import (
     batch_loss, frame_metrics, make_eval_loader, predict_frames, selection_score, write_predictions,
 )
-from affectseq.training.frames import FrameTrainConfig, TrainState, lr_factor
+from affectseq.training.frame_config import FrameTrainConfig, TrainState, lr_factor
 from affectseq.utils.atomic import atomic_path, write_json_atomic
 from affectseq.utils.progress import make_progress
 from affectseq.utils.rundir import init_run_dir, predictions_file
+from affectseq.utils.threads import torch_threads
 
 log = logging.getLogger(__name__)
 LAST = "checkpoint_last.pt"
@@ -153,18 +154,23 @@ class FrameTrainer:
         writes files, logs and calls :attr:`after_epoch`. BatchNorm is synchronised on
         GPUs and stays per rank on CPU (torch has no CPU SyncBatchNorm). ``config.device``
         picks the device (auto: CUDA when available); augmentation always runs on CPU
-        so its random draws do not depend on the device.
+        so its random draws do not depend on the device. ``config.threads`` sets torch's
+        thread count while training; the caller's count is restored on return.
         """
+        with torch_threads(self.config.threads):
+            return self._run(resume, ctx)
+
+    def _run(self, resume: bool, ctx: ddp.DistContext | None) -> dict[str, Any]:
         c = self.config
         ctx = ctx or ddp.DistContext()
         if ctx.enabled and c.batch_size % ctx.world_size:
             raise ConfigError(f"batch_size={c.batch_size} (the global batch) must be divisible by the "
                               f"{ctx.world_size} ranks")
         device = ctx.device(c.device)
-        if c.threads:
-            torch.set_num_threads(c.threads)
+        # Kept on purpose: model initialisation draws from torch's global generator (nn.Module constructors
+        # take no generator), so seeding it is what makes a run's initial weights reproducible. NumPy's
+        # global state is left alone: every NumPy draw here takes a Generator seeded from c.seed.
         torch.manual_seed(c.seed)
-        np.random.seed(c.seed)
         data = resolve_frame_data(
             self.data_path, c.task, train_split=c.train_split, val_split=c.val_split, test_split=c.test_split,
             val_fraction=c.val_fraction, seed=c.seed, limit_train=c.limit_train, limit_val=c.limit_val,
