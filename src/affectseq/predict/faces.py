@@ -14,9 +14,9 @@ import numpy as np
 
 # Detect every 8th frame by default (FaceTracker's own default, the setting its accuracy is
 # measured at): at 24-30 fps faces move a few pixels between detections, which the tracker
-# follows, and full detection is the costliest stage.
-DEFAULT_DETECT_EVERY = 8
-ALIGNED_SIZE = 112
+# follows, and full detection is the costliest stage. Defined with the tracker's constructor
+# in affectseq.faces.stream, which `affectseq data faces` shares with predict.
+from affectseq.faces.stream import ALIGNED_SIZE, DEFAULT_DETECT_EVERY
 
 
 @runtime_checkable
@@ -52,16 +52,14 @@ def make_face_source(
     detect_every: int = DEFAULT_DETECT_EVERY,
     main_face_only: bool = False,
 ) -> FaceSource:
-    """The default face source: ``create_detector(detector)`` tracked with ``FaceTracker``."""
-    from affectseq.faces import FaceTracker, create_detector
+    """The default face source: ``create_detector(detector)`` tracked with ``FaceTracker``.
 
-    if detect_every < 1:
-        from affectseq.errors import ConfigError
+    The tracker comes from :func:`affectseq.faces.stream.make_tracker`, the constructor
+    :class:`~affectseq.faces.stream.FaceCropStream` uses too.
+    """
+    from affectseq.faces.stream import make_tracker
 
-        raise ConfigError(f"--detect-every must be >= 1, got {detect_every}")
-    det = create_detector(detector)
-    tracker = FaceTracker(det, detect_every=detect_every, main_face_only=main_face_only)
-    return TrackerFaceSource(tracker)
+    return TrackerFaceSource(make_tracker(detector, detect_every, main_face_only))
 
 
 def align_crops(rgb: np.ndarray, detections: list[Any], size: int = ALIGNED_SIZE) -> np.ndarray:
