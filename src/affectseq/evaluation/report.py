@@ -72,8 +72,8 @@ def write_expr_outputs(preds: Predictions, figures: Path, prefix: str = "") -> d
     for normalize, key in ((None, "counts"), ("true", "normalized")):
         matrix = M.confusion_matrix(preds.expr_true, preds.expr_pred, n, normalize=normalize)
         title = f"{prefix}confusion ({'row-normalised' if normalize else 'counts'})"
-        path = plots.plot_confusion_matrix(matrix, names, figures / f"{prefix}confusion_{key}.png", title,
-                                           normalized=normalize is not None)
+        fig = plots.plot_confusion_matrix(matrix, names, title, normalized=normalize is not None)
+        path = plots.save_figure(fig, figures / f"{prefix}confusion_{key}.png")
         files[f"confusion_{key}"] = path.name
     table = M.per_class_scores(preds.expr_true, preds.expr_pred, n, names)
     csv_path = figures / f"{prefix}per_class.csv"
@@ -104,14 +104,14 @@ def evaluate_run(run_dir: str | Path, out_dir: str | Path | None = None,
     if preds.expr_true is not None:
         files.update({k: f"{FIGURES_DIR}/{v}" for k, v in write_expr_outputs(preds, figures).items()})
     if preds.va_true is not None:
-        files["va_scatter"] = f"{FIGURES_DIR}/" + plots.plot_va_scatter(
-            preds.va_true, preds.va_pred, figures / "va_scatter.png").name
-        files["va_hist2d"] = f"{FIGURES_DIR}/" + plots.plot_va_hist2d(
-            preds.va_true, preds.va_pred, figures / "va_hist2d.png").name
+        files["va_scatter"] = f"{FIGURES_DIR}/" + plots.save_figure(
+            plots.plot_va_scatter(preds.va_true, preds.va_pred), figures / "va_scatter.png").name
+        files["va_hist2d"] = f"{FIGURES_DIR}/" + plots.save_figure(
+            plots.plot_va_hist2d(preds.va_true, preds.va_pred), figures / "va_hist2d.png").name
     history = read_history(run_dir / "history.csv")
     if history is not None:
-        files["training_curves"] = f"{FIGURES_DIR}/" + plots.plot_training_curves(
-            history, figures / "training_curves.png").name
+        files["training_curves"] = f"{FIGURES_DIR}/" + plots.save_figure(
+            plots.plot_training_curves(history), figures / "training_curves.png").name
     run_info = _read_json(run_dir / "run.json")
 
     write_json_atomic(out / "metrics.json", {"run_dir": str(run_dir), "split": split, **metrics, "files": files})
