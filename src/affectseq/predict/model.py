@@ -23,17 +23,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from affectseq.errors import ConfigError, InputError
+from affectseq.predict.frame_stage import VIDEO_FACE_FRAMING, TorchFrameStage  # noqa: F401 (re-exported)
 from affectseq.predict.smoothing import DEFAULT_SMOOTHING_SEC
 from affectseq.predict.stages import ModelBundle, ModelInfo, SmoothingTemporal
 from affectseq.utils.hashing import sha256_file
 
 log = logging.getLogger(__name__)
 BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx")
-# Framing of the crops affectseq.faces.align_face makes (see affectseq.features.encoders.FRAMINGS).
-VIDEO_FACE_FRAMING = "abaw112"
 
 
 def resolve_device(device: str | None) -> str:
@@ -45,33 +42,6 @@ def resolve_device(device: str | None) -> str:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"--device {device}: no CUDA GPU is available (use --device cpu)")
     return device
-
-
-class TorchFrameStage:
-    """A frame model on torch: aligned crops -> ``expr_prob``/``va`` (or encoder ``features``)."""
-
-    def __init__(self, model: Any, device: str, output: str = "heads"):
-        self.model = model
-        self.spec = model.spec
-        self.device = device
-        self.output = output
-
-    def __call__(self, crops: np.ndarray) -> dict[str, np.ndarray]:
-        import torch
-
-        from affectseq.features.preprocess import preprocess_faces
-
-        x = preprocess_faces(self.spec, crops, framing=VIDEO_FACE_FRAMING).to(self.device, non_blocking=True)
-        with torch.inference_mode():
-            if self.output == "features":
-                return {"features": self.model.forward_features(x).float().cpu().numpy()}
-            out = self.model(x)
-        result: dict[str, np.ndarray] = {}
-        if "expr" in out:
-            result["expr_prob"] = torch.softmax(out["expr"].float(), dim=1).cpu().numpy()
-        if "va" in out:
-            result["va"] = out["va"].float().cpu().numpy()
-        return result
 
 
 def sniff_model_format(path: Path) -> str:

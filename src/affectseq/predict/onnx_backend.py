@@ -107,7 +107,7 @@ class OnnxFrameStage:
 
     def __call__(self, crops: np.ndarray) -> dict[str, np.ndarray]:
         from affectseq.features.preprocess import preprocess_faces
-        from affectseq.predict.model import VIDEO_FACE_FRAMING
+        from affectseq.predict.frame_stage import VIDEO_FACE_FRAMING
 
         x = preprocess_faces(self.spec, crops, framing=VIDEO_FACE_FRAMING).numpy()
         values = self.session.run(self.output_names, {"input": x})

@@ -120,7 +120,7 @@ class SequenceTemporal:
 
 def load_sequence_model(path: Path, *, model_id: str, backend: str, device: str) -> ModelBundle:
     """A :class:`ModelBundle` from a sequence checkpoint (frame encoder features + temporal model)."""
-    from affectseq.predict.model import TorchFrameStage
+    from affectseq.predict.frame_stage import TorchFrameStage
     from affectseq.training.checkpoints import load_sequence_bundle
 
     if backend != "torch":
