@@ -20,7 +20,7 @@ STAGES: dict[str, int] = {
     "models": 6,
     "training": 7,
     "evaluation": 8,
-    "experiments": 9, "predict": 9, "scale": 9, "serve": 9,
+    "experiments": 9, "predict": 9, "prepare": 9, "scale": 9, "serve": 9,
     "cli": 10, "api": 10,
 }
 

@@ -1,4 +1,5 @@
-"""``affectseq data ...``: dataset tools. ``inspect`` lives here, ``synth`` in :mod:`affectseq.cli.data_synth`.
+"""``affectseq data ...``: dataset tools. ``inspect`` lives here, ``synth`` in :mod:`affectseq.cli.data_synth`,
+``faces`` in :mod:`affectseq.cli.data_faces`.
 
 ``affectseq data inspect PATH [--json] [--strict]`` auto-detects the layout
 (ABAW 2020/3/6 trees, FER2013 .npz, class-per-folder images, video + CSV) and
@@ -14,6 +15,7 @@ import json
 import sys
 from typing import Any
 
+from affectseq.cli.data_faces import register as register_faces
 from affectseq.cli.data_synth import register as register_synth
 
 WARNINGS_SHOWN = 10
@@ -21,7 +23,8 @@ WARNINGS_SHOWN = 10
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``data`` command group and its subcommands."""
-    parser = subparsers.add_parser("data", help="dataset tools: inspect a dataset, generate a synthetic one",
+    parser = subparsers.add_parser("data", help="dataset tools: inspect a dataset, generate a synthetic one, "
+                                                "crop the faces of a dataset's videos",
                                    description="Dataset tools.")
     data_subparsers = parser.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
     parser.set_defaults(handler=lambda args: _print_help(parser))
@@ -39,6 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     inspect.set_defaults(handler=_inspect)
 
     register_synth(data_subparsers)  # ``data synth`` lives in its own module (cli.data_synth)
+    register_faces(data_subparsers)  # ``data faces`` too (cli.data_faces)
 
 
 def _print_help(parser: argparse.ArgumentParser) -> int:

@@ -1,0 +1,189 @@
+"""Planning ``affectseq data faces``: which raw video to crop for which annotated person, and their annotations.
+
+A dataset with raw videos but no face crops (users' ``video_csv`` recordings, or an
+Aff-Wild2 tree with ``videos/`` but no ``cropped_aligned/``) becomes an ABAW tree:
+``OUT/cropped_aligned/<video_id>/<frame_idx + 1:05d>.jpg`` plus annotation files that
+:class:`~affectseq.data.abaw.AbawDataset` reads. This module decides the work (one
+:class:`CropJob` per raw video, one :class:`CropPerson` per annotated person of it) and
+writes no pixels; the faces stage runs in :mod:`affectseq.prepare.face_crops`.
+
+Which face is the annotated person (``CropPerson.rule``):
+
+* ``"main"`` (default): the tracker's main face, as ``predict --main-face-only`` tracks it;
+* ``"left"`` / ``"right"``: ABAW's ``<video>_left`` / ``<video>_right``: faces whose track
+  lies (on average) in that half of the frame, the largest such face per frame;
+* ``"face_id"``: a ``face_id`` column in the user's CSV names, per frame, the face id that
+  ``affectseq predict`` (same ``--detect-every``, all faces) reports for the person; frames
+  whose ``face_id`` cell is empty get no crop.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from affectseq import labels
+from affectseq.data.abaw import AnnotatedVideo
+from affectseq.data.abaw_layout import LAYOUT_TASK_FOLDERS, TWO_PERSON_SUFFIXES
+from affectseq.errors import InputError
+from affectseq.utils.naming import safe_name, short_hash
+
+CROP_ROOT = "cropped_aligned"
+FACE_ID_COLUMN = "face_id"
+RULES: tuple[str, ...] = ("main", "left", "right", "face_id")
+
+
+@dataclass(frozen=True)
+class CropPerson:
+    """One annotated person of a raw video: its output ``video_id``, face rule and annotation files.
+
+    ``annotations`` maps a path relative to OUT to either the file's text (video_csv) or the
+    source file to copy (ABAW). ``face_ids`` (rule ``"face_id"``): int64 per frame, -1 = none.
+    """
+
+    video_id: str
+    rule: str
+    annotations: dict[str, str | Path]
+    face_ids: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class CropJob:
+    """One raw video and the persons annotated on it; ``key`` names its finished marker."""
+
+    key: str
+    video: Path
+    persons: tuple[CropPerson, ...]
+
+
+def plan_crop_jobs(root: str | os.PathLike[str]) -> tuple[str, list[CropJob], list[str]]:
+    """``(layout, jobs, notes)`` for the dataset at ``root``: ``video_csv`` or an ABAW tree with raw videos.
+
+    ``notes`` lists annotated videos left out (no raw video) and dataset warnings.
+    """
+    from affectseq.data.inspect import detect_layout
+
+    layout = detect_layout(root)
+    if layout == "video_csv":
+        jobs, notes = _video_csv_jobs(Path(root))
+    elif layout.startswith("abaw"):
+        jobs, notes = _abaw_jobs(Path(root))
+    else:
+        raise InputError(root, f"a {layout} dataset holds no videos: data faces needs videos with labels "
+                               "(<name>.mp4 + <name>.csv pairs, or an ABAW tree with raw videos)")
+    return layout, jobs, notes
+
+
+def _video_csv_jobs(root: Path) -> tuple[list[CropJob], list[str]]:
+    from affectseq.data.video_csv import VideoCsvDataset
+
+    ds = VideoCsvDataset(root)
+    by_csv: dict[Path, list[AnnotatedVideo]] = {}
+    for task in ds.tasks:
+        for split in ds.splits(task):
+            for video in ds.videos(task, split):
+                by_csv.setdefault(video.annotation_path, []).append(video)
+    jobs: list[CropJob] = []
+    taken: set[str] = set()
+    for csv, videos in sorted(by_csv.items()):
+        video_id = _unique_id(csv.stem, csv.relative_to(root), taken)
+        texts = {annotation_relpath(v.task, v.split, video_id): annotation_text(v) for v in videos}
+        face_ids = read_face_ids(csv, videos[0].n_frames)
+        rule = "main" if face_ids is None else "face_id"
+        source = videos[0].source_video
+        assert source is not None  # a video_csv pair always has its video
+        jobs.append(CropJob(video_id, source, (CropPerson(video_id, rule, dict(texts), face_ids),)))
+    return jobs, [str(w) for w in ds.warnings]
+
+
+def _unique_id(stem: str, relpath: Path, taken: set[str]) -> str:
+    """A safe ``video_id`` for a user's file stem; two files with one stem (other splits) get a hash."""
+    video_id = safe_name(stem)
+    if video_id in taken:
+        video_id = f"{video_id}-{short_hash(relpath.as_posix())}"
+    taken.add(video_id)
+    return video_id
+
+
+def _abaw_jobs(root: Path) -> tuple[list[CropJob], list[str]]:
+    from affectseq.data.abaw import AbawDataset
+
+    ds = AbawDataset(root, check_video_lengths=False)
+    folders = ds.tree.task_dirs
+    persons: dict[Path, dict[str, dict[str, str | Path]]] = {}
+    missing: set[str] = set()
+    for task in ds.tasks:
+        for split in ds.splits(task):
+            for video in ds.videos(task, split):
+                if video.source_video is None:
+                    missing.add(video.video_id)
+                    continue
+                rel = f"{folders[task].name}/{split}/{video.annotation_path.name}"
+                persons.setdefault(video.source_video, {}).setdefault(video.video_id, {})[rel] = video.annotation_path
+    jobs = [CropJob(source.stem, source, tuple(CropPerson(vid, abaw_rule(vid), ann) for vid, ann in sorted(ids.items())))
+            for source, ids in sorted(persons.items())]
+    notes = [f"{vid}: no raw video found in the tree; no crops made" for vid in sorted(missing)]
+    return jobs, notes + [str(w) for w in ds.warnings if "no cropped_aligned" not in w.problem]
+
+
+def abaw_rule(video_id: str) -> str:
+    """``"left"``/``"right"`` for ABAW's two-person ids (``<video>_left``/``_right``), else ``"main"``."""
+    for suffix in TWO_PERSON_SUFFIXES:
+        if video_id.endswith(suffix):
+            return suffix.lstrip("_")
+    return "main"
+
+
+def annotation_relpath(task: str, split: str, video_id: str) -> str:
+    """Where an ABAW 6 annotation file of ``video_id`` goes under OUT, e.g. ``EXPR_Recognition_Challenge/train/x.txt``.
+
+    Split folder names are kept as found (``train``, ``val``...); every consumer reads common aliases.
+    """
+    return f"{LAYOUT_TASK_FOLDERS['abaw6'][task]}/{split}/{video_id}.txt"
+
+
+def annotation_text(video: AnnotatedVideo) -> str:
+    """An ABAW 6 annotation file (header + one row per frame) holding ``video``'s labels.
+
+    Unannotated rows use ABAW's markers (``-5,-5``; ``-1``; ``-1`` per AU); values are
+    written with the shortest text that reads back as the same float32.
+    """
+    if video.task == "VA":
+        rows = [f"{_num(v)},{_num(a)}" if ok else "-5,-5" for (v, a), ok in zip(video.labels, video.label_valid)]
+        return "\n".join(["valence,arousal", *rows]) + "\n"
+    if video.task == "EXPR":
+        values = np.where(video.label_valid, video.labels, labels.EXPR_UNANNOTATED)
+        return ",".join(labels.EXPR_CLASSES_8) + "\n" + "".join(f"{int(v)}\n" for v in values)
+    columns = [labels.AU_NAMES.index(name) for name in video.au_columns]
+    rows = [",".join(str(int(v)) for v in row) for row in video.labels[:, columns]]
+    return "\n".join([",".join(video.au_columns), *rows]) + "\n"
+
+
+def _num(value: Any) -> str:
+    return np.format_float_positional(np.float32(value), unique=True, trim="-")
+
+
+def read_face_ids(csv: Path, n_frames: int) -> np.ndarray | None:
+    """The CSV's ``face_id`` column as int64 per ``frame_idx`` (-1 = none), or None without that column."""
+    import pandas as pd
+
+    table = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    table.columns = [str(c).strip().lower() for c in table.columns]
+    if FACE_ID_COLUMN not in table.columns:
+        return None
+    out = np.full(n_frames, -1, np.int64)
+    for line, (frame, face) in enumerate(zip(table["frame_idx"], table[FACE_ID_COLUMN]), start=2):
+        face = face.strip()
+        if not face:
+            continue
+        try:
+            frame_idx, face_id = int(frame), int(face)
+        except ValueError:
+            raise InputError(csv, f"face_id {face!r} (frame_idx {frame!r}) is not an integer", line) from None
+        if 0 <= frame_idx < n_frames:  # rows outside the video are VideoCsvDataset's warnings already
+            out[frame_idx] = face_id
+    return out

@@ -1,0 +1,187 @@
+"""``affectseq data faces DATASET --out DIR``: an ABAW tree of face crops from a dataset's raw videos.
+
+Input: a ``video_csv`` dataset (``<name>.mp4`` + ``<name>.csv``) or an ABAW tree with raw
+videos. Output, readable by :class:`~affectseq.data.abaw.AbawDataset` and so by
+``data inspect``, ``train frames``, ``extract`` and ``experiment paper``::
+
+    DIR/cropped_aligned/<video_id>/<frame_idx + 1:05d>.jpg     aligned 112-px crops (ABAW numbering)
+    DIR/<task folder>/<split>/<video_id>.txt                    ABAW 6 files written from the CSVs,
+                                                                or the ABAW tree's own files copied
+    DIR/.affectseq-faces/<video>.json                           per raw video, written last: "finished"
+
+One raw video is the unit of work: its persons' crop folders are built under a temporary
+folder and published (:mod:`affectseq.utils.publish`), its annotation files written
+atomically, and its marker last; a rerun skips videos whose marker records the same
+options. A video that fails (unreadable, truncated) is reported in one line and the others
+go on. ``DIR`` holds a lock (:mod:`affectseq.utils.lock`) while a run writes it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+from affectseq.data.crop_export import CROP_ROOT, CropJob, plan_crop_jobs
+from affectseq.errors import InputError
+from affectseq.predict.batch import check_output_root, describe_failure, output_session
+from affectseq.prepare.video_crops import OWNER_FILE, CropOptions, crop_job
+from affectseq.utils.atomic import atomic_path, write_json_atomic, write_text_atomic
+from affectseq.utils.naming import safe_name
+from affectseq.utils.progress import make_progress
+from affectseq.utils.publish import partial_dir, publish_dir
+
+log = logging.getLogger(__name__)
+MARKER_DIR = ".affectseq-faces"
+
+
+@dataclass
+class CropReport:
+    """What a run did: videos written, skipped (finished earlier) and failed (one line each)."""
+
+    out: Path
+    layout: str
+    written: int = 0
+    skipped: int = 0
+    crops: int = 0
+    failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every video is done, 1 when any failed."""
+        return 1 if self.failures else 0
+
+
+def marker_path(out: Path, job: CropJob) -> Path:
+    """The finished marker of ``job`` (any file name works: the key is made safe)."""
+    return out / MARKER_DIR / f"{safe_name(job.key)}.json"
+
+
+def is_finished(out: Path, job: CropJob, options: CropOptions) -> bool:
+    """The job's marker exists and records the same persons and options."""
+    try:
+        marker = json.loads(marker_path(out, job).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return marker.get("options") == options.fingerprint() and marker.get("video_ids") == [
+        p.video_id for p in job.persons]
+
+
+def export_face_crops(dataset: str | os.PathLike[str], out: str | os.PathLike[str],
+                      options: CropOptions = CropOptions(), workers: int = 1,
+                      progress: bool | None = None) -> CropReport:
+    """Crop the faces of every raw video of ``dataset`` into the ABAW tree ``out`` (see module docstring)."""
+    root, out = Path(dataset), Path(out)
+    _check_separate(root, out)
+    layout, jobs, notes = plan_crop_jobs(root)
+    report = CropReport(out, layout, notes=notes)
+    check_output_root(out)
+    with output_session(out, purpose="data faces"):
+        todo = [j for j in jobs if not is_finished(out, j, options)]
+        report.skipped = len(jobs) - len(todo)
+        (out / CROP_ROOT).mkdir(exist_ok=True)
+        (out / MARKER_DIR).mkdir(exist_ok=True)
+        with make_progress(disable=None if progress is None else not progress) as bar:
+            task = bar.add_task("face crops", total=len(todo))
+            for job, outcome in _run(todo, out, options, workers):
+                if isinstance(outcome, str):
+                    report.failures.append(outcome)
+                else:
+                    report.written += 1
+                    report.crops += outcome
+                bar.advance(task)
+    return report
+
+
+def _check_separate(root: Path, out: Path) -> None:
+    """DIR must not lie inside the dataset: its annotation folders would join the dataset's own tree."""
+    if not root.exists():
+        raise InputError(root, "dataset not found")
+    inside = out.resolve() == root.resolve() or root.resolve() in out.resolve().parents
+    if inside:
+        raise InputError(out, f"output folder inside the dataset {root}: choose a folder outside it")
+
+
+def _run(jobs: list[CropJob], out: Path, options: CropOptions, workers: int):
+    """``(job, crops written | one-line failure)`` per job as they finish; ``workers`` processes when > 1."""
+    if workers <= 1 or len(jobs) <= 1:
+        threads = _one_thread()
+        try:
+            for job in jobs:
+                yield job, _attempt(job, out, options)
+        finally:
+            _restore_threads(threads)
+        return
+    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=get_context("spawn"),
+                             initializer=_one_thread) as pool:
+        futures = {pool.submit(_attempt, job, out, options): job for job in jobs}
+        for future in as_completed(futures):
+            job = futures[future]
+            try:
+                yield job, future.result()
+            except Exception as err:  # noqa: BLE001 -- a worker that died (killed, out of memory)
+                yield job, describe_failure(job.video, err)
+
+
+def _attempt(job: CropJob, out: Path, options: CropOptions) -> int | str:
+    """Crop one job: the crops written, or the failure as one line. Returned, not raised, so one bad
+    video never stops the others, and as text because not every exception survives pickling."""
+    try:
+        return crop_and_publish(job, out, options)
+    except Exception as err:  # noqa: BLE001 -- reported as that video's one-line failure
+        log.debug("data faces failed on %s", job.video, exc_info=err)
+        return describe_failure(job.video, err)
+
+
+def crop_and_publish(job: CropJob, out: Path, options: CropOptions) -> int:
+    """Crop ``job`` under a temporary folder, publish its crop folders and annotations, marker last."""
+    with partial_dir(out) as work:
+        counts = crop_job(job, work, options)
+        for person in job.persons:
+            folder = work / person.video_id
+            write_json_atomic(folder / OWNER_FILE, {"video": str(job.video), "video_id": person.video_id})
+            publish_dir(folder, out / CROP_ROOT / person.video_id, _is_ours)
+        shutil.rmtree(work, ignore_errors=True)
+    for person in job.persons:
+        for rel, content in person.annotations.items():
+            _write_annotation(out / rel, content)
+    write_json_atomic(marker_path(out, job), {
+        "video": str(job.video), "video_ids": [p.video_id for p in job.persons],
+        "options": options.fingerprint(), "crops": counts,
+    })
+    return sum(counts.values())
+
+
+def _is_ours(folder: Path) -> bool:
+    return (folder / OWNER_FILE).is_file()
+
+
+def _write_annotation(target: Path, content: str | Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, Path):
+        with atomic_path(target) as tmp:
+            shutil.copyfile(content, tmp)
+    else:
+        write_text_atomic(target, content)
+
+
+def _one_thread() -> int | None:
+    """One intra-op torch thread, as predict's face stage runs (workers parallelise over videos)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    return before
+
+
+def _restore_threads(threads: int | None) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
