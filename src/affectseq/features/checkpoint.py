@@ -90,7 +90,7 @@ def load_frame_model(path_or_name: str | os.PathLike[str], device: str | torch.d
     """
     from safetensors.torch import load_file
 
-    from affectseq.features.pretrained import resolve_model_path
+    from affectseq.features.shipped import resolve_model_path
 
     path = resolve_model_path(path_or_name)
     header = read_frame_model_header(path)

@@ -78,7 +78,7 @@ def load_model(
     ``smoothing_sec`` overrides the default model's smoothing window (frame models
     only; a sequence model's temporal stage is the trained RNN).
     """
-    from affectseq.features.pretrained import SHIPPED_MODELS, resolve_model_path
+    from affectseq.features.shipped import SHIPPED_MODELS, resolve_model_path
 
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
