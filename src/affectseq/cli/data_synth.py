@@ -1,9 +1,10 @@
-"""``affectseq data synth OUT``: write a synthetic Aff-Wild2-like dataset (ABAW 6 layout).
+"""``affectseq data synth OUT``: write a synthetic Aff-Wild2-like dataset (ABAW 6 or video+CSV layout).
 
 Registered under the ``data`` group by :mod:`affectseq.cli.data`. Settings come from the
 :class:`~affectseq.data.synth.SynthConfig` defaults, an optional ``--config`` YAML and
 ``KEY=VALUE`` overrides (right after OUT, or anywhere as ``--set KEY=VALUE``); ``--videos/--frames/--seed``
-are shortcuts for the most used ones and win over both.
+are shortcuts for the most used ones and win over both. ``--layout video_csv`` also sets
+``two_person_fraction=0`` (one person per CSV) unless an override says otherwise.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--frames", type=int, default=None, metavar="M",
                         help="frames per video (config n_frames, default 300)")
     parser.add_argument("--seed", type=int, default=None, metavar="S", help="random seed (config seed, default 0)")
+    parser.add_argument("--layout", choices=("abaw6", "video_csv"), default=None,
+                        help="abaw6 (default): the ABAW 6 tree; video_csv: train/ and validation/ folders of "
+                             "<video>.mp4 + <video>.csv, no crops, one person per video (config layout)")
     parser.add_argument("--config", default=None, metavar="YAML", help="YAML file with SynthConfig fields")
     parser.add_argument("--workers", type=int, default=None, metavar="K",
                         help="processes rendering videos in parallel (default: CPUs available); output is the same")
@@ -49,7 +53,10 @@ def _synth(args: argparse.Namespace) -> int:
     from affectseq.errors import ConfigError
 
     overrides = list(args.overrides) + list(args.set_overrides)
-    for flag, key in (("videos", "n_videos"), ("frames", "n_frames"), ("seed", "seed")):
+    if args.layout == "video_csv":
+        # One person per CSV: no two-person videos, unless the user asks for them (and is told why not).
+        overrides.insert(0, "two_person_fraction=0")
+    for flag, key in (("videos", "n_videos"), ("frames", "n_frames"), ("seed", "seed"), ("layout", "layout")):
         if getattr(args, flag) is not None:
             overrides.append(f"{key}={getattr(args, flag)}")
     if args.workers is not None and args.workers < 1:

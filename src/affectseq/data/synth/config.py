@@ -19,6 +19,8 @@ from affectseq.labels import EXPR_CLASSES_8
 # Frame shares loosely follow Aff-Wild2's EXPR set: Neutral and Happiness dominate, Fear and
 # Disgust are rare; Other is kept rare here (ABAW's Other is large, but a rare eighth class is
 # the harder, more useful test). Largest/smallest = 0.40/0.015 ~ 27.
+# Output layouts: the ABAW 6 tree, or users' own videos with per-frame CSVs (affectseq.data.video_csv).
+LAYOUTS: tuple[str, ...] = ("abaw6", "video_csv")
 DEFAULT_CLASS_SHARES = (0.40, 0.07, 0.015, 0.015, 0.27, 0.12, 0.08, 0.03)
 # Mean episode length per class: calm states last longer than startle-like ones.
 DEFAULT_DWELL_SEC = (3.0, 1.6, 1.2, 1.2, 2.5, 2.2, 1.0, 1.5)
@@ -165,6 +167,9 @@ class SynthConfig:
     """libx264 preset; ``ultrafast`` is ~3x cheaper than ``veryfast`` on these noisy frames, files ~2x bigger."""
     jpeg_quality: int = 90
     """JPEG quality of the face crops."""
+    layout: str = "abaw6"
+    """``abaw6`` (the ABAW 6 tree) or ``video_csv`` (``<split>/<video>.mp4`` + ``<video>.csv``, no crops: the
+    layout of users' own recordings; needs ``two_person_fraction=0``, one person per CSV)."""
     affect: AffectConfig = field(default_factory=AffectConfig)
     nuisance: NuisanceConfig = field(default_factory=NuisanceConfig)
     annotation: AnnotationConfig = field(default_factory=AnnotationConfig)
@@ -188,6 +193,10 @@ def _check(cfg: SynthConfig) -> None:
     for name in ("val_fraction", "two_person_fraction"):
         if not 0.0 <= getattr(cfg, name) < 1.0:
             problems.append(f"{name} must be in [0, 1)")
+    if cfg.layout not in LAYOUTS:
+        problems.append(f"layout must be one of {', '.join(LAYOUTS)}")
+    elif cfg.layout == "video_csv" and (cfg.two_person_fraction > 0 or not cfg.write_videos):
+        problems.append("layout video_csv needs two_person_fraction=0 (one person per CSV) and write_videos=true")
     if len(a.class_shares) != n_classes or min(a.class_shares) <= 0:
         problems.append(f"affect.class_shares needs {n_classes} positive values")
     if len(a.mean_dwell_sec) != n_classes or min(a.mean_dwell_sec) <= 0:

@@ -23,6 +23,7 @@ from affectseq.data.synth.writer import (
     TASKS,
     annotation_relpath,
     ground_truth_relpath,
+    video_relpath,
 )
 from affectseq.errors import ConfigError
 from affectseq.labels import EXPR_CLASSES_8
@@ -112,6 +113,7 @@ def _check_config_matches(out_dir: Path, cfg: SynthConfig) -> None:
     if not saved_path.exists():
         return
     saved = yaml.safe_load(saved_path.read_text(encoding="utf-8"))
+    saved.setdefault("layout", "abaw6")  # folders made before the layout knob existed
     wanted = yaml.safe_load(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
     if saved != wanted:
         changed = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
@@ -127,7 +129,7 @@ def generate(
     workers: int | None = None,
     show_progress: bool | None = None,
 ) -> SynthSummary:
-    """Write a synthetic Aff-Wild2-like dataset (ABAW 6 layout) to ``out_dir`` and summarise it.
+    """Write a synthetic Aff-Wild2-like dataset (``config.layout``: ABAW 6 or video_csv) to ``out_dir``.
 
     Videos already finished in ``out_dir`` (by an earlier, possibly killed, run with the same
     config) are skipped. ``workers`` processes render videos in parallel (default: the CPUs
@@ -166,18 +168,21 @@ def generate(
         (out / STAGING_DIR).rmdir()
     except OSError:
         pass  # absent, or holds leftovers of another run writing here
-    return summarise(out, plans, generated=len(todo), elapsed_sec=time.perf_counter() - start, workers=n_workers)
+    return summarise(out, plans, generated=len(todo), elapsed_sec=time.perf_counter() - start, workers=n_workers,
+                     crops=cfg.write_crops and cfg.layout == "abaw6")
 
 
 def _make_output_dirs(out: Path, cfg: SynthConfig, plans: list[VideoPlan]) -> None:
     # Created once here, so committing a video needs no mkdir (slow on busy file systems);
     # only folders that will hold files, so a split or task without videos leaves no empty folder.
     folders = {Path(STAGING_DIR), Path(GROUND_TRUTH_DIR)}
-    folders |= {annotation_relpath(t, p.split, q.video_id).parent for p in plans for q in p.persons for t in q.tasks}
-    if cfg.write_videos and plans:
-        folders.add(Path("videos"))
-    if cfg.write_crops and plans:
-        folders.add(Path("cropped_aligned"))
+    if cfg.write_videos:
+        folders |= {video_relpath(cfg.layout, p.split, p.name).parent for p in plans}
+    if cfg.layout == "abaw6":  # video_csv: the CSVs sit beside their videos, and there are no crops
+        folders |= {annotation_relpath(t, p.split, q.video_id).parent for p in plans for q in p.persons
+                    for t in q.tasks}
+        if cfg.write_crops and plans:
+            folders.add(Path("cropped_aligned"))
     for folder in sorted(folders):
         (out / folder).mkdir(parents=True, exist_ok=True)
 
@@ -188,8 +193,12 @@ def _init_worker() -> None:
     cv2.setNumThreads(1)  # parallelism comes from the pool; avoid oversubscribing the cores
 
 
-def summarise(out: Path, plans: list[VideoPlan], generated: int, elapsed_sec: float, workers: int) -> SynthSummary:
-    """Counts over the ground truth of ``plans`` (annotated EXPR frames per class, crops, videos per task)."""
+def summarise(out: Path, plans: list[VideoPlan], generated: int, elapsed_sec: float, workers: int,
+              crops: bool = True) -> SynthSummary:
+    """Counts over the ground truth of ``plans`` (annotated EXPR frames per class, crops, videos per task).
+
+    ``crops``: whether crops were written (frames with a crop count 0 otherwise).
+    """
     expr_counts = np.zeros(len(EXPR_CLASSES_8), dtype=np.int64)
     videos_per_task = {task: {split: 0 for split in SPLITS} for task in TASKS}
     frames = frames_with_crop = 0
@@ -200,7 +209,7 @@ def summarise(out: Path, plans: list[VideoPlan], generated: int, elapsed_sec: fl
                 annotated_expr = gt["annotated"][TASKS.index("EXPR")]
                 expr_counts += np.bincount(gt["expr"][annotated_expr], minlength=len(EXPR_CLASSES_8))
                 frames += int(gt["expr"].shape[0])
-                frames_with_crop += int(gt["has_crop"].sum())
+                frames_with_crop += int(gt["has_crop"].sum()) if crops else 0
             for task in person.tasks:
                 videos_per_task[task][plan.split] += 1
             split_of[person.video_id] = plan.split

@@ -30,7 +30,9 @@ from affectseq.data.synth.writer import (
     format_au,
     format_expr,
     format_va,
+    format_video_csv,
     ground_truth_relpath,
+    video_relpath,
 )
 
 
@@ -112,7 +114,9 @@ def make_video(out_dir: Path, cfg: SynthConfig, plan: VideoPlan) -> None:
     ]
     staged = StagedVideo(out_dir, plan.name)
     try:
-        crop_dirs = [Path("cropped_aligned") / p.video_id for p in plan.persons] if cfg.write_crops else []
+        # The video_csv layout has no crops: users' own recordings come without them.
+        with_crops = cfg.write_crops and cfg.layout == "abaw6"
+        crop_dirs = [Path("cropped_aligned") / p.video_id for p in plan.persons] if with_crops else []
         boxes = [np.full((n, 4), np.nan, np.float32) for _ in people]
         landmarks = [np.full((n, 5, 2), np.nan, np.float32) for _ in people]
         if cfg.write_videos or cfg.write_crops:
@@ -143,7 +147,7 @@ def _render(
         staged.path(rel).mkdir()
     writer = None
     if cfg.write_videos:
-        writer = Mp4Writer(staged.path(Path("videos") / f"{plan.name}.mp4"),
+        writer = Mp4Writer(staged.path(video_relpath(cfg.layout, plan.split, plan.name)),
                            cfg.frame_width, cfg.frame_height, cfg.fps, cfg.video_crf, cfg.video_preset)
     jpeg_params = [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality]
     for frame_idx in range(plan.n_frames):
@@ -187,7 +191,12 @@ def _write_labels(
 ) -> None:
     """Annotation files of the person's tasks and its ground-truth archive."""
     affect, nz, annotated = person.affect, person.nuisance, person.annotated
-    for task in person_plan.tasks:
+    video_path = video_relpath(cfg.layout, plan.split, plan.name)
+    if cfg.layout == "video_csv":
+        text = format_video_csv(person_plan.tasks, {"EXPR": affect.expr, "VA": affect.va, "AU": affect.au},
+                                annotated, cfg.annotation.va_decimals)
+        staged.path(video_path.with_suffix(".csv")).write_text(text, encoding="utf-8")
+    for task in person_plan.tasks if cfg.layout == "abaw6" else ():
         if task == "VA":
             text = format_va(affect.va, annotated["VA"], cfg.annotation.va_decimals)
         elif task == "EXPR":
@@ -207,5 +216,5 @@ def _write_labels(
             annotated=np.stack([annotated[t] for t in TASKS]), tasks=np.array(TASKS),
             covered_tasks=np.array(person_plan.tasks, dtype=str),
             split=np.array(plan.split), side=np.array(person_plan.side),
-            source_video=np.array(f"videos/{plan.name}.mp4"), fps=np.array(cfg.fps),
+            source_video=np.array(video_path.as_posix()), fps=np.array(cfg.fps),
         )

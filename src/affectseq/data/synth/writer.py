@@ -1,4 +1,4 @@
-"""Writing one synthetic video's outputs in the ABAW 6 layout, atomically per video.
+"""Writing one synthetic video's outputs in the ABAW 6 (or video_csv) layout, atomically per video.
 
 Everything a video produces (raw mp4, crop folders, annotation files, ground truth) is first
 written under ``OUT/.synth_tmp/<video>/`` with the final relative paths, then moved into place
@@ -38,6 +38,44 @@ def annotation_relpath(task: str, split: str, video_id: str) -> Path:
 def ground_truth_relpath(video_id: str) -> Path:
     """Relative path of one annotated video's ground-truth archive."""
     return Path(GROUND_TRUTH_DIR) / f"{video_id}.npz"
+
+
+# Split folders of the video_csv layout: the plain names users give them (every reader takes these aliases).
+VIDEO_CSV_SPLITS: dict[str, str] = {"Train_Set": "train", "Validation_Set": "validation"}
+
+
+def video_relpath(layout: str, split: str, name: str) -> Path:
+    """Relative path of a raw video: ``videos/<name>.mp4`` (ABAW 6) or ``<split>/<name>.mp4`` (video_csv)."""
+    folder = VIDEO_CSV_SPLITS[split] if layout == "video_csv" else "videos"
+    return Path(folder) / f"{name}.mp4"
+
+
+def format_video_csv(tasks: tuple[str, ...], labels: dict[str, np.ndarray], annotated: dict[str, np.ndarray],
+                     decimals: int) -> str:
+    """A video_csv label file: ``frame_idx`` plus the columns of ``tasks`` only, one row per frame.
+
+    Columns: ``expression`` (class index), ``valence``/``arousal``, the 12 ABAW 3+ AUs; a cell of
+    a frame without that task's label is empty (unannotated). ``labels`` maps "EXPR"/"VA"/"AU" to
+    the per-frame arrays, ``annotated`` to their bool masks.
+    """
+    header = ["frame_idx"]
+    header += ["expression"] if "EXPR" in tasks else []
+    header += ["valence", "arousal"] if "VA" in tasks else []
+    header += list(AU_NAMES_ABAW3) if "AU" in tasks else []
+    rows = [",".join(header)]
+    n = len(next(iter(labels.values())))
+    for f in range(n):
+        cells = [str(f)]
+        if "EXPR" in tasks:
+            cells.append(str(int(labels["EXPR"][f])) if annotated["EXPR"][f] else "")
+        if "VA" in tasks:
+            ok = annotated["VA"][f]
+            cells += [f"{x:.{decimals}f}" if ok else "" for x in labels["VA"][f].tolist()]
+        if "AU" in tasks:
+            ok = annotated["AU"][f]
+            cells += [str(int(x)) if ok else "" for x in labels["AU"][f].tolist()]
+        rows.append(",".join(cells))
+    return "\n".join(rows) + "\n"
 
 
 def format_va(va: np.ndarray, annotated: np.ndarray, decimals: int) -> str:
