@@ -56,3 +56,108 @@ def test_imports_flow_one_way(path: Path) -> None:
             f"{path.relative_to(SRC)} (stage {stage}) imports {name} (stage {STAGES[top]}): "
             "imports must flow from earlier stages only"
         )
+
+
+# -- no import cycles ------------------------------------------------------------------------------------------
+# A cycle means two modules can only be understood (and imported) together; a function-level import hides it
+# from the import-time error but not from the reader. The graph counts every import of an affectseq module in a
+# file -- module level, inside functions, under TYPE_CHECKING -- and points at the module named (the submodule
+# when ``from package import name`` names one).
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(SRC.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES: dict[str, Path] = {_module_name(p): p for p in sorted(SRC.rglob("*.py"))}
+
+
+def _resolve(name: str) -> str | None:
+    """The longest known module that ``name`` (a module, or a module's attribute) starts with."""
+    while name and name not in MODULES:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def _imported_modules(module: str) -> set[str]:
+    path = MODULES[module]
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            candidates = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: from . import x / from ..y import z
+                anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join(anchor + ([base] if base else []))
+            candidates = [f"{base}.{alias.name}" for alias in node.names] or [base]
+        else:
+            continue
+        found.update(m for m in map(_resolve, candidates) if m and m != module)
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    """``module -> modules it imports`` over every module of src/affectseq."""
+    return {module: _imported_modules(module) for module in MODULES}
+
+
+def _strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Tarjan's algorithm: the groups of modules that (transitively) import each other, sizes > 1."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    groups: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = []
+            while not group or group[-1] != node:
+                group.append(stack.pop())
+            if len(group) > 1:
+                groups.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return groups
+
+
+def _one_cycle(graph: dict[str, set[str]], group: list[str]) -> list[str]:
+    """A shortest import path from the group's first module back to itself, inside the group."""
+    start, members = group[0], set(group)
+    paths = {start: [start]}
+    queue = [start]
+    while queue:
+        node = queue.pop(0)
+        for nxt in sorted(graph[node] & members):
+            if nxt == start:
+                return paths[node] + [start]
+            if nxt not in paths:
+                paths[nxt] = paths[node] + [nxt]
+                queue.append(nxt)
+    return group  # unreachable for a strongly connected group
+
+
+def test_cycle_finder_reports_each_cycle() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a", "e"}, "e": {"d"}, "f": set()}
+    assert _strongly_connected(graph) == [["a", "b", "c"], ["d", "e"]]
+    assert _one_cycle(graph, ["a", "b", "c"]) == ["a", "b", "c", "a"]
+
+
+def test_no_import_cycles() -> None:
+    graph = import_graph()
+    assert "affectseq.cli.predict" in graph and "affectseq.cli.options" in graph["affectseq.cli.predict"]
+    cycles = [" -> ".join(_one_cycle(graph, group)) for group in _strongly_connected(graph)]
+    assert not cycles, ("import cycles (move what both sides need into a module both import):\n  "
+                        + "\n  ".join(cycles))
