@@ -130,3 +130,27 @@ def test_marker_records_counts_and_options(exported) -> None:
     marker = json.loads((exported / MARKER_DIR / "single_face.json").read_text())
     assert marker["options"]["detect_every"] == 8 and marker["video_ids"] == ["single_face"]
     assert marker["crops"]["single_face"] == len(list((exported / "cropped_aligned" / "single_face").glob("*.jpg")))
+
+
+def test_abaw_tree_with_raw_videos_only(tmp_path) -> None:
+    """An Aff-Wild2-like tree without crops (synthetic, with a two-person video): annotation files are
+    copied, every annotated person (``_left``/``_right`` too) gets its crop folder."""
+    from affectseq.config import load_config
+    from affectseq.data.synth import SynthConfig, generate
+
+    src = tmp_path / "affwild"
+    cfg = load_config(SynthConfig, overrides={"n_videos": 2, "n_frames": 24, "seed": 3, "write_crops": False})
+    generate(src, cfg, workers=1, show_progress=False)
+    report = export_face_crops(src, tmp_path / "out", progress=False)
+    assert (report.written, report.failures) == (2, [])
+    want, got = AbawDataset(src), AbawDataset(tmp_path / "out", strict=True)
+    assert got.layout == "abaw6" and got.tasks == want.tasks
+    ids = set()
+    for task in want.tasks:
+        for split in want.splits(task):
+            for a, b in zip(want.videos(task, split), got.videos(task, split), strict=True):
+                assert a.video_id == b.video_id
+                np.testing.assert_array_equal(a.labels, b.labels)
+                ids.add(a.video_id)
+    assert any(i.endswith("_left") for i in ids) and any(i.endswith("_right") for i in ids)
+    assert all((tmp_path / "out" / "cropped_aligned" / i).is_dir() for i in ids)
