@@ -22,8 +22,9 @@ from typing import Sequence
 import cv2
 import numpy as np
 import torch
-from torchvision.ops import nms, roi_align
 
+# box_ops, not torchvision.ops: importing torchvision costs seconds per predict run.
+from affectseq.faces.box_ops import nms, roi_align
 from affectseq.faces.detector import Detection, check_rgb
 from affectseq.faces.mtcnn_nets import load_mtcnn_nets
 
