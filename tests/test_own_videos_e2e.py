@@ -1,4 +1,4 @@
-"""End to end, as docs/own_videos.md tells a user: videos + CSVs -> data faces -> train frames."""
+"""End to end, as docs/own_videos.md tells a user: videos + CSVs -> data faces -> train frames -> extract."""
 
 from __future__ import annotations
 
@@ -21,3 +21,6 @@ def test_own_videos_to_a_trained_frame_model(tmp_path) -> None:
                  "encoder.name=resnet18", "encoder.input_size=48", "epochs=1", "batch_size=16", "threads=1",
                  "test_split=null"]) == 0
     assert (run / "history.csv").is_file()
+    store = tmp_path / "store"
+    assert main(["extract", "--data", str(crops), "--checkpoint", str(run), "--out", str(store)]) == 0
+    assert (store / "manifest.json").is_file()
