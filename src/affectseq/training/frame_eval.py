@@ -204,33 +204,39 @@ def score_frame_model(config: ModelScoringConfig, out_dir: str | Path, command: 
     from affectseq.training.distributed import DistContext
     from affectseq.training.frame_data import load_frame_split, split_role
     from affectseq.utils.rundir import init_run_dir, predictions_file
+    from affectseq.utils.threads import torch_threads
 
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    model = load_frame_model(config.model, device=DistContext().device(config.device))
-    task = model.tasks[0] if len(model.tasks) == 1 else "multi"
-    frame_set, framing = load_frame_split(config.data, task, config.split)
-    role = split_role(config.split)
-    data_classes = tuple(frame_set.expr_classes) or tuple(model.expr_classes)
+    with torch_threads(config.threads):
+        model = load_frame_model(config.model, device=DistContext().device(config.device))
+        task = model.tasks[0] if len(model.tasks) == 1 else "multi"
+        frame_set, framing = load_frame_split(config.data, task, config.split)
+        data_classes = tuple(frame_set.expr_classes) or tuple(model.expr_classes)
+        indices, kept_classes = _scored_subset(config, frame_set, data_classes, task)
+        out = init_run_dir(out_dir, config, seed=0, command=command)
+        loader = make_eval_loader(frame_set, indices, model, config.batch_size, framing=framing)
+        pred = predict_frames(model, loader, tta_flip=config.tta_flip, with_loss=False)
+    if "expr_prob" in pred:
+        relabel = np.array([kept_classes.index(c) if c in kept_classes else -1 for c in data_classes] + [-1])
+        pred["expr_true"] = relabel[pred["expr_true"]]  # -1 (unannotated) indexes the trailing -1
+        pred["expr_prob"] = align_expr_prob(pred["expr_prob"], model.expr_classes, kept_classes)
+    path = out / predictions_file(split_role(config.split))
+    write_predictions(path, frame_set, indices, pred, kept_classes if "expr_prob" in pred else ())
+    scores = frame_metrics(pred, len(kept_classes))
+    scores["n_left_out"] = float(len(frame_set) - len(indices))
+    return path, scores
+
+
+def _scored_subset(config: ModelScoringConfig, frame_set: FrameSet, data_classes: tuple[str, ...],
+                   task: str) -> tuple[np.ndarray, tuple[str, ...]]:
+    """``(frame indices to score, classes kept)`` after ``drop_classes`` and ``drop_train_duplicates``."""
+    from affectseq.training.frame_data import load_frame_split
+
     unknown = [c for c in config.drop_classes if c not in data_classes]
     if unknown:
         raise InputError(config.data, f"cannot drop {unknown}: the dataset's classes are {list(data_classes)}")
-    kept_classes = tuple(c for c in data_classes if c not in config.drop_classes)
     keep = np.ones(len(frame_set), dtype=bool)
     if config.drop_classes and frame_set.expr is not None:
         keep &= ~np.isin(frame_set.expr, [data_classes.index(c) for c in config.drop_classes])
     if config.drop_train_duplicates:
         keep &= ~train_duplicate_mask(frame_set, load_frame_split(config.data, task, "train")[0])
-    out = init_run_dir(out_dir, config, seed=0, command=command)
-    indices = np.flatnonzero(keep)
-    loader = make_eval_loader(frame_set, indices, model, config.batch_size, framing=framing)
-    pred = predict_frames(model, loader, tta_flip=config.tta_flip, with_loss=False)
-    if "expr_prob" in pred:
-        relabel = np.array([kept_classes.index(c) if c in kept_classes else -1 for c in data_classes] + [-1])
-        pred["expr_true"] = relabel[pred["expr_true"]]  # -1 (unannotated) indexes the trailing -1
-        pred["expr_prob"] = align_expr_prob(pred["expr_prob"], model.expr_classes, kept_classes)
-    path = out / predictions_file(role)
-    write_predictions(path, frame_set, indices, pred, kept_classes if "expr_prob" in pred else ())
-    scores = frame_metrics(pred, len(kept_classes))
-    scores["n_left_out"] = float(len(frame_set) - len(indices))
-    return path, scores
+    return np.flatnonzero(keep), tuple(c for c in data_classes if c not in config.drop_classes)
