@@ -44,6 +44,12 @@ def fer_tree(tmp_path_factory, fer2013_path) -> tuple[Path, np.ndarray, np.ndarr
 
 
 def _direct_probs(images: np.ndarray, flip: bool = False) -> np.ndarray:
+    """The model's own probabilities, re-expressed over the 7 classes of the image tree.
+
+    The default is an 8-class FER+ model: scoring drops its Contempt column and renormalises
+    (``align_expr_prob``, tested on its own in tests/test_data_ferplus.py)."""
+    from affectseq.training.frame_eval import align_expr_prob
+
     model = load_frame_model("default")
     faces = np.repeat(images[..., None], 3, axis=3)
     with torch.no_grad():
@@ -51,7 +57,7 @@ def _direct_probs(images: np.ndarray, flip: bool = False) -> np.ndarray:
         probs = torch.softmax(model(x)["expr"], 1)
         if flip:
             probs = (probs + torch.softmax(model(torch.flip(x, dims=[3]))["expr"], 1)) / 2
-    return probs.numpy()
+    return align_expr_prob(probs.numpy(), model.expr_classes, EXPR_CLASSES_7)
 
 
 def _probs_in_fixture_order(preds, labels: np.ndarray) -> np.ndarray:

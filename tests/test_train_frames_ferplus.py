@@ -18,12 +18,12 @@ from affectseq.training.warm_start import warm_start
 
 
 def test_warm_start_copies_encoder_and_shared_head_rows():
-    donor = load_frame_model("default")
+    donor = load_frame_model("fer2013-v1")
     spec = donor.spec
     encoder = create_encoder(spec.name, input_size=spec.input_size, grayscale=spec.grayscale, framing=spec.framing)
     model = FrameModel(encoder, ("expr",), expr_classes=labels.EXPR_CLASSES_FERPLUS)
     fresh_contempt = model.heads["expr"].weight[7].detach().clone()
-    note = warm_start(model, "default")
+    note = warm_start(model, "fer2013-v1")
     assert "7 head rows" in note
     for (name, a), b in zip(model.encoder.state_dict().items(), donor.encoder.state_dict().values()):
         assert torch.equal(a, b), name
@@ -32,14 +32,14 @@ def test_warm_start_copies_encoder_and_shared_head_rows():
     assert torch.equal(model.heads["expr"].weight[7], fresh_contempt)  # the new class starts from scratch
     other = FrameModel(create_encoder(spec.name, input_size=64, grayscale=True, framing=spec.framing), ("expr",))
     with pytest.raises(ConfigError, match="input_size 80 vs 64"):
-        warm_start(other, "default")
+        warm_start(other, "fer2013-v1")
 
 
 def test_train_frames_on_ferplus_votes_then_evaluate_protocols(ferplus_path, tmp_path, capsys):
     run = tmp_path / "run"
     rc = main(["train", "frames", "--data", str(ferplus_path), "--out", str(run),
                "encoder.name=torchvision/mobilenet_v2", "encoder.input_size=80", "encoder.grayscale=true",
-               "init_from=default", "expr_targets=votes", "epochs=1", "limit_train=192", "limit_val=128",
+               "init_from=fer2013-v1", "expr_targets=votes", "epochs=1", "limit_train=192", "limit_val=128",
                "test_split=null", "threads=1", "eval_batch_size=128"])
     assert rc == 0
     model = load_frame_model(run / "checkpoint_best.safetensors")
