@@ -29,6 +29,7 @@ import numpy as np
 
 from affectseq import labels
 from affectseq.data.frames import ArrayFrameSet
+from affectseq.data.images import npz_has_arrays
 from affectseq.errors import InputError
 
 VOTE_COLUMNS: tuple[str, ...] = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear",
@@ -47,15 +48,7 @@ def _canonical_order() -> np.ndarray:
 
 def is_ferplus_npz(path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` is an .npz archive holding FER+'s ``images``/``votes``/``split`` arrays."""
-    path = Path(path)
-    if not path.is_file() or path.suffix.lower() != ".npz":
-        return False
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = {name.removesuffix(".npy") for name in archive.namelist()}
-    except zipfile.BadZipFile:
-        return False
-    return set(FERPLUS_KEYS) <= members
+    return npz_has_arrays(path, FERPLUS_KEYS)
 
 
 def read_ferplus_votes(npz_path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -39,8 +39,8 @@ AFFECTNET_NUMBERED: dict[str, str] = {
 IMAGE_SUFFIXES: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 
 
-def is_fer2013_npz(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` is an .npz archive holding FER2013's ``images``/``labels``/``split`` arrays."""
+def npz_has_arrays(path: str | os.PathLike[str], keys: tuple[str, ...]) -> bool:
+    """Whether ``path`` is an .npz archive holding (at least) the arrays ``keys``, without loading any."""
     path = Path(path)
     if not path.is_file() or path.suffix.lower() != ".npz":
         return False
@@ -49,7 +49,12 @@ def is_fer2013_npz(path: str | os.PathLike[str]) -> bool:
             members = {name.removesuffix(".npy") for name in archive.namelist()}
     except zipfile.BadZipFile:
         return False
-    return set(FER2013_KEYS) <= members
+    return set(keys) <= members
+
+
+def is_fer2013_npz(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is an .npz archive holding FER2013's ``images``/``labels``/``split`` arrays."""
+    return npz_has_arrays(path, FER2013_KEYS)
 
 
 def load_fer2013(npz_path: str | os.PathLike[str], split: str) -> ArrayFrameSet:
