@@ -2,7 +2,7 @@
 
 Starts the server as a subprocess on a free port with a temporary data folder,
 drives headless Chromium (Selenium with the system chromedriver) to upload the
-sample clip, waits for the result page, checks the chart (7 class series over
+sample clip, waits for the result page, checks the chart (one series per class of the default model -- 8 for the FER+ v2 model -- over
 the clip's duration), clicks the timeline at ~15 s and checks the video went
 there, and compares the downloaded CSV with ``affectseq predict``'s on the same
 file. ``AFFECTSEQ_SCREENSHOT=1`` also refreshes docs/images/serve.png.
@@ -21,6 +21,8 @@ import warnings
 from pathlib import Path
 
 import pytest
+
+from affectseq.features.pretrained import model_card
 
 pytestmark = pytest.mark.slow
 
@@ -128,10 +130,12 @@ def test_upload_watch_seek_download(server: str, tmp_path: Path) -> None:
 
         chart = driver.execute_script("const c = window.affectseqChart; return {classes: c.classes, "
                                       "series: c.seriesCount, tMin: c.tMin, tMax: c.tMax, points: c.points}")
-        assert chart["series"] == 7 and len(chart["classes"]) == 7, chart
+        n_classes = len(model_card("default")["expr_classes"])  # 8: the seven basic expressions + Contempt
+        assert chart["series"] == n_classes and len(chart["classes"]) == n_classes, chart
+        assert chart["classes"] == [c.lower() for c in model_card("default")["expr_classes"]], chart
         assert chart["tMin"] == 0 and chart["tMax"] == pytest.approx(19.7, abs=0.3), chart
         assert chart["points"] == 472, chart
-        assert driver.find_element(By.ID, "timeline").get_attribute("data-series-count") == "7"
+        assert driver.find_element(By.ID, "timeline").get_attribute("data-series-count") == str(n_classes)
 
         _wait(driver, lambda d: d.execute_script("return document.getElementById('video').readyState >= 1"),
               60, "the video's metadata")
