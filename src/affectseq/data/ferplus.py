@@ -22,14 +22,13 @@ from the distribution (the FER+ 7-class protocol).
 from __future__ import annotations
 
 import os
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from affectseq import labels
 from affectseq.data.frames import ArrayFrameSet
-from affectseq.data.images import npz_has_arrays
+from affectseq.data.images import npz_has_arrays, read_npz_arrays
 from affectseq.errors import InputError
 
 VOTE_COLUMNS: tuple[str, ...] = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear",
@@ -104,16 +103,7 @@ def load_ferplus(npz_path: str | os.PathLike[str], split: str, num_classes: int 
 
 def _read(npz_path: str | os.PathLike[str], keys: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
     path = Path(npz_path)
-    if not path.is_file():
-        raise InputError(path, "FER+ archive not found")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            missing = [k for k in FERPLUS_KEYS if k not in archive.files]
-            if missing:
-                raise InputError(path, f"not a FER+ archive: missing arrays {missing} (has {archive.files})")
-            arrays = {k: archive[k] for k in (keys or tuple(archive.files)) if k in archive.files}
-    except (zipfile.BadZipFile, ValueError, OSError) as err:
-        raise InputError(path, f"not a readable .npz archive ({err})") from None
+    arrays = read_npz_arrays(path, FERPLUS_KEYS, "FER+", keys)
     votes = arrays["votes"]
     if votes.ndim != 2 or votes.shape[1] != len(VOTE_COLUMNS):
         raise InputError(path, f"votes must be (N, {len(VOTE_COLUMNS)}), got {votes.shape}")

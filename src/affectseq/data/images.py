@@ -82,19 +82,25 @@ def fer2013_label_arrays(npz_path: str | os.PathLike[str]) -> tuple[np.ndarray, 
     return arrays["labels"].astype(np.int64), arrays["split"]
 
 
-def _read_fer2013_arrays(npz_path: str | os.PathLike[str], keys: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+def read_npz_arrays(npz_path: str | os.PathLike[str], required: tuple[str, ...], what: str,
+                    keys: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+    """Arrays ``keys`` (default: all) of an .npz archive that must hold ``required``; InputError naming ``what``."""
     path = Path(npz_path)
     if not path.is_file():
-        raise InputError(path, "FER2013 archive not found")
+        raise InputError(path, f"{what} archive not found")
     try:
         with np.load(path, allow_pickle=False) as archive:
-            missing = [k for k in FER2013_KEYS if k not in archive.files]
+            missing = [k for k in required if k not in archive.files]
             if missing:
-                raise InputError(path, f"not a FER2013 archive: missing arrays {missing} (has {archive.files})")
-            wanted = keys or tuple(archive.files)
-            arrays = {k: archive[k] for k in wanted if k in archive.files}
+                raise InputError(path, f"not a {what} archive: missing arrays {missing} (has {archive.files})")
+            return {k: archive[k] for k in (keys or tuple(archive.files)) if k in archive.files}
     except (zipfile.BadZipFile, ValueError, OSError) as err:
         raise InputError(path, f"not a readable .npz archive ({err})") from None
+
+
+def _read_fer2013_arrays(npz_path: str | os.PathLike[str], keys: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+    path = Path(npz_path)
+    arrays = read_npz_arrays(path, FER2013_KEYS, "FER2013", keys)
     n = len(arrays["labels"])
     for key, value in arrays.items():
         if len(value) != n:
