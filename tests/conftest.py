@@ -32,3 +32,17 @@ def fer2013_path(shared_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def ferplus_path(shared_dir: Path) -> Path:
     return shared_dir / "data" / "ferplus.npz"
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a test module, the caller's count restored after it.
+
+    MTCNN's tiny convolutions gain nothing from a second thread, and on a busy 2-core
+    machine OpenMP's spinning threads make them many times slower. Use it with
+    ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``.
+    """
+    from affectseq.utils.threads import torch_threads
+
+    with torch_threads(1):
+        yield

@@ -20,13 +20,8 @@ from affectseq.faces import box_ops, mtcnn
 from affectseq.io.video import VideoReader
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Small ops on a busy 2-core machine: a second OpenMP thread only slows them down."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# MTCNN's tiny convolutions on a busy 2-core machine: one torch thread (fixture in conftest.py).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ------------------------------------------------------------------------ nms

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from affectseq.faces import FaceTracker, create_detector
 from affectseq.faces.schedule import DetectionSchedule, FramePlan
@@ -15,12 +14,8 @@ from affectseq.faces.tracking import _assign
 from affectseq.io.video import VideoReader
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# MTCNN's tiny convolutions on a busy 2-core machine: one torch thread (fixture in conftest.py).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class CountingDetector:

@@ -8,20 +8,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from affectseq.faces import Detection, FaceTracker, align_face, create_detector
 from affectseq.io.video import VideoReader
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """MTCNN's tiny convolutions gain nothing from a second thread, and on a busy
-    2-core machine OpenMP's spinning threads make them many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# MTCNN's tiny convolutions on a busy 2-core machine: one torch thread (fixture in conftest.py).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

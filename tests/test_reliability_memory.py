@@ -12,7 +12,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from affectseq.faces import WORK_MAX_SIDE, Detection, FaceTracker, create_detector, working_frame
 from affectseq.faces.working import detection_to_full
@@ -20,12 +19,8 @@ from affectseq.faces.working import detection_to_full
 UPSCALE = 4
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# MTCNN's tiny convolutions on a busy 2-core machine: one torch thread (fixture in conftest.py).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class SpyDetector:
