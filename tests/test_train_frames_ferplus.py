@@ -88,3 +88,21 @@ def test_data_inspect_reads_ferplus(ferplus_path, capsys):
     assert test["frames"] == 3573 and test["annotated_frames"] == 3545
     assert test["unknown_or_nf_majority"] == 28
     assert 0.5 < test["mean_majority_vote_share"] < 1.0
+
+
+def test_resume_does_not_need_the_warm_start_donor(ferplus_path, tmp_path):
+    """The donor initialises a fresh run only; a resumed run restores its own checkpoint (the donor may be gone)."""
+    import shutil
+
+    from affectseq.features.pretrained import shipped_model_path
+
+    donor = tmp_path / "donor.safetensors"
+    shutil.copyfile(shipped_model_path("fer2013-v1"), donor)
+    run = tmp_path / "run"
+    common = ["encoder.name=torchvision/mobilenet_v2", "encoder.input_size=80", "encoder.grayscale=true",
+              "limit_train=64", "limit_val=64", "test_split=null", "threads=1", "eval_batch_size=64"]
+    assert main(["train", "frames", "--data", str(ferplus_path), "--out", str(run), f"init_from={donor}",
+                 "epochs=1", *common]) == 0
+    donor.unlink()
+    assert main(["train", "frames", "--data", str(ferplus_path), "--out", str(run), "--resume", "epochs=2"]) == 0
+    assert len((run / "history.csv").read_text().splitlines()) == 3

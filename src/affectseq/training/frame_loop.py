@@ -126,12 +126,7 @@ class FrameTrainer:
             kwargs["head_dropout"] = opts.head_dropout
         encoder = create_encoder(opts.name, **kwargs)
         train_set = data.train[0]
-        model = FrameModel(encoder, tasks, expr_classes=train_set.expr_classes or (), dropout=opts.head_dropout)
-        if self.config.init_from:
-            from affectseq.training.warm_start import warm_start
-
-            log.info(warm_start(model, self.config.init_from))
-        return model
+        return FrameModel(encoder, tasks, expr_classes=train_set.expr_classes or (), dropout=opts.head_dropout)
 
     def _optimizer(self, model: FrameModel) -> torch.optim.Optimizer:
         c = self.config
@@ -185,6 +180,10 @@ class FrameTrainer:
                                      if ctx.is_main and resume and last.exists() else None, ctx)
         if saved is not None:
             plain.load_state_dict(saved["model"])
+        elif c.init_from:  # a fresh run only: a resumed one must not depend on the donor model still existing
+            from affectseq.training.warm_start import warm_start
+
+            log.info(warm_start(plain, c.init_from))
         model = ddp.prepare_model(plain, ctx, device, sync_batchnorm=True)
         optimizer = self._optimizer(model)
         if saved is not None:
