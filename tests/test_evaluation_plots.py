@@ -54,3 +54,16 @@ def test_plots_draw_on_given_axes_and_return_their_figure(tmp_path: Path) -> Non
     assert list(tmp_path.iterdir()) == []  # drawing writes nothing; saving is the caller's call
     assert plots.save_figure(fig, tmp_path / "fig.png") == tmp_path / "fig.png"
     assert (tmp_path / "fig.png").stat().st_size > 0
+
+
+def test_training_curves_plot_metrics_not_throughput() -> None:
+    """A frame run's history carries images/s beside its metrics; only the metrics belong on the metric axis."""
+    from matplotlib.figure import Figure
+
+    history = pd.DataFrame({"epoch": [1, 2], "train_loss": [0.9, 0.8], "val_loss": [0.6, 0.5],
+                            "expr_accuracy": [0.79, 0.81], "lr": [1e-3, 9e-4],
+                            "train_images_per_sec": [270.0, 80.0], "seconds": [115.0, 368.0]})
+    pair = Figure().subplots(1, 2)
+    plots.plot_training_curves(history, ax=pair)
+    assert [line.get_label() for line in pair[0].get_lines()] == ["train_loss", "val_loss"]
+    assert [line.get_label() for line in pair[1].get_lines()] == ["expr_accuracy"]

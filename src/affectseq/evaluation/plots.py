@@ -114,12 +114,15 @@ def plot_va_hist2d(va_true: np.ndarray, va_pred: np.ndarray, bins: int = 40, ax:
 def plot_training_curves(history: pd.DataFrame, ax: Any = None) -> Figure:
     """Losses (left) and every other numeric validation column (right) against the epoch.
 
-    ``ax``: two Axes (losses, metrics).
+    ``ax``: two Axes (losses, metrics). Bookkeeping columns (epoch, lr, timings such as
+    ``seconds`` or ``train_images_per_sec``) are left out: on a 0-1 metric axis a throughput
+    of hundreds would flatten every curve.
     """
     x = history["epoch"] if "epoch" in history else np.arange(1, len(history) + 1)
     loss_cols = [c for c in history.columns if c.endswith("loss")]
     skip = {"epoch", "seconds", "lr", *loss_cols}
-    metric_cols = [c for c in history.columns if c not in skip and pd.api.types.is_numeric_dtype(history[c])]
+    metric_cols = [c for c in history.columns if c not in skip and not c.endswith(("_per_sec", "_seconds"))
+                   and pd.api.types.is_numeric_dtype(history[c])]
     fig, axes = _new_axes(ax, 2, figsize=(10, 4))
     for col in loss_cols:
         axes[0].plot(x, history[col], marker="o", ms=3, label=col)
