@@ -32,7 +32,7 @@ def one_pass_scores(model: str, data: str, split: str, bootstrap: int) -> dict:
     """Accuracy/macro-F1 (+ 95% CIs) of ``model`` on one split, one pass per face."""
     from affectseq.evaluation.predictions import load_predictions
     from affectseq.evaluation.scores import compute_metrics
-    from affectseq.training.frame_eval import ModelScoringConfig, score_frame_model
+    from affectseq.training.scoring import ModelScoringConfig, score_frame_model
 
     with tempfile.TemporaryDirectory() as tmp:
         path, _ = score_frame_model(ModelScoringConfig(model=model, data=data, split=split), tmp)

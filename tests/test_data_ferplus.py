@@ -90,7 +90,7 @@ def test_soft_cross_entropy_equals_the_definition_and_masks_empty_rows():
 
 
 def test_class_index_map_and_alignment():
-    from affectseq.training.frame_eval import align_expr_prob
+    from affectseq.training.scoring import align_expr_prob
 
     fp, seven, eight = labels.EXPR_CLASSES_FERPLUS, labels.EXPR_CLASSES_7, labels.EXPR_CLASSES_8
     assert labels.class_index_map(fp, seven) == list(range(7))
@@ -105,7 +105,7 @@ def test_class_index_map_and_alignment():
 
 def test_train_duplicate_mask_finds_exact_pixel_copies():
     from affectseq.data.frames import ArrayFrameSet
-    from affectseq.training.frame_eval import train_duplicate_mask
+    from affectseq.training.scoring import train_duplicate_mask
 
     rng = np.random.default_rng(1)
     train = rng.integers(0, 256, (20, 48, 48), dtype=np.uint8)

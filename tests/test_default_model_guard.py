@@ -13,7 +13,7 @@ from affectseq.data.ferplus import load_ferplus
 from affectseq.features.checkpoint import load_frame_model, read_frame_model_header
 from affectseq.features.pretrained import default_model_path, model_card
 from affectseq.labels import EXPR_CLASSES_FERPLUS
-from affectseq.training.frame_eval import make_eval_loader, predict_frames
+from affectseq.training.scoring import make_eval_loader, predict_frames
 from affectseq.utils.hashing import sha256_file
 
 

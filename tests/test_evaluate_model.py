@@ -48,7 +48,7 @@ def _direct_probs(images: np.ndarray, flip: bool = False) -> np.ndarray:
 
     The default is an 8-class FER+ model: scoring drops its Contempt column and renormalises
     (``align_expr_prob``, tested on its own in tests/test_data_ferplus.py)."""
-    from affectseq.training.frame_eval import align_expr_prob
+    from affectseq.training.scoring import align_expr_prob
 
     model = load_frame_model("default")
     faces = np.repeat(images[..., None], 3, axis=3)

@@ -70,7 +70,7 @@ def run_model(args: argparse.Namespace) -> int:
 
     from affectseq.evaluation.report import evaluate_run
     from affectseq.training.frame_data import split_role
-    from affectseq.training.frame_eval import ModelScoringConfig, score_frame_model
+    from affectseq.training.scoring import ModelScoringConfig, score_frame_model
 
     config = ModelScoringConfig(model=args.model, data=args.data, split=args.split, tta_flip=args.tta_flip,
                                 batch_size=args.batch_size, threads=args.threads,

@@ -22,7 +22,7 @@ from affectseq.training import distributed as ddp
 from affectseq.training.augment import build_augment
 from affectseq.training.checkpoints import load_resume_checkpoint, save_resume_checkpoint
 from affectseq.training.frame_data import FrameData, FrameDataset, collate_batch, resolve_frame_data, tasks_in
-from affectseq.training.frame_eval import (
+from affectseq.training.scoring import (
     batch_loss, frame_metrics, make_eval_loader, predict_frames, selection_score, write_predictions,
 )
 from affectseq.training.frame_config import FrameTrainConfig, TrainState, lr_factor

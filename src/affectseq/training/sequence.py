@@ -36,7 +36,7 @@ from affectseq.sequences.dataset import WindowDataset, balanced_window_indices, 
 from affectseq.sequences.windows import WindowSpec
 from affectseq.training import distributed as ddp
 from affectseq.training.checkpoints import BEST_NAME, load_resume_checkpoint, save_resume_checkpoint, save_sequence_checkpoint
-from affectseq.training.frame_eval import frame_metrics, selection_score
+from affectseq.training.scoring import frame_metrics, selection_score
 from affectseq.training.sequence_eval import predict_windows, window_loss, write_sequence_predictions
 from affectseq.utils.atomic import write_text_atomic
 from affectseq.utils.progress import make_progress

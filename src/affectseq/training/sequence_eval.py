@@ -1,6 +1,6 @@
 """Running a temporal model over windows: batched loss, per-frame predictions, the predictions file.
 
-Losses and metrics are shared with frame training (:mod:`affectseq.training.frame_eval`,
+Losses and metrics are shared with frame training (:mod:`affectseq.training.scoring`,
 which takes them from :mod:`affectseq.training.losses` and :mod:`affectseq.metrics`),
 so a frame run and a sequence run report the same metric names.
 """
@@ -15,7 +15,7 @@ import torch
 
 from affectseq.models.temporal import TemporalModel
 from affectseq.sequences.dataset import WindowDataset, collate_windows
-from affectseq.training.frame_eval import batch_loss, save_predictions_npz
+from affectseq.training.scoring import batch_loss, save_predictions_npz
 
 
 def window_loss(
