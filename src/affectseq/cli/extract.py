@@ -6,6 +6,7 @@ import argparse
 import os
 
 from affectseq.cli.options import add_engine_options, ray_options
+from affectseq.faces.stream import DEFAULT_DETECT_EVERY
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -15,9 +16,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="run a trained frame model over every face crop of a dataset -> feature store",
         description="Run a trained frame model over every face crop of an ABAW-layout dataset and write a "
                     "feature store (per-video float16 arrays + labels + manifest). Resumable: re-running skips "
-                    "finished videos. Unreadable crops are reported and masked.",
+                    "finished videos. Unreadable crops are reported and masked. A dataset of raw videos "
+                    "(<name>.mp4 + <name>.csv pairs, or an ABAW tree with videos but no crops) is extracted "
+                    "straight from its videos: predict's face stage runs on the fly (no crops written) and the "
+                    "store equals extracting from the crops 'affectseq data faces' writes.",
     )
-    parser.add_argument("--data", required=True, help="dataset root (any ABAW layout with cropped_aligned crops)")
+    parser.add_argument("--data", required=True,
+                        help="dataset root: an ABAW layout with cropped_aligned crops, or raw videos with labels")
     parser.add_argument("--checkpoint", required=True,
                         help="frame model: a .safetensors file, a frame training run directory, or 'default'")
     parser.add_argument("--out", required=True, help="feature store directory (created or resumed)")
@@ -27,20 +32,61 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     parser.add_argument("--framing", default="abaw112",
                         help="how the dataset's crops are framed (default abaw112: ABAW cropped_aligned)")
+    parser.add_argument("--detect-every", type=int, default=DEFAULT_DETECT_EVERY, metavar="K",
+                        help="raw videos only: detect faces every K frames, track in between (default %(default)s; "
+                             "as data faces)")
+    parser.add_argument("--detector", default="mtcnn",
+                        help="raw videos only: face detector, mtcnn or haar (default %(default)s; as data faces)")
     add_engine_options(parser)
     parser.set_defaults(handler=dispatch)
 
 
 def dispatch(args: argparse.Namespace) -> int:
-    """Handler: :func:`run` on ``--engine local``, :func:`run_ray` on ``--engine ray``; same store either way."""
+    """Handler: :func:`run` on ``--engine local``, :func:`run_ray` on ``--engine ray``; same store either way.
+
+    A dataset of raw videos goes to :func:`run_raw_videos` (local engine only).
+    """
+    from affectseq.errors import ConfigError
+    from affectseq.prepare.video_features import has_raw_videos_only
+
+    if has_raw_videos_only(args.data):
+        if args.engine == "ray":
+            raise ConfigError(f"{args.data}: --engine ray extracts from face crops only; run "
+                              "'affectseq data faces' first, or use the local engine on raw videos")
+        return run_raw_videos(args)
     return run_ray(args) if args.engine == "ray" else run(args)
+
+
+def run_raw_videos(args: argparse.Namespace) -> int:
+    """``affectseq extract`` on raw videos: faces found on the fly by ``--workers`` processes."""
+    from affectseq.errors import ConfigError
+    from affectseq.features.checkpoint import load_frame_model
+    from affectseq.features.extract import resolve_device
+    from affectseq.prepare.video_crops import CropOptions
+    from affectseq.prepare.video_features import extract_raw_videos
+
+    if args.detect_every < 1:
+        raise ConfigError("--detect-every must be at least 1")
+    model = load_frame_model(args.checkpoint, device=resolve_device(args.device))
+    print(f"{args.data}: raw videos, no face crops: running the face stage on the fly "
+          f"(--detector {args.detector}, --detect-every {args.detect_every}; no crops written)")
+    report = extract_raw_videos(
+        args.data, model, args.out, options=CropOptions(detector=args.detector, detect_every=args.detect_every),
+        checkpoint_path=getattr(model, "source_path", None), batch_size=args.batch_size,
+        num_workers=args.workers, device=args.device,
+    )
+    print(f"{args.out}: {report.n_written} videos written, {report.n_skipped} already done "
+          f"(of {report.n_videos}); {report.n_frames_encoded} faces encoded in {report.seconds:.1f} s "
+          f"({report.frames_per_sec:.0f} frames/s)")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
     """``affectseq extract`` in this process (with ``--workers`` JPEG decoding processes)."""
     from affectseq.data.abaw import AbawDataset
     from affectseq.features.checkpoint import load_frame_model
-    from affectseq.features.extract import extract_features, resolve_device
+    from affectseq.features.extract import extract_features
+    from affectseq.utils.devices import resolve_device
 
     dataset = AbawDataset(args.data)
     model = load_frame_model(args.checkpoint, device=resolve_device(args.device))

@@ -43,12 +43,14 @@ class CropPerson:
 
     ``annotations`` maps a path relative to OUT to either the file's text (video_csv) or the
     source file to copy (ABAW). ``face_ids`` (rule ``"face_id"``): int64 per frame, -1 = none.
+    ``sources``: the person's annotated videos, one per task (the labels its annotations hold).
     """
 
     video_id: str
     rule: str
     annotations: dict[str, str | Path]
     face_ids: np.ndarray | None = field(default=None, repr=False, compare=False)
+    sources: tuple[AnnotatedVideo, ...] = field(default=(), repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,7 @@ def _video_csv_jobs(root: Path) -> tuple[list[CropJob], list[str]]:
         rule = "main" if face_ids is None else "face_id"
         source = videos[0].source_video
         assert source is not None  # a video_csv pair always has its video
-        jobs.append(CropJob(video_id, source, (CropPerson(video_id, rule, dict(texts), face_ids),)))
+        jobs.append(CropJob(video_id, source, (CropPerson(video_id, rule, dict(texts), face_ids, tuple(videos)),)))
     return jobs, [str(w) for w in ds.warnings]
 
 
@@ -114,20 +116,26 @@ def _abaw_jobs(root: Path) -> tuple[list[CropJob], list[str]]:
 
     ds = AbawDataset(root, check_video_lengths=False)
     folders = ds.tree.task_dirs
-    persons: dict[Path, dict[str, dict[str, str | Path]]] = {}
+    persons: dict[Path, dict[str, list[AnnotatedVideo]]] = {}
     missing: set[str] = set()
     for task in ds.tasks:
         for split in ds.splits(task):
             for video in ds.videos(task, split):
                 if video.source_video is None:
                     missing.add(video.video_id)
-                    continue
-                rel = f"{folders[task].name}/{split}/{video.annotation_path.name}"
-                persons.setdefault(video.source_video, {}).setdefault(video.video_id, {})[rel] = video.annotation_path
-    jobs = [CropJob(source.stem, source, tuple(CropPerson(vid, abaw_rule(vid), ann) for vid, ann in sorted(ids.items())))
+                else:
+                    persons.setdefault(video.source_video, {}).setdefault(video.video_id, []).append(video)
+    jobs = [CropJob(source.stem, source, tuple(_abaw_person(vid, videos, folders) for vid, videos in sorted(ids.items())))
             for source, ids in sorted(persons.items())]
     notes = [f"{vid}: no raw video found in the tree; no crops made" for vid in sorted(missing)]
     return jobs, notes + [str(w) for w in ds.warnings if "no cropped_aligned" not in w.problem]
+
+
+def _abaw_person(video_id: str, videos: list[AnnotatedVideo], folders: dict[str, Path]) -> CropPerson:
+    """One ABAW person: its annotation files are copied as they are."""
+    annotations: dict[str, str | Path] = {
+        f"{folders[v.task].name}/{v.split}/{v.annotation_path.name}": v.annotation_path for v in videos}
+    return CropPerson(video_id, abaw_rule(video_id), annotations, sources=tuple(videos))
 
 
 def abaw_rule(video_id: str) -> str:

@@ -32,6 +32,7 @@ from affectseq.features.extract_jobs import CropFrames, VideoJob, plan_videos, w
 from affectseq.features.store import FEATURE_DTYPE
 from affectseq.errors import InputError
 from affectseq.features.store_writer import StoreWriter, spec_to_dict
+from affectseq.utils.devices import resolve_device
 from affectseq.utils.hashing import sha256_file
 from affectseq.utils.progress import make_progress
 
@@ -84,13 +85,6 @@ def raise_if_failed(root: str | Path, report: ExtractReport) -> ExtractReport:
     return report
 
 
-def resolve_device(device: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; anything else as given."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 def open_store(
     out_dir: str | Path,
     frame_model: torch.nn.Module,
@@ -111,6 +105,22 @@ def open_store(
         expr_classes=tuple(getattr(dataset, "expr_classes", ())) if "EXPR" in dataset.tasks else (),
         source=str(getattr(dataset, "root", "")) or None,
     )
+
+
+def encode_batch(model: torch.nn.Module, x: torch.Tensor, device: torch.device) -> np.ndarray:
+    """The store's features (float16, (N, feature_dim)) of a batch of preprocessed crops."""
+    x = x.to(device, non_blocking=True)
+    return model.forward_features(x).float().cpu().numpy().astype(FEATURE_DTYPE)
+
+
+def commit_video(writer: StoreWriter, job: VideoJob, feats: np.ndarray | None, valid: np.ndarray | None,
+                 feature_dim: int, *, update_manifest: bool = True) -> None:
+    """Write one finished video: ``feats``/``valid`` per frame (None: no face crop at all, every row masked)."""
+    if feats is None or valid is None:
+        feats, valid = np.zeros((job.n_frames, feature_dim), FEATURE_DTYPE), np.zeros(job.n_frames, bool)
+    n_missing = int((job.has_face & ~valid).sum())
+    writer.write_video(job.video_id, feats, job.labels(valid), job.splits, n_missing=n_missing,
+                       update_manifest=update_manifest)
 
 
 def extract_videos(
@@ -143,11 +153,7 @@ def extract_videos(
             report.failed.append(job.video_id)
             log.warning("%s: not committed (unreadable crops); the next run retries it", job.video_id)
             return
-        if feats is None:  # a video without any face crop: all rows masked
-            feats, valid = np.zeros((job.n_frames, feature_dim), FEATURE_DTYPE), np.zeros(job.n_frames, bool)
-        n_missing = int((job.has_face & ~valid).sum())
-        writer.write_video(job.video_id, feats, job.labels(valid), job.splits, n_missing=n_missing,
-                           update_manifest=update_manifest)
+        commit_video(writer, job, feats, valid, feature_dim, update_manifest=update_manifest)
         report.n_written += 1
 
     for pos, count in remaining.items():
@@ -165,8 +171,7 @@ def extract_videos(
                 ok = batch["ok"].numpy().astype(bool)
                 out = np.zeros((len(ok), feature_dim), FEATURE_DTYPE)
                 if ok.any():
-                    x = batch["x"][torch.from_numpy(ok)].to(dev, non_blocking=True)
-                    out[ok] = model.forward_features(x).float().cpu().numpy().astype(FEATURE_DTYPE)
+                    out[ok] = encode_batch(model, batch["x"][torch.from_numpy(ok)], dev)
                 job_pos, frame_idx = batch["job"].numpy(), batch["frame_idx"].numpy()
                 report.n_missing += int(batch["missing"].sum())
                 for pos, msg in zip(job_pos, batch["error"]):

@@ -9,7 +9,6 @@ Crops go to ``<work>/<video_id>/<frame_idx + 1:05d>.jpg`` (ABAW's 1-based number
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections import defaultdict
 from dataclasses import dataclass
@@ -43,36 +42,58 @@ def crop_name(frame_idx: int) -> str:
     return f"{frame_idx + 1:05d}.jpg"
 
 
-def write_crop(path: Path, crop: np.ndarray, quality: int) -> None:
-    """Write an RGB crop as JPEG."""
+def encode_crop(crop: np.ndarray, quality: int) -> bytes:
+    """An RGB crop as JPEG bytes: what ``data faces`` stores and what direct extraction decodes."""
     import cv2
 
     ok, encoded = cv2.imencode(".jpg", np.ascontiguousarray(crop[:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise RuntimeError("OpenCV failed to encode a JPEG crop")
-    path.write_bytes(encoded.tobytes())
+    return encoded.tobytes()
+
+
+def decode_crop(data: bytes) -> np.ndarray:
+    """JPEG bytes back to (H, W, 3) uint8 RGB with the decoder that reads crop files
+    (:func:`affectseq.data.frames.read_image_rgb`: OpenCV), so both give the same pixels."""
+    import cv2
+
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise RuntimeError("OpenCV failed to decode a JPEG crop")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def crop_job(job: CropJob, work: Path, options: CropOptions) -> dict[str, int]:
-    """Write every person's crops of ``job`` under ``work/<video_id>/``; ``{video_id: crops written}``.
-
-    Persons following the main face share one stream with the tracker's ``main_face_only``;
-    the others share one stream with every face.
-    """
+    """Write every person's crops of ``job`` under ``work/<video_id>/``; ``{video_id: crops written}``."""
     for person in job.persons:
         (work / person.video_id).mkdir(parents=True)
     counts = {p.video_id: 0 for p in job.persons}
+    for video_id, frame_idx, jpeg in person_crops(job, options, work):
+        (work / video_id / crop_name(frame_idx)).write_bytes(jpeg)
+        counts[video_id] += 1
+    return counts
+
+
+def person_crops(job: CropJob, options: CropOptions, scratch: Path) -> Iterator[tuple[str, int, bytes]]:
+    """``(video_id, frame_idx, JPEG bytes)`` of each annotated person's face crop on each frame of ``job``.
+
+    The one place that decides which face is the person, shared by ``data faces`` (which
+    writes the bytes as crop files) and direct extraction (which decodes them): both see the
+    same pixels. Persons following the main face share one stream with the tracker's
+    ``main_face_only``; the others share one stream with every face. ``left``/``right``
+    persons need whole tracks: their crops come after the video, kept until then under
+    ``scratch/.tracks/`` (removed at the end).
+    """
     main = [p for p in job.persons if p.rule == "main"]
     others = [p for p in job.persons if p.rule != "main"]
     if main:
         for frame in _frames(job.video, options, main_face_only=True):
             for face in frame.faces[:1]:
+                jpeg = encode_crop(face.crop, options.jpeg_quality)
                 for person in main:
-                    write_crop(work / person.video_id / crop_name(face.frame_idx), face.crop, options.jpeg_quality)
-                    counts[person.video_id] += 1
+                    yield person.video_id, face.frame_idx, jpeg
     if others:
-        _crop_selected(job, others, work, options, counts)
-    return counts
+        yield from _selected_crops(job, others, scratch, options)
 
 
 def _frames(video: Path, options: CropOptions, main_face_only: bool) -> Iterator[FrameFaces]:
@@ -80,27 +101,31 @@ def _frames(video: Path, options: CropOptions, main_face_only: bool) -> Iterator
     return FaceCropStream(video, tracker).frames()
 
 
-def _crop_selected(job: CropJob, persons: list[CropPerson], work: Path, options: CropOptions,
-                   counts: dict[str, int]) -> None:
-    """``face_id`` persons are chosen per frame; ``left``/``right`` need whole tracks, so every face is kept
-    under ``work/.tracks/<face_id>/`` until the video is done, then the person's faces are moved."""
+def _selected_crops(job: CropJob, persons: list[CropPerson], scratch: Path,
+                    options: CropOptions) -> Iterator[tuple[str, int, bytes]]:
+    """``face_id`` persons are chosen per frame; ``left``/``right`` ones once every track is known."""
     sided = [p for p in persons if p.rule in ("left", "right")]
     seen: list[tuple[int, int, float, float]] = []  # frame_idx, face_id, box area, box centre x
-    tracks = work / _TRACKS
+    tracks = scratch / _TRACKS
     for frame in _frames(job.video, options, main_face_only=False):
         for face in frame.faces:
+            jpeg = encode_crop(face.crop, options.jpeg_quality)
             for person in persons:
                 if person.rule == "face_id" and _named(person, face):
-                    write_crop(work / person.video_id / crop_name(face.frame_idx), face.crop, options.jpeg_quality)
-                    counts[person.video_id] += 1
+                    yield person.video_id, face.frame_idx, jpeg
             if sided:
                 folder = tracks / str(face.face_id)
                 folder.mkdir(parents=True, exist_ok=True)
-                write_crop(folder / crop_name(face.frame_idx), face.crop, options.jpeg_quality)
+                (folder / crop_name(face.frame_idx)).write_bytes(jpeg)
                 x1, y1, x2, y2 = face.box
                 seen.append((face.frame_idx, face.face_id, (x2 - x1) * (y2 - y1), (x1 + x2) / 2))
     if sided:
-        _assign_sides(job.video, sided, seen, work, counts)
+        from affectseq.io.video import probe_video
+
+        chosen = side_faces(seen, probe_video(job.video).width)
+        for person in sided:
+            for frame_idx, fid in sorted(chosen[person.rule].items()):
+                yield person.video_id, frame_idx, (tracks / str(fid) / crop_name(frame_idx)).read_bytes()
         shutil.rmtree(tracks, ignore_errors=True)
 
 
@@ -125,14 +150,3 @@ def side_faces(seen: list[tuple[int, int, float, float]], width: int) -> dict[st
         if frame_idx not in chosen or area > chosen[frame_idx][0]:
             chosen[frame_idx] = (area, fid)
     return {side: {f: fid for f, (_, fid) in chosen.items()} for side, chosen in best.items()}
-
-
-def _assign_sides(video: Path, persons: list[CropPerson], seen: list[tuple[int, int, float, float]],
-                  work: Path, counts: dict[str, int]) -> None:
-    from affectseq.io.video import probe_video
-
-    chosen = side_faces(seen, probe_video(video).width)
-    for person in persons:
-        for frame_idx, fid in sorted(chosen[person.rule].items()):
-            os.replace(work / _TRACKS / str(fid) / crop_name(frame_idx), work / person.video_id / crop_name(frame_idx))
-            counts[person.video_id] += 1

@@ -1,0 +1,208 @@
+"""Feature extraction straight from raw videos: ``affectseq extract`` on a dataset without face crops.
+
+A ``video_csv`` dataset or an ABAW tree with raw videos but no ``cropped_aligned`` folder
+is extracted without writing a crop tree: DataLoader worker processes run the face stage
+(:func:`affectseq.prepare.video_crops.person_crops`, the very code behind ``data faces``)
+over whole videos and hand preprocessed crops to the main process, which encodes them and
+commits each person's video to the store (:func:`affectseq.features.extract.commit_video`).
+
+**Same store as through ``data faces``**: video ids, frames with a face, labels and splits
+are those of the crop tree ``data faces`` would write, and each crop goes through the same
+JPEG encoding (``CropOptions.jpeg_quality``) and decoder before preprocessing, so the
+encoder sees the pixels it would read back from the crop files. Without that round trip
+features differ by JPEG's loss (a few % of their scale), far more than float16 rounding.
+
+Resumable per video like ``extract``: a raw video whose persons are all committed is
+skipped; a video that cannot be read fails alone (not committed, retried by the next run,
+:class:`~affectseq.features.extract.ExtractIncomplete` at the end).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from affectseq.data.abaw_annotations import TASKS
+from affectseq.data.crop_export import CropJob, plan_crop_jobs
+from affectseq.data.splits import normalise_split
+from affectseq.features.extract import (ExtractReport, commit_video, encode_batch, open_store, raise_if_failed,
+                                        resolve_device)
+from affectseq.features.extract_jobs import VideoJob, worker_init
+from affectseq.features.store import FEATURE_DTYPE
+from affectseq.prepare.video_crops import CropOptions, decode_crop, person_crops
+from affectseq.utils.progress import make_progress
+
+log = logging.getLogger(__name__)
+
+
+def has_raw_videos_only(root: str | os.PathLike[str]) -> bool:
+    """True for a dataset whose faces must come from its videos: ``video_csv``, or ABAW without crops."""
+    from affectseq.data.abaw_layout import scan_abaw_root
+    from affectseq.data.inspect import detect_layout
+
+    path = Path(root)
+    if not path.is_dir():
+        return False
+    layout = detect_layout(path)
+    return layout == "video_csv" or (layout.startswith("abaw") and not scan_abaw_root(path).crop_roots)
+
+
+@dataclass(frozen=True)
+class RawVideoDataset:
+    """What :func:`~affectseq.features.extract.open_store` needs of a dataset: root, tasks, classes."""
+
+    root: Path
+    tasks: tuple[str, ...]
+    expr_classes: tuple[str, ...]
+
+
+def plan_raw_videos(root: str | os.PathLike[str]) -> tuple[RawVideoDataset, list[CropJob], dict[str, VideoJob]]:
+    """``(dataset, crop jobs, {video_id: VideoJob})``: the raw videos and the store entries of their persons.
+
+    A person's ``VideoJob.has_face`` starts all False; extraction fills it from the faces found.
+    """
+    _, crop_jobs, notes = plan_crop_jobs(root)
+    for note in notes:
+        log.warning("%s", note)
+    people: dict[str, VideoJob] = {}
+    tasks: set[str] = set()
+    expr_classes: tuple[str, ...] = ()
+    for job in crop_jobs:
+        for person in job.persons:
+            n_frames = max(s.n_frames for s in person.sources)
+            splits = {s.task.lower(): normalise_split(s.split) for s in person.sources}
+            people[person.video_id] = VideoJob(person.video_id, n_frames, np.zeros(n_frames, bool),
+                                               person.sources, splits)
+            tasks.update(s.task for s in person.sources)
+            expr_classes = expr_classes or next((s.expr_classes for s in person.sources if s.task == "EXPR"), ())
+    order = [t for t in TASKS if t in tasks]  # AbawDataset's order, as the crop tree's store has it
+    return RawVideoDataset(Path(root), tuple(order), expr_classes), crop_jobs, people
+
+
+class VideoFaceBatches(torch.utils.data.IterableDataset):
+    """Preprocessed face crops of raw videos in batches, made by DataLoader workers (one video at a time).
+
+    Items (``batch_size=None``): ``{"job", "video_ids", "frame_idx", "x"}`` batches of one raw
+    video, then ``{"job", "done": True, "error"}`` when that video is finished (``error``: why it
+    failed, or ""). Worker ``w`` of ``n`` takes videos ``w, w + n, ...``.
+    """
+
+    def __init__(self, jobs: Sequence[CropJob], spec: Any, options: CropOptions, framing: str | None,
+                 batch_size: int):
+        self.jobs, self.spec, self.options = list(jobs), spec, options
+        self.framing, self.batch_size = framing, batch_size
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        info = torch.utils.data.get_worker_info()
+        worker, n_workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        for pos in range(worker, len(self.jobs), n_workers):
+            error = ""
+            try:
+                yield from self._batches(pos)
+            except Exception as err:  # noqa: BLE001 -- one unreadable video fails alone (module docstring)
+                from affectseq.predict.batch import describe_failure
+
+                error = describe_failure(self.jobs[pos].video, err)
+            yield {"job": pos, "done": True, "error": error}
+
+    def _batches(self, pos: int) -> Iterator[dict[str, Any]]:
+        from affectseq.features.preprocess import preprocess_faces
+
+        rows: list[tuple[str, int, torch.Tensor]] = []
+        with tempfile.TemporaryDirectory(prefix="affectseq-faces-") as scratch:
+            for video_id, frame_idx, jpeg in person_crops(self.jobs[pos], self.options, Path(scratch)):
+                # Per crop, as extraction from crop files preprocesses them (same pixels, same ops).
+                rows.append((video_id, frame_idx, preprocess_faces(self.spec, decode_crop(jpeg), self.framing)[0]))
+                if len(rows) == self.batch_size:
+                    yield self._batch(pos, rows)
+                    rows = []
+        if rows:
+            yield self._batch(pos, rows)
+
+    @staticmethod
+    def _batch(pos: int, rows: list[tuple[str, int, torch.Tensor]]) -> dict[str, Any]:
+        return {"job": pos, "video_ids": [r[0] for r in rows], "frame_idx": np.array([r[1] for r in rows]),
+                "x": torch.stack([r[2] for r in rows])}
+
+
+def extract_raw_videos(
+    root: str | os.PathLike[str],
+    frame_model: torch.nn.Module,
+    out_dir: str | os.PathLike[str],
+    *,
+    options: CropOptions = CropOptions(),
+    checkpoint_path: str | os.PathLike[str] | None = None,
+    batch_size: int = 128,
+    num_workers: int = 2,
+    device: str = "auto",
+    progress: bool | None = None,
+) -> ExtractReport:
+    """Extract the features of every annotated person of the raw videos at ``root`` into the store ``out_dir``.
+
+    The store equals extracting from ``affectseq data faces root --out CROPS`` with the same
+    ``options`` (see module docstring). Resumable; raises
+    :class:`~affectseq.features.extract.ExtractIncomplete` when some videos failed.
+    """
+    dataset, crop_jobs, people = plan_raw_videos(root)
+    writer = open_store(out_dir, frame_model, dataset, checkpoint_path)
+    writer.set_planned(sorted(people))
+    todo = [job for job in crop_jobs if not all(writer.is_done(p.video_id) for p in job.persons)]
+    report = _extract(todo, people, frame_model, writer, options, batch_size, num_workers, device, progress)
+    report.n_videos = len(people)
+    report.n_skipped = sum(1 for vid in people if writer.is_done(vid)) - report.n_written
+    writer.rebuild_manifest()
+    return raise_if_failed(writer.root, report)
+
+
+def _extract(jobs: list[CropJob], people: dict[str, VideoJob], frame_model: torch.nn.Module, writer: Any,
+             options: CropOptions, batch_size: int, num_workers: int, device: str,
+             progress: bool | None) -> ExtractReport:
+    started = time.perf_counter()
+    report = ExtractReport()
+    dev = resolve_device(device)
+    model = frame_model.to(dev).eval()
+    feature_dim = int(model.spec.feature_dim)
+    buffers = {vid: (np.zeros((job.n_frames, feature_dim), FEATURE_DTYPE), np.zeros(job.n_frames, bool))
+               for vid, job in people.items()}
+    batches = VideoFaceBatches(jobs, model.spec, options, "abaw112", batch_size)
+    loader = torch.utils.data.DataLoader(batches, batch_size=None, num_workers=min(num_workers, len(jobs)),
+                                         worker_init_fn=worker_init)
+    with make_progress(disable=None if progress is None else not progress) as bar, torch.inference_mode():
+        task = bar.add_task("extract (faces from videos)", total=len(jobs))
+        for item in loader:
+            persons = jobs[int(item["job"])].persons
+            if "x" in item:
+                _store_batch(item, encode_batch(model, item["x"], dev), buffers, report)
+                continue
+            for person in persons:
+                if item["error"]:
+                    report.failed.append(person.video_id)
+                    report.errors.append(item["error"])
+                    log.warning("%s: not committed (%s); the next run retries it", person.video_id, item["error"])
+                elif not writer.is_done(person.video_id):
+                    feats, valid = buffers.pop(person.video_id)
+                    people[person.video_id].has_face = valid  # a face found = a crop data faces would write
+                    commit_video(writer, people[person.video_id], feats, valid, feature_dim)
+                    report.n_written += 1
+            bar.advance(task)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _store_batch(item: dict[str, Any], out: np.ndarray, buffers: dict[str, tuple[np.ndarray, np.ndarray]],
+                 report: ExtractReport) -> None:
+    """Put a batch's features in their persons' buffers; frames past the annotations are dropped,
+    as the crop tree's reader ignores crops beyond the annotated frames."""
+    for row, (video_id, frame_idx) in enumerate(zip(item["video_ids"], item["frame_idx"])):
+        feats, valid = buffers[video_id]
+        if frame_idx < len(valid):
+            feats[frame_idx], valid[frame_idx] = out[row], True
+            report.n_frames_encoded += 1

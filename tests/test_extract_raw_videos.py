@@ -1,0 +1,95 @@
+"""``extract`` straight from raw videos gives the store that ``data faces`` + ``extract`` on the crops gives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from affectseq.cli import main
+from affectseq.data.abaw import AbawDataset
+from affectseq.features.checkpoint import save_frame_model
+from affectseq.features.encoders import create_encoder
+from affectseq.features.extract import extract_features
+from affectseq.features.frame_model import FrameModel
+from affectseq.features.store import FeatureStore
+from affectseq.labels import EXPR_CLASSES_8
+from affectseq.prepare.video_crops import CropOptions, decode_crop, encode_crop
+from affectseq.prepare.video_features import extract_raw_videos, has_raw_videos_only
+
+
+@pytest.fixture(scope="module")
+def videos_and_crops(tmp_path_factory) -> tuple[Path, Path]:
+    """A small synthetic video+CSV dataset (train + validation) and its ``data faces`` crop tree."""
+    base = tmp_path_factory.mktemp("raw")
+    videos, crops = base / "videos", base / "crops"
+    assert main(["data", "synth", str(videos), "--layout", "video_csv", "--videos", "3", "--frames", "24",
+                 "--workers", "1", "--no-progress"]) == 0
+    assert main(["data", "faces", str(videos), "--out", str(crops), "--no-progress"]) == 0
+    return videos, crops
+
+
+@pytest.fixture(scope="module")
+def frame_model() -> FrameModel:
+    torch.manual_seed(0)
+    return FrameModel(create_encoder("paper_cnn"), tasks=("expr",), expr_classes=EXPR_CLASSES_8).eval()
+
+
+def assert_same_store(a: Path, b: Path) -> None:
+    """Same videos, splits, labels and masks exactly; features equal within float16 rounding."""
+    one, two = FeatureStore(a), FeatureStore(b)
+    assert sorted(one.entries) == sorted(two.entries) and len(one.entries) > 0
+    assert one.tasks == two.tasks and one.expr_classes == two.expr_classes
+    for task in one.tasks:
+        for split in one.splits(task):
+            assert one.video_ids(task, split) == two.video_ids(task, split)
+    for video_id in one.entries:
+        la, lb = one.labels(video_id), two.labels(video_id)
+        assert la.dtype.names == lb.dtype.names
+        for name in la.dtype.names:
+            np.testing.assert_array_equal(la[name], lb[name], err_msg=f"{video_id}: {name}")
+        fa, fb = one.features(video_id).astype(np.float32), two.features(video_id).astype(np.float32)
+        # float16 keeps 11 significant bits: two float32 results that differ in their last bits may round
+        # to neighbouring float16 values, one step (2**-10 relative) apart.
+        np.testing.assert_allclose(fa, fb, rtol=2 ** -10, atol=1e-4, err_msg=video_id)
+
+
+def test_raw_video_store_equals_crop_store(tmp_path, videos_and_crops, frame_model) -> None:
+    videos, crops = videos_and_crops
+    assert has_raw_videos_only(videos) and not has_raw_videos_only(crops)
+    extract_features(AbawDataset(crops), frame_model, tmp_path / "from_crops", batch_size=16, num_workers=0,
+                     device="cpu", progress=False)
+    report = extract_raw_videos(videos, frame_model, tmp_path / "direct", batch_size=16, num_workers=0,
+                                device="cpu", progress=False)
+    assert report.n_written == report.n_videos == 3 and report.n_frames_encoded > 0
+    assert_same_store(tmp_path / "from_crops", tmp_path / "direct")
+    assert not any(p.suffix == ".jpg" for p in (tmp_path / "direct").rglob("*"))
+
+
+def test_jpeg_round_trip_is_what_makes_them_equal(videos_and_crops) -> None:
+    """The direct path decodes the JPEG bytes data faces writes: the pixels of the crop files, exactly."""
+    from affectseq.data.frames import read_image_rgb
+
+    _, crops = videos_and_crops
+    path = next((crops / "cropped_aligned").rglob("*.jpg"))
+    on_disk = read_image_rgb(path)
+    assert np.array_equal(decode_crop(path.read_bytes()), on_disk)
+    again = decode_crop(encode_crop(on_disk, CropOptions().jpeg_quality))
+    assert not np.array_equal(again, on_disk)  # JPEG is lossy: skipping the round trip would change pixels
+
+
+def test_resume_and_cli(tmp_path, videos_and_crops, frame_model, capsys) -> None:
+    videos, _ = videos_and_crops
+    checkpoint = tmp_path / "model.safetensors"
+    save_frame_model(checkpoint, frame_model)
+    args = ["extract", "--data", str(videos), "--checkpoint", str(checkpoint), "--out", str(tmp_path / "store"),
+            "--workers", "2", "--device", "cpu", "--batch-size", "16"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "running the face stage on the fly" in out and "3 videos written, 0 already done" in out
+    assert main(args) == 0
+    assert "0 videos written, 3 already done (of 3)" in capsys.readouterr().out
+    store = FeatureStore(tmp_path / "store")
+    assert store.incomplete() is None and len(store.entries) == 3
