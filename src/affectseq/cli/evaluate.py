@@ -69,7 +69,7 @@ def run_model(args: argparse.Namespace) -> int:
     import sys
 
     from affectseq.evaluation.report import evaluate_run
-    from affectseq.training.frame_data import split_role
+    from affectseq.data.splits import split_role
     from affectseq.training.scoring import ModelScoringConfig, score_frame_model
 
     config = ModelScoringConfig(model=args.model, data=args.data, split=args.split, tta_flip=args.tta_flip,

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from affectseq.data.splits import find_split
 from affectseq.errors import InputError
 from affectseq.experiments.study_config import StudyConfig
 
@@ -129,9 +130,7 @@ def store_splits(store: Path, task: str) -> tuple[str, str]:
 
 
 def _pick_splits(names: list[str] | tuple[str, ...], where: Path) -> tuple[str, str]:
-    lowered = {n.lower(): n for n in names}
-    train = next((lowered[k] for k in ("train", "train_set", "training") if k in lowered), None)
-    val = next((lowered[k] for k in ("validation", "validation_set", "val", "valid") if k in lowered), None)
+    train, val = find_split(names, "train"), find_split(names, "validation")
     if train is None or val is None:
         raise InputError(where, f"need a training and a validation split (found: {', '.join(names) or 'none'})")
     return train, val

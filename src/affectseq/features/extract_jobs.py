@@ -27,18 +27,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from affectseq.data.splits import normalise_split
 from affectseq.features.store import make_labels
-
-# ABAW split folder names -> the store's split names.
-_SPLIT_NAMES = {"train": "train", "training": "train", "validation": "validation", "valid": "validation",
-                "val": "validation", "test": "test"}
-
-
-def normalise_split(name: str) -> str:
-    """``Train_Set``/``Training_Set`` -> ``train``, ``Validation_Set`` -> ``validation``, others lower-cased."""
-    key = name.lower().removesuffix("_set").removesuffix("set").strip("_- ")
-    return _SPLIT_NAMES.get(key, key)
-
 
 @dataclass
 class VideoJob:

@@ -14,8 +14,7 @@ from torch import nn
 
 from affectseq import labels
 from affectseq.features.encoders import EncoderSpec
-
-TASKS: tuple[str, ...] = ("expr", "va", "au")
+from affectseq.features.heads import TASKS, apply_heads, build_heads
 
 
 class FrameModel(nn.Module):
@@ -42,14 +41,8 @@ class FrameModel(nn.Module):
         self.expr_classes: tuple[str, ...] = tuple(expr_classes) if "expr" in self.tasks else ()
         drop = getattr(encoder, "head_dropout", 0.0) if dropout is None else dropout
         self.dropout = nn.Dropout(drop)
-        dim = self.spec.feature_dim
-        self.heads = nn.ModuleDict()
-        if "expr" in self.tasks:
-            self.heads["expr"] = nn.Linear(dim, len(self.expr_classes))
-        if "va" in self.tasks:
-            self.heads["va"] = nn.Linear(dim, 2)
-        if "au" in self.tasks:
-            self.heads["au"] = nn.Linear(dim, num_aus)
+        sizes = {"expr": len(self.expr_classes), "va": 2, "au": num_aus}
+        self.heads = build_heads(self.spec.feature_dim, {task: sizes[task] for task in self.tasks})
 
     @property
     def spec(self) -> EncoderSpec:
@@ -62,12 +55,7 @@ class FrameModel(nn.Module):
 
     def heads_forward(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
         """Task outputs from features (dropout applies in training mode only)."""
-        h = self.dropout(features)
-        out: dict[str, torch.Tensor] = {}
-        for task, head in self.heads.items():
-            y = head(h)
-            out[task] = torch.tanh(y) if task == "va" else y
-        return out
+        return apply_heads(self.heads, self.dropout(features))
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """(N, C, S, S) preprocessed faces -> task outputs."""

@@ -20,7 +20,7 @@ from typing import Literal, Mapping
 import torch
 from torch import nn
 
-from affectseq.models.heads import TaskHeads
+from affectseq.features.heads import TaskHeads
 
 State = list  # per layer: h (1, B, H) for GRU, (h, c) for LSTM
 

@@ -28,7 +28,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from affectseq.errors import AffectseqError, InputError
 from affectseq.predict import outputs
@@ -104,6 +104,21 @@ class BatchReport:
                  f"{self.count('failed')} failed"]
         lines += [f"  failed: {o.message}" for o in self.outcomes if o.status == "failed"]
         return "\n".join(lines)
+
+
+class OutcomeRecorder:
+    """A batch's report plus the caller's per-video callback: every engine (this process, ``--workers``,
+    Ray) records each outcome through one, in the order outcomes become known."""
+
+    def __init__(self, on_outcome: Callable[[VideoOutcome], None] | None = None):
+        self.report = BatchReport(outcomes=[])
+        self.on_outcome = on_outcome
+
+    def __call__(self, outcomes: Iterable[VideoOutcome]) -> None:
+        for outcome in outcomes:
+            self.report.outcomes.append(outcome)
+            if self.on_outcome:
+                self.on_outcome(outcome)
 
 
 def collect_videos(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
@@ -414,7 +429,7 @@ def run_batch(
         raise ConfigError(f"model {bundle.info.model_id} has a bidirectional temporal model: use --mode offline")
     root = Path(out_root)
     check_output_root(root)
-    report = BatchReport()
+    record = OutcomeRecorder(on_outcome)
     with output_session(root, "predict"):
         model_info = bundle.info.to_dict()
 
@@ -422,9 +437,6 @@ def run_batch(
             return expected_fingerprint(video, model_info, options, output_options, face_source_factory, aligner)
 
         for plan in plan_batch(collect_videos(inputs), root, fingerprint_of, overwrite):
-            outcome = plan if isinstance(plan, VideoOutcome) else predict_planned(
-                plan, bundle, options, output_options, face_source_factory, aligner)
-            report.outcomes.append(outcome)
-            if on_outcome is not None:
-                on_outcome(outcome)
-    return report
+            record([plan if isinstance(plan, VideoOutcome) else predict_planned(
+                plan, bundle, options, output_options, face_source_factory, aligner)])
+    return record.report

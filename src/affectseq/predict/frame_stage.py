@@ -27,6 +27,7 @@ class TorchFrameStage:
     def __call__(self, crops: np.ndarray) -> dict[str, np.ndarray]:
         import torch
 
+        from affectseq.features.heads import head_outputs
         from affectseq.features.preprocess import preprocess_faces
 
         x = preprocess_faces(self.spec, crops, framing=VIDEO_FACE_FRAMING).to(self.device, non_blocking=True)
@@ -34,9 +35,5 @@ class TorchFrameStage:
             if self.output == "features":
                 return {"features": self.model.forward_features(x).float().cpu().numpy()}
             out = self.model(x)
-        result: dict[str, np.ndarray] = {}
-        if "expr" in out:
-            result["expr_prob"] = torch.softmax(out["expr"].float(), dim=1).cpu().numpy()
-        if "va" in out:
-            result["va"] = out["va"].float().cpu().numpy()
-        return result
+            out.pop("au", None)  # predict reports expression and VA only
+            return {key: value.cpu().numpy() for key, value in head_outputs(out).items()}

@@ -36,6 +36,14 @@ def onnx_cache_dir() -> Path:
         return Path(tempfile.gettempdir()) / "affectseq-onnx"
 
 
+def output_names(tasks: Sequence[str]) -> list[str]:
+    """The exported graph's outputs for a model with ``tasks``: the :func:`~affectseq.features.heads.head_outputs`
+    keys of its expression and VA heads (predict reports no AUs), in that order."""
+    from affectseq.features.heads import OUTPUT_KEYS
+
+    return [OUTPUT_KEYS[task] for task in ("expr", "va") if task in tasks]
+
+
 def export_onnx(model: Any, path: Path) -> None:
     """Export a frame model (encoder + heads, softmax on EXPR) to ONNX at ``path``, atomically.
 
@@ -44,23 +52,20 @@ def export_onnx(model: Any, path: Path) -> None:
     """
     import torch
 
+    from affectseq.features.heads import head_outputs
+
     class _Wrapped(torch.nn.Module):
         def __init__(self, inner: Any):
             super().__init__()
             self.inner = inner
 
         def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-            out = self.inner(x)
-            parts = []
-            if "expr" in out:
-                parts.append(torch.softmax(out["expr"], dim=1))
-            if "va" in out:
-                parts.append(out["va"])
-            return tuple(parts)
+            out = head_outputs(self.inner(x))
+            return tuple(out[name] for name in output_names(self.inner.tasks))
 
     spec = model.spec
     dummy = torch.zeros(2, spec.in_chans, spec.input_size, spec.input_size)
-    names = [n for n, task in (("expr_prob", "expr"), ("va", "va")) if task in model.tasks]
+    names = output_names(model.tasks)
     # The wrapper must be in eval mode too: the exporter restores the *wrapper's* mode afterwards,
     # recursively, which would otherwise leave the caller's model in training mode (BatchNorm on
     # batch statistics, dropout on) for any later torch use.
@@ -91,7 +96,7 @@ class OnnxFrameStage:
         except ImportError:
             raise ConfigError("--backend onnx needs onnxruntime: pip install onnxruntime") from None
         self.spec = spec
-        self.output_names = [n for n, task in (("expr_prob", "expr"), ("va", "va")) if task in tasks]
+        self.output_names = output_names(tasks)
         path = onnx_cache_dir() / f"{sha256_file(checkpoint)[:20]}-opset{OPSET}.onnx"
         if not path.is_file():
             log.info("exporting %s to ONNX (%s), once per checkpoint", checkpoint, path)

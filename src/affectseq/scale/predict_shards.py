@@ -24,10 +24,11 @@ import os
 import signal
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
 from affectseq.predict.batch import (
     BatchReport,
+    OutcomeRecorder,
     OutputOptions,
     VideoOutcome,
     VideoPlan,
@@ -92,20 +93,6 @@ def plan_predictions(
         else:
             todo.append(plan)
     return todo, known
-
-
-class OutcomeRecorder:
-    """A batch's report plus the caller's per-video callback: both engines record outcomes through it."""
-
-    def __init__(self, on_outcome: Callable[[VideoOutcome], None] | None = None):
-        self.report = BatchReport(outcomes=[])
-        self.on_outcome = on_outcome
-
-    def __call__(self, outcomes: Iterable[VideoOutcome]) -> None:
-        for outcome in outcomes:
-            self.report.outcomes.append(outcome)
-            if self.on_outcome:
-                self.on_outcome(outcome)
 
 
 def start_batch(

@@ -41,6 +41,7 @@ import torch
 import torch.distributed as dist
 
 from affectseq.errors import ConfigError
+from affectseq.utils.devices import resolve_device
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -65,13 +66,12 @@ class DistContext:
         return self.rank == 0
 
     def device(self, requested: str = "auto") -> torch.device:
-        """This rank's device: its own GPU (``cuda:local_rank``) under NCCL or ``cuda``/``auto``, else CPU."""
-        wants_cuda = requested.startswith("cuda") or (requested == "auto" and torch.cuda.is_available())
-        if wants_cuda or self.backend == "nccl":
-            if not torch.cuda.is_available():
-                raise ConfigError(f"device {requested!r} / backend {self.backend}: no CUDA GPU is available")
-            return torch.device("cuda", self.local_rank if self.enabled else torch.cuda.current_device())
-        return torch.device("cpu")
+        """This rank's device: :func:`affectseq.utils.devices.resolve_device` of ``requested`` (NCCL: ``cuda``),
+        except that under DDP a CUDA device is this rank's own GPU, ``cuda:local_rank``."""
+        device = resolve_device("cuda" if self.backend == "nccl" else requested)
+        if self.enabled and device.type == "cuda":
+            return torch.device("cuda", self.local_rank)
+        return device
 
 
 def resolve_backend(backend: str = "auto") -> str:

@@ -20,6 +20,7 @@ from affectseq import labels, metrics
 from affectseq.data.frames import FrameSet
 from affectseq.errors import InputError
 from affectseq.features.frame_model import FrameModel
+from affectseq.features.heads import PREDICTION_FILE_KEYS, head_outputs
 from affectseq.training.frame_data import FrameDataset, collate_batch, frame_ids
 from affectseq.training.losses import au_loss, ccc_loss, expr_loss, mse_loss
 from affectseq.utils.atomic import atomic_path
@@ -55,12 +56,8 @@ def predict_frames(model: FrameModel, loader: torch.utils.data.DataLoader, tta_f
         out["expr_true"].append(expr.numpy())
         out["va_true"].append(va.numpy())
         out["au_true"].append(au.numpy())
-        if "expr" in pred:
-            out["expr_prob"].append(torch.softmax(pred["expr"], 1).numpy())
-        if "va" in pred:
-            out["va_pred"].append(pred["va"].numpy())
-        if "au" in pred:
-            out["au_prob"].append(torch.sigmoid(pred["au"]).numpy())
+        for key, value in head_outputs(pred).items():
+            out[PREDICTION_FILE_KEYS[key]].append(value.numpy())
     result = {k: np.concatenate(v) for k, v in out.items() if v}
     result["loss"] = np.asarray(np.mean(losses) if losses else np.nan)
     return result
@@ -205,7 +202,8 @@ def score_frame_model(config: ModelScoringConfig, out_dir: str | Path, command: 
     """
     from affectseq.features.checkpoint import load_frame_model
     from affectseq.training.distributed import DistContext
-    from affectseq.training.frame_data import load_frame_split, split_role
+    from affectseq.data.splits import split_role
+    from affectseq.training.frame_data import load_frame_split
     from affectseq.utils.rundir import init_run_dir, predictions_file
     from affectseq.utils.threads import torch_threads
 

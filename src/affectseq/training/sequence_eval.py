@@ -13,6 +13,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from affectseq.features.heads import PREDICTION_FILE_KEYS, head_outputs
 from affectseq.models.temporal import TemporalModel
 from affectseq.sequences.dataset import WindowDataset, collate_windows
 from affectseq.training.scoring import batch_loss, save_predictions_npz
@@ -77,14 +78,10 @@ def predict_windows(
                 "frame_idx": frame_idx,
                 "has_feature": batch["mask"].numpy(),
             }
-        for task, y in out.items():
-            y = y.float().cpu()
-            if task == "expr":
-                rows["expr_prob"], rows["expr_true"] = torch.softmax(y, -1).numpy(), batch["expr"].numpy()
-            elif task == "va":
-                rows["va_pred"], rows["va_true"] = y.numpy(), batch["va"].numpy()
-            else:
-                rows["au_prob"], rows["au_true"] = torch.sigmoid(y).numpy(), batch["au"].numpy()
+        for key, value in head_outputs({task: y.cpu() for task, y in out.items()}).items():
+            rows[PREDICTION_FILE_KEYS[key]] = value.numpy()
+        for task in out:
+            rows[f"{task}_true"] = batch[task].numpy()
         for key, value in rows.items():
             parts.setdefault(key, []).append(np.asarray(value)[keep])
     result = {key: np.concatenate(chunks) for key, chunks in parts.items()}
