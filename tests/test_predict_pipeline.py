@@ -9,8 +9,9 @@ import pytest
 
 from affectseq.errors import ConfigError
 from affectseq.labels import EXPR_CLASSES_7
-from affectseq.predict.pipeline import PredictOptions, predict_video_table, prefetch
+from affectseq.predict.pipeline import PredictOptions, predict_video_table
 from affectseq.predict.table import frame_columns
+from affectseq.utils.prefetch import prefetch
 
 from test_predict_helpers import ScriptedFaces, box_crops, brightness_bundle, gray_frames, write_video
 
@@ -83,6 +84,18 @@ def test_main_face_only_keeps_the_largest_longest_track(gray_video: Path) -> Non
     options = PredictOptions(main_face_only=True, progress=False)
     table = run(gray_video, brightness_bundle(), options, face_source=faces, aligner=box_crops).table
     assert table["face_id"].unique().tolist() == [1] and len(table) == 20
+
+
+def test_main_face_only_keeps_every_person_who_was_the_main_face(gray_video: Path) -> None:
+    # Face 1 (large) leaves after frame 9; face 7 (small) is there all along and takes over.
+    # The old rule (one track per video, the largest total area) dropped face 7's rows or face 1's.
+    faces = ScriptedFaces({1: BOX, 7: (90.0, 10.0, 120.0, 60.0)}, lambda f, i: i == 7 or f < 10)
+    options = PredictOptions(main_face_only=True, progress=False)
+    table = predict_video_table(gray_video, brightness_bundle(), options, face_source=faces, aligner=box_crops).table
+    assert len(table) == 20 and table["frame_idx"].tolist() == list(range(20))  # one row per frame
+    assert table.loc[table.frame_idx < 10, "face_id"].eq(1).all()
+    assert table.loc[table.frame_idx >= 10, "face_id"].eq(7).all()
+    assert table["label"].notna().all()
 
 
 def test_options_are_checked() -> None:

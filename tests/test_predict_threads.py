@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 
 from affectseq.faces import FaceTracker, create_detector
-from affectseq.predict.faces import TrackerFaceSource
 from affectseq.predict.model import load_model
 from affectseq.predict.pipeline import PredictOptions, predict_video_table
 
@@ -46,10 +45,10 @@ class UpdateOnly:
     """A face source without ``planner``: the tracker plans for itself on the calling thread."""
 
     def __init__(self, tracker: FaceTracker):
-        self.source = TrackerFaceSource(tracker)
+        self.tracker = tracker
 
     def update(self, frame_idx, rgb):
-        return self.source.update(frame_idx, rgb)
+        return self.tracker.update(frame_idx, rgb)
 
 
 def _affectseq_threads() -> list[str]:
@@ -59,7 +58,7 @@ def _affectseq_threads() -> list[str]:
 def test_detections_run_ahead_in_a_worker_and_change_nothing(clips_dir: Path, bundle) -> None:
     video = clips_dir / "single_face.mp4"
     ahead = ThreadRecordingDetector()
-    planned = predict_video_table(video, bundle, OPTIONS, face_source=TrackerFaceSource(FaceTracker(ahead)))
+    planned = predict_video_table(video, bundle, OPTIONS, face_source=FaceTracker(ahead))
     inline = ThreadRecordingDetector()
     alone = predict_video_table(video, bundle, OPTIONS, face_source=UpdateOnly(FaceTracker(inline)))
     pd.testing.assert_frame_equal(planned.table, alone.table)
@@ -70,7 +69,7 @@ def test_detections_run_ahead_in_a_worker_and_change_nothing(clips_dir: Path, bu
 
 
 def test_a_failing_detection_thread_stops_the_video_and_every_thread(clips_dir: Path, bundle) -> None:
-    source = TrackerFaceSource(FaceTracker(ThreadRecordingDetector(fail_at=2)))
+    source = FaceTracker(ThreadRecordingDetector(fail_at=2))
     with pytest.raises(RuntimeError, match="detector broke"):
         predict_video_table(clips_dir / "single_face.mp4", bundle, OPTIONS, face_source=source)
     assert not _affectseq_threads()

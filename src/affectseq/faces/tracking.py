@@ -22,8 +22,8 @@ thread, and hand each frame's plan to :meth:`FaceTracker.update`.
 Face ids are stable while a face stays tracked; a track lost for at most
 ``reid_frames`` frames is revived under its old id when a detection reappears at
 its last place (not across scene cuts). ``main_face_only`` reports only the main
-face: the track with the largest accumulated face area (size x persistence),
-kept until it ends.
+face, by the one rule of :class:`MainFace` (the same for ``predict``, live
+prediction and ``affectseq data faces``).
 
 Faces lying on their side (a video with wrong rotation metadata) are found by
 searching other frame orientations (``rotations``) on detection frames while no
@@ -69,7 +69,6 @@ class _Track:
     frame_idx: int
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))
     hits: int = 1
-    weight: float = 0.0
     detect_misses: int = 0
 
     def predicted_box(self, frame_idx: int) -> np.ndarray:
@@ -84,7 +83,6 @@ class _Track:
         self.detection = detection
         self.frame_idx = frame_idx
         self.hits += 1
-        self.weight += detection.area
 
 
 def _moved(det: Detection, box: np.ndarray) -> Detection:
@@ -114,6 +112,37 @@ def _assign(iou: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return linear_sum_assignment(-iou)
 
 
+class MainFace:
+    """The main face of a video, frame by frame: the one rule behind every ``main_face_only``.
+
+    Each face id accumulates its box area over the frames it is seen on (size x
+    persistence). On a frame, the main face is the current one while it is still on the
+    frame; otherwise (the first face, or the main one's track ended) the face on this
+    frame with the largest accumulated area becomes the main face. The rule is causal (it
+    never looks ahead), so offline, causal and live prediction agree, and when the main
+    person leaves and another stays, both keep their rows: the first until their track
+    ends, the other from then on.
+    """
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Start over (a new video)."""
+        self._weight: dict[int, float] = {}
+        self._main: int | None = None
+
+    def select(self, face_ids: list[int], areas: list[float]) -> int | None:
+        """Index in ``face_ids`` of this frame's main face (None on a frame without faces)."""
+        for face_id, area in zip(face_ids, areas):
+            self._weight[face_id] = self._weight.get(face_id, 0.0) + float(area)
+        if not face_ids:
+            return None
+        if self._main not in face_ids:
+            self._main = max(face_ids, key=lambda f: self._weight[f])
+        return face_ids.index(self._main)
+
+
 class FaceTracker:
     """Detect every ``detect_every`` frames and track in between, with stable face ids.
 
@@ -122,7 +151,7 @@ class FaceTracker:
             ``refine(rgb, boxes, threshold)`` (MTCNN), tracks are re-fitted and
             verified on every frame, otherwise boxes are carried by their velocity.
         detect_every: frames between full detections (1 = detect on every frame).
-        main_face_only: report only the main face (see module docstring).
+        main_face_only: report only the main face (:class:`MainFace`).
         iou_threshold: minimum IoU between a detection and a track's predicted box to match.
         verify_threshold: face probability a tracked crop must keep (``refine``'s threshold).
         cut_threshold: mean absolute grey-level change of a thumbnail (0-255) taken
@@ -190,7 +219,7 @@ class FaceTracker:
         self._schedule = DetectionSchedule(self.detect_every, self.cut_threshold)
         self._plan: FramePlan | None = None
         self._since_detect = self.detect_every  # frames since the last detection (re-fit parity)
-        self._main_id: int | None = None
+        self._main_face = MainFace()
         self._turns = self._turn_options[0]
         self._untracked_rounds = 0
         self.n_frames = 0
@@ -235,7 +264,8 @@ class FaceTracker:
         self._drop_duplicates()
         current = [t for t in self._tracks if t.frame_idx == frame_idx]
         if self.main_face_only:
-            current = self._main(current)
+            main = self._main_face.select([t.face_id for t in current], [t.detection.area for t in current])
+            current = [] if main is None else [current[main]]
         return [TrackedFace(t.face_id, detection_to_full(t.detection, scale), detect)
                 for t in sorted(current, key=lambda t: t.face_id)]
 
@@ -340,7 +370,7 @@ class FaceTracker:
                 track.detect_misses = 0
                 self._tracks.append(track)
                 return
-        self._tracks.append(_Track(self._next_id, det, frame_idx, weight=det.area))
+        self._tracks.append(_Track(self._next_id, det, frame_idx))
         self._next_id += 1
 
     def _end_tracks(self, indices: list[int]) -> None:
@@ -364,11 +394,3 @@ class FaceTracker:
                     dropped.add(j)
         if dropped:
             self._tracks = [t for k, t in enumerate(self._tracks) if k not in dropped]
-
-    def _main(self, current: list[_Track]) -> list[_Track]:
-        if not current:
-            return []
-        by_id = {t.face_id: t for t in current}
-        if self._main_id not in by_id:
-            self._main_id = max(current, key=lambda t: t.weight).face_id
-        return [by_id[self._main_id]]

@@ -12,6 +12,11 @@ Two policies:
 
 For a seq2one model the prediction after pushing frame ``t`` is its estimate for
 frame ``t + 1`` (the paper's setup); callers that want "now" use it as such.
+
+The window policy in parts: :meth:`StreamingPredictor.add` appends a frame,
+:meth:`~StreamingPredictor.last_window` gives the window and :meth:`~StreamingPredictor.run`
+runs the model on a batch of windows. ``predict``'s sequence stage
+(:mod:`affectseq.predict.sequence`) builds its windows with them, live or batched.
 """
 
 from __future__ import annotations
@@ -50,23 +55,44 @@ class StreamingPredictor:
 
         Outputs are per task: ``expr``/``au`` probabilities (softmax / sigmoid), ``va`` values.
         """
-        valid = bool(has_face and features is not None)
-        row = np.zeros(self.model.input_dim, np.float32) if not valid else np.asarray(features, np.float32)
         if self.policy == "stateful":
+            valid = bool(has_face and features is not None)
+            row = np.asarray(features, np.float32) if valid else np.zeros(self.model.input_dim, np.float32)
             x = torch.from_numpy(row).to(self.device)[None]
             m = torch.tensor([valid], device=self.device)
             outputs, self._state = self.model.step(x, m, self._state)
-        else:
-            self._feats = np.roll(self._feats, -1, axis=0)
-            self._mask = np.roll(self._mask, -1)
-            self._feats[-1], self._mask[-1] = row, valid
-            x = torch.from_numpy(self._feats).to(self.device)[None]
-            m = torch.from_numpy(self._mask).to(self.device)[None]
-            outputs = self.model(x, m)
-            if self.model.config.mode == "seq2seq":
-                outputs = {task: y[:, -1] for task, y in outputs.items()}
+            self._seen += 1
+            return {task: _to_output(task, y[0]) for task, y in outputs.items()}
+        self.add(features if has_face else None)
+        x, m = self.last_window()
+        return {task: y[0] for task, y in self.run(x[None], m[None], last=True).items()}
+
+    def add(self, features: np.ndarray | None) -> None:
+        """Window policy: append one frame to the window without running the model (None: no face)."""
+        if self.policy != "window":
+            raise ValueError("add() keeps a window; a stateful predictor must push() every frame")
+        valid = features is not None
+        # np.roll makes new arrays, so a window returned by last_window() earlier is never changed.
+        self._feats = np.roll(self._feats, -1, axis=0)
+        self._mask = np.roll(self._mask, -1)
+        self._feats[-1] = np.asarray(features, np.float32) if valid else 0.0
+        self._mask[-1] = valid
         self._seen += 1
-        return {task: _to_output(task, y[0]) for task, y in outputs.items()}
+
+    def last_window(self) -> tuple[np.ndarray, np.ndarray]:
+        """The last W frames, oldest first: features (W, D) and mask (W,) (False = no face or before the start)."""
+        return self._feats, self._mask
+
+    @torch.no_grad()
+    def run(self, x: np.ndarray, m: np.ndarray, last: bool = False) -> dict[str, np.ndarray]:
+        """The model on a batch of windows (N, W, D) / (N, W): per task (N, C), or (N, W, C) for a
+        ``seq2seq`` model unless ``last`` (its last row, the newest frame); activations as :meth:`push`."""
+        xt = torch.from_numpy(np.ascontiguousarray(x, np.float32)).to(self.device)
+        mt = torch.from_numpy(np.ascontiguousarray(m)).to(self.device)
+        outputs = self.model(xt, mt)
+        if last and self.model.config.mode == "seq2seq":
+            outputs = {task: y[:, -1] for task, y in outputs.items()}
+        return {task: _to_output(task, y) for task, y in outputs.items()}
 
     @property
     def frames_seen(self) -> int:
@@ -74,6 +100,7 @@ class StreamingPredictor:
 
 
 def _to_output(task: str, y: torch.Tensor) -> np.ndarray:
+    y = y.float()
     if task == "expr":
         y = torch.softmax(y, dim=-1)
     elif task == "au":

@@ -19,11 +19,20 @@ as in training windows (:mod:`affectseq.sequences.windows`).
 * ``offline`` with a ``seq2seq`` model (bidirectional allowed): windows of ``W``
   frames every ``W/2``; each frame takes the output of the window where it is
   most central, so it sees context on both sides.
+
+Causal windows are built by one piece, :meth:`SequenceTemporal.window_for` over a
+:class:`~affectseq.models.streaming.StreamingPredictor` ring buffer: live prediction steps
+it frame by frame (:meth:`SequenceTemporal.stream`), ``predict`` runs the same windows in
+batches. The window covers the same *time* as in training: a bundle that records the
+frame rate of its training features (header ``fps``, ``window_sec``) has its window
+converted to each video's processed frame rate (:meth:`SequenceTemporal.at_fps`, e.g.
+100 frames at 30 fps = 83 frames at 25 fps); an older bundle keeps its window in frames.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -35,66 +44,116 @@ _CHUNK = 64  # windows per temporal-model batch (bounds memory: 64 x W x D float
 
 
 class SequenceTemporal:
-    """Temporal stage running a :class:`affectseq.models.temporal.TemporalModel` over each track."""
+    """Temporal stage running a :class:`affectseq.models.temporal.TemporalModel` over each track.
 
-    def __init__(self, model, window: int, device: str = "cpu"):
+    ``window``: the model's window in frames. ``trained_fps`` / ``window_sec``: the frame
+    rate of the features it was trained on and its window in seconds (from the bundle;
+    None for old bundles); :meth:`at_fps` converts the window to a video's frame rate by time.
+    """
+
+    def __init__(self, model, window: int, device: str = "cpu", trained_fps: float | None = None,
+                 window_sec: float | None = None, video_fps: float | None = None):
         self.model = model
         self.window = max(int(window), 1)
         self.device = device
         self.seq2seq = model.config.mode == "seq2seq"
+        self.trained_fps = trained_fps
+        self.window_sec = window_sec
+        self.video_fps = video_fps
+
+    def at_fps(self, fps: float | None) -> "SequenceTemporal":
+        """This stage for frames processed at ``fps``: a window of the same seconds as in training.
+
+        Unchanged (the recorded window in frames) when the bundle records no training fps
+        or ``fps`` is unknown.
+        """
+        if not fps or not self.trained_fps:
+            return self
+        seconds = self.window_sec or self.window / self.trained_fps
+        return SequenceTemporal(self.model, max(1, round(seconds * fps)), self.device, self.trained_fps,
+                                seconds, video_fps=float(fps))
+
+    def describe(self) -> dict[str, Any]:
+        """The window used, and whether it was resampled from the training frame rate (for summary.json)."""
+        info: dict[str, Any] = {"kind": "sequence model", "window_frames": self.window,
+                                "trained_fps": self.trained_fps, "video_fps": self.video_fps}
+        if self.video_fps is None:
+            info["window_sec"] = self.window_sec
+            info["note"] = (f"window {self.window} frames as trained" if self.trained_fps else
+                            f"no training fps recorded in the bundle: window kept at {self.window} frames")
+            return info
+        info["window_sec"] = round(self.window_sec, 4)
+        info["note"] = (f"window {self.window_sec:.2f} s: {self.window} frames at {self.video_fps:.2f} fps "
+                        f"(trained at {self.trained_fps:.2f} fps)")
+        return info
+
+    def stream(self) -> "_SequenceStream":
+        """One track, one frame at a time (live): the same windows as :meth:`run_track` in causal mode."""
+        return _SequenceStream(self)
 
     def run_track(
         self, outputs: dict[str, np.ndarray], time_sec: np.ndarray, step_idx: np.ndarray, mode: str
     ) -> dict[str, np.ndarray]:
         feats = outputs["features"]
         pos = np.asarray(step_idx, np.int64) - int(step_idx[0])
-        length = int(pos[-1]) + 1
-        dense = np.zeros((length, feats.shape[1]), np.float32)
-        mask = np.zeros(length, bool)
-        dense[pos], mask[pos] = feats, True
         if mode == "offline" and self.seq2seq:
+            length = int(pos[-1]) + 1
+            dense = np.zeros((length, feats.shape[1]), np.float32)
+            mask = np.zeros(length, bool)
+            dense[pos], mask[pos] = feats, True
             return {key: value[pos] for key, value in self._centred(dense, mask).items()}
-        return self._trailing(dense, mask, pos)
+        return self._trailing(feats, pos)
 
-    def _run(self, x: np.ndarray, m: np.ndarray) -> dict[str, np.ndarray]:
-        import torch
+    def predictor(self) -> Any:
+        """A :class:`~affectseq.models.streaming.StreamingPredictor` keeping this stage's window."""
+        from affectseq.models.streaming import StreamingPredictor
 
-        with torch.inference_mode():
-            out = self.model(torch.from_numpy(np.ascontiguousarray(x)).to(self.device),
-                             torch.from_numpy(np.ascontiguousarray(m)).to(self.device))
+        return StreamingPredictor(self.model, window=self.window, policy="window", device=self.device)
+
+    def window_for(self, ring: Any, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Add a frame with a face to ``ring`` and return the window that predicts it.
+
+        seq2one: ``[t - W, t)``, the frames before ``t`` (as in training); seq2seq: ``(t - W, t]``.
+        """
+        if self.seq2seq:
+            ring.add(features)
+            return ring.last_window()
+        window = ring.last_window()  # not changed by add (a fresh array each time)
+        ring.add(features)
+        return window
+
+    def predict(self, ring: Any, x: np.ndarray, m: np.ndarray) -> dict[str, np.ndarray]:
+        """``expr_prob`` / ``va`` of a batch of windows; NaN where a window holds no face (training has none)."""
+        out = ring.run(x, m, last=True)
+        empty = ~m.any(axis=1)
         result = {}
         if "expr" in out:
-            result["expr_prob"] = torch.softmax(out["expr"].float(), dim=-1).cpu().numpy()
+            result["expr_prob"] = out["expr"]
         if "va" in out:
-            result["va"] = out["va"].float().cpu().numpy()
-        return result
+            result["va"] = out["va"]
+        return {k: np.where(empty[:, None], np.nan, v).astype(np.float32) for k, v in result.items()}
 
-    def _trailing(self, dense: np.ndarray, mask: np.ndarray, pos: np.ndarray) -> dict[str, np.ndarray]:
-        """Outputs at track positions ``pos`` from trailing windows, left-padded with masked frames.
-
-        seq2one: window ``[t - W, t)`` (the frames before ``t``, as in training); NaN where
-        it holds no face. seq2seq: window ``(t - W, t]``, its last row.
-        """
-        w = self.window
-        lag = 0 if self.seq2seq else 1  # seq2one predicts the frame right after its window
-        pad = w - 1 + lag
-        padded = np.concatenate([np.zeros((pad, dense.shape[1]), np.float32), dense])
-        padded_mask = np.concatenate([np.zeros(pad, bool), mask])
-        # Window i covers dense[i - pad : i - pad + w]; only the positions with a face are run.
-        windows = np.lib.stride_tricks.sliding_window_view(padded, w, axis=0)  # (L, D, W), a view
-        window_masks = np.lib.stride_tricks.sliding_window_view(padded_mask, w)
+    def _trailing(self, feats: np.ndarray, pos: np.ndarray) -> dict[str, np.ndarray]:
+        """Causal outputs at track positions ``pos``: :meth:`window_for` over the track, run in batches."""
+        ring = self.predictor()
         parts: dict[str, list[np.ndarray]] = {}
-        for start in range(0, len(pos), _CHUNK):
-            rows = pos[start:start + _CHUNK]
-            x, m = windows[rows].transpose(0, 2, 1), window_masks[rows]
-            for key, value in self._run(x, m).items():
-                value = value[:, -1] if self.seq2seq else value
-                parts.setdefault(key, []).append(np.where(m.any(axis=1)[:, None], value, np.nan))
-        return {k: np.concatenate(v).astype(np.float32) for k, v in parts.items()}
+        for x, m in _batches(self._windows(ring, feats, pos), _CHUNK):
+            for key, value in self.predict(ring, x, m).items():
+                parts.setdefault(key, []).append(value)
+        return {k: np.concatenate(v) for k, v in parts.items()}
+
+    def _windows(self, ring: Any, feats: np.ndarray, pos: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        previous = -1
+        for row, p in zip(feats, pos.tolist()):
+            for _ in range(p - previous - 1):  # processed frames without the face
+                ring.add(None)
+            previous = p
+            yield self.window_for(ring, row)
 
     def _centred(self, dense: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
         """seq2seq offline: windows every W/2 frames; each frame keeps its most central window's output."""
         w, length = self.window, len(dense)
+        ring = self.predictor()
         hop = max(w // 2, 1)
         starts = list(range(0, max(length - w, 0) + 1, hop))
         if starts[-1] + w < length:
@@ -106,7 +165,7 @@ class SequenceTemporal:
             x = np.zeros((1, w, dense.shape[1]), np.float32)
             m = np.zeros((1, w), bool)
             x[0, :stop - start], m[0, :stop - start] = dense[start:stop], mask[start:stop]
-            out = self._run(x, m)
+            out = {("expr_prob" if k == "expr" else k): v for k, v in ring.run(x, m).items() if k in ("expr", "va")}
             frames = np.arange(start, stop)
             dist = np.abs(frames - (start + (w - 1) / 2))
             take = dist < best[frames]
@@ -118,14 +177,51 @@ class SequenceTemporal:
         return result
 
 
+class _SequenceStream:
+    """One track's causal state: the model's window as a ring buffer (see :meth:`SequenceTemporal.stream`)."""
+
+    def __init__(self, stage: SequenceTemporal):
+        self.stage = stage
+        self.ring = stage.predictor()
+        self.absent = 0
+
+    def step(self, time_sec: float, outputs: dict[str, np.ndarray] | None) -> dict[str, np.ndarray]:
+        if outputs is None:
+            self.ring.add(None)
+            self.absent += 1
+            return {}
+        self.absent = 0
+        x, m = self.stage.window_for(self.ring, outputs["features"])
+        return {k: v[0] for k, v in self.stage.predict(self.ring, x[None], m[None]).items()}
+
+    @property
+    def idle(self) -> bool:
+        # A whole window of gaps is the same as a fresh start.
+        return self.absent >= self.stage.window
+
+
+def _batches(windows: Iterator[tuple[np.ndarray, np.ndarray]], size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    xs: list[np.ndarray] = []
+    ms: list[np.ndarray] = []
+    for x, m in windows:
+        xs.append(x)
+        ms.append(m)
+        if len(xs) == size:
+            yield np.stack(xs), np.stack(ms)
+            xs, ms = [], []
+    if xs:
+        yield np.stack(xs), np.stack(ms)
+
+
 def load_sequence_model(path: Path, *, model_id: str, backend: str, device: str) -> ModelBundle:
     """A :class:`ModelBundle` from a sequence checkpoint (frame encoder features + temporal model)."""
     from affectseq.predict.frame_stage import TorchFrameStage
-    from affectseq.training.checkpoints import load_sequence_bundle
+    from affectseq.models.bundle import load_sequence_bundle
 
     if backend != "torch":
         raise ConfigError("sequence models run on the torch backend only (use --backend torch)")
     bundle = load_sequence_bundle(path, device=device)
+    header = bundle.header
     if bundle.frame_model is None:
         raise InputError(path, "sequence model was trained on external features and has no frame model, "
                                "so it cannot run on raw video")
@@ -143,12 +239,19 @@ def load_sequence_model(path: Path, *, model_id: str, backend: str, device: str)
         temporal=f"{config.cell.upper()} {'-'.join(map(str, config.hidden_sizes))}"
                  f"{' bidirectional' if config.bidirectional else ''} {config.mode}, window {bundle.window} frames",
         extra={"encoder": bundle.frame_model.spec.name, "window": bundle.window, "backend": backend,
-               "device": device},
+               "device": device, "trained_fps": _positive(header.get("fps")),
+               "window_sec": _positive(header.get("window_sec"))},
     )
     return ModelBundle(
         frame_stage=TorchFrameStage(bundle.frame_model, device, output="features"),
-        temporal_stage=SequenceTemporal(temporal, bundle.window, device),
+        temporal_stage=SequenceTemporal(temporal, bundle.window, device, trained_fps=_positive(header.get("fps")),
+                                        window_sec=_positive(header.get("window_sec"))),
         info=info,
         # A bidirectional seq2seq model needs frames after t; seq2one windows end at t either way.
         causal_ok=not (config.bidirectional and config.mode == "seq2seq"),
     )
+
+
+def _positive(value: Any) -> float | None:
+    """A header's optional rate or duration: a positive float, else None (absent in older bundles)."""
+    return float(value) if isinstance(value, (int, float)) and value > 0 else None
