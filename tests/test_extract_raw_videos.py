@@ -17,7 +17,8 @@ from affectseq.features.frame_model import FrameModel
 from affectseq.features.store import FeatureStore
 from affectseq.labels import EXPR_CLASSES_8
 from affectseq.prepare.video_crops import CropOptions, decode_crop, encode_crop
-from affectseq.prepare.video_features import extract_raw_videos, has_raw_videos_only
+from affectseq.prepare.face_crops import has_raw_videos_only
+from affectseq.prepare.video_features import extract_raw_videos
 
 
 @pytest.fixture(scope="module")

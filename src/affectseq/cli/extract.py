@@ -47,7 +47,7 @@ def dispatch(args: argparse.Namespace) -> int:
     A dataset of raw videos goes to :func:`run_raw_videos` (local engine only).
     """
     from affectseq.errors import ConfigError
-    from affectseq.prepare.video_features import has_raw_videos_only
+    from affectseq.prepare.face_crops import has_raw_videos_only
 
     if has_raw_videos_only(args.data):
         if args.engine == "ray":

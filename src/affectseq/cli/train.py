@@ -59,12 +59,16 @@ def frame_config_from_args(args: argparse.Namespace) -> Any:
 
 
 def _train_frames(args: argparse.Namespace) -> int:
+    from affectseq.prepare.face_crops import crops_for_training
     from affectseq.training.frames import train_frames
 
     config = frame_config_from_args(args)
     run_dir = Path(args.out)
     command = "affectseq " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    summary = train_frames(args.data, config, run_dir, resume=args.resume, command=command)
+    data, face_stage = crops_for_training(args.data)  # raw videos: their face crops, made or reused
+    if face_stage:
+        print(face_stage)
+    summary = train_frames(data, config, run_dir, resume=args.resume, command=command)
     test = summary.get("test_metrics") or {}
     print(f"{run_dir}: {summary['stop_reason']}; best epoch {summary['best_epoch']}"
           + ("; test " + ", ".join(f"{k} {v:.4f}" for k, v in test.items()) if test else ""))

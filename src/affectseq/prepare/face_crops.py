@@ -99,6 +99,45 @@ def export_face_crops(dataset: str | os.PathLike[str], out: str | os.PathLike[st
     return report
 
 
+def has_raw_videos_only(root: str | os.PathLike[str]) -> bool:
+    """True for a dataset whose faces must come from its videos: ``video_csv``, or ABAW without crops."""
+    from affectseq.data.abaw_layout import scan_abaw_root
+    from affectseq.data.inspect import detect_layout
+
+    path = Path(root)
+    if not path.is_dir():
+        return False
+    layout = detect_layout(path)
+    return layout == "video_csv" or (layout.startswith("abaw") and not scan_abaw_root(path).crop_roots)
+
+
+def default_crops_dir(dataset: str | os.PathLike[str]) -> Path:
+    """Where ``train frames`` keeps the face crops of a raw-video dataset: ``<dataset>-faces`` beside it."""
+    root = Path(dataset).resolve()
+    return root.with_name(f"{root.name}-faces")
+
+
+def crops_for_training(dataset: str | os.PathLike[str], options: CropOptions = CropOptions(),
+                       workers: int = 1) -> tuple[Path, str]:
+    """``(data to train on, what was done)``: a raw-video dataset's crop tree, made or reused; others as given.
+
+    The crops go to :func:`default_crops_dir`; videos cropped earlier with the same options are
+    reused (``data faces`` resumes), so a second training run on the same videos crops nothing.
+    Raises :class:`~affectseq.errors.InputError` when a video could not be cropped.
+    """
+    if not has_raw_videos_only(dataset):
+        return Path(dataset), ""
+    out = default_crops_dir(dataset)
+    report = export_face_crops(dataset, out, options, workers=workers, progress=False)
+    if report.failures:
+        raise InputError(dataset, f"{len(report.failures)} videos could not be cropped (first: {report.failures[0]})")
+    if report.written == 0:
+        return out, (f"{dataset}: raw videos; reusing the face crops in {out} ({report.skipped} videos cropped "
+                     "earlier by data faces)")
+    return out, (f"{dataset}: raw videos; ran the face stage (data faces) into {out}: {report.written} videos "
+                 f"cropped ({report.crops} crops), {report.skipped} reused")
+
+
 def _check_separate(root: Path, out: Path) -> None:
     """DIR must not lie inside the dataset: its annotation folders would join the dataset's own tree."""
     if not root.exists():

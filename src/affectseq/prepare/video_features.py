@@ -19,6 +19,7 @@ skipped; a video that cannot be read fails alone (not committed, retried by the 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import tempfile
@@ -30,6 +31,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import torch
 
+from affectseq.data.abaw import AnnotatedVideo
 from affectseq.data.abaw_annotations import TASKS
 from affectseq.data.crop_export import CropJob, plan_crop_jobs
 from affectseq.data.splits import normalise_split
@@ -43,25 +45,21 @@ from affectseq.utils.progress import make_progress
 log = logging.getLogger(__name__)
 
 
-def has_raw_videos_only(root: str | os.PathLike[str]) -> bool:
-    """True for a dataset whose faces must come from its videos: ``video_csv``, or ABAW without crops."""
-    from affectseq.data.abaw_layout import scan_abaw_root
-    from affectseq.data.inspect import detect_layout
-
-    path = Path(root)
-    if not path.is_dir():
-        return False
-    layout = detect_layout(path)
-    return layout == "video_csv" or (layout.startswith("abaw") and not scan_abaw_root(path).crop_roots)
-
-
 @dataclass(frozen=True)
 class RawVideoDataset:
-    """What :func:`~affectseq.features.extract.open_store` needs of a dataset: root, tasks, classes."""
+    """The ABAW-dataset view of the raw videos' persons that :func:`~affectseq.features.extract.open_store`
+    reads: root, tasks, classes, and per task and split the annotated videos under their store ids."""
 
     root: Path
     tasks: tuple[str, ...]
     expr_classes: tuple[str, ...]
+    annotated: dict[tuple[str, str], list[AnnotatedVideo]]
+
+    def splits(self, task: str) -> tuple[str, ...]:
+        return tuple(sorted(s for t, s in self.annotated if t == task))
+
+    def videos(self, task: str, split: str) -> list[AnnotatedVideo]:
+        return self.annotated.get((task, split), [])
 
 
 def plan_raw_videos(root: str | os.PathLike[str]) -> tuple[RawVideoDataset, list[CropJob], dict[str, VideoJob]]:
@@ -73,7 +71,7 @@ def plan_raw_videos(root: str | os.PathLike[str]) -> tuple[RawVideoDataset, list
     for note in notes:
         log.warning("%s", note)
     people: dict[str, VideoJob] = {}
-    tasks: set[str] = set()
+    annotated: dict[tuple[str, str], list[AnnotatedVideo]] = {}
     expr_classes: tuple[str, ...] = ()
     for job in crop_jobs:
         for person in job.persons:
@@ -81,10 +79,12 @@ def plan_raw_videos(root: str | os.PathLike[str]) -> tuple[RawVideoDataset, list
             splits = {s.task.lower(): normalise_split(s.split) for s in person.sources}
             people[person.video_id] = VideoJob(person.video_id, n_frames, np.zeros(n_frames, bool),
                                                person.sources, splits)
-            tasks.update(s.task for s in person.sources)
-            expr_classes = expr_classes or next((s.expr_classes for s in person.sources if s.task == "EXPR"), ())
-    order = [t for t in TASKS if t in tasks]  # AbawDataset's order, as the crop tree's store has it
-    return RawVideoDataset(Path(root), tuple(order), expr_classes), crop_jobs, people
+            for source in person.sources:  # under the id the crop tree gives the person
+                annotated.setdefault((source.task, source.split), []).append(
+                    dataclasses.replace(source, video_id=person.video_id))
+                expr_classes = expr_classes or (source.expr_classes if source.task == "EXPR" else ())
+    tasks = tuple(t for t in TASKS if any(t == task for task, _ in annotated))  # AbawDataset's order
+    return RawVideoDataset(Path(root), tasks, expr_classes, annotated), crop_jobs, people
 
 
 class VideoFaceBatches(torch.utils.data.IterableDataset):

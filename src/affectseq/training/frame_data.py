@@ -77,6 +77,11 @@ def _splits(path: Path, task: str) -> tuple[dict[str, Callable[[], FrameSet]], s
         folders = images.image_folder_splits(path)
         return {s: (lambda d=d: images.load_image_folder(d, num_classes=7)) for s, d in folders.items()}, \
             "as_given", False
+    from affectseq.data import video_csv
+
+    if path.is_dir() and video_csv.find_pairs(path):
+        raise InputError(path, "videos with per-frame CSVs have no face crops yet: 'affectseq train frames' crops "
+                               "them itself, or run 'affectseq data faces DATASET --out DIR' and train on DIR")
     if path.is_dir():
         try:
             from affectseq.data.abaw import AbawDataset
