@@ -15,7 +15,7 @@ STAGES: dict[str, int] = {
     "io": 1,
     "data": 2,
     "faces": 3,
-    "features": 4,
+    "features": 4, "modelfile": 4,
     "sequences": 5,
     "models": 6,
     "training": 7,

@@ -46,7 +46,8 @@ def test_round_trip_keeps_weights_spec_and_meta(tmp_path) -> None:
     for task in a:
         assert torch.allclose(a[task], b[task], atol=1e-6)
     header = read_frame_model_header(path)
-    assert header["format"] == "affectseq.frame_model" and header["spec"]["framing"] == "fer2013"
+    assert header["format"] == "affectseq.frame_model" and header["encoder"]["framing"] == "fer2013"
+    assert header["face"] == {"framing": "fer2013", "crop_size": 48} and header["version"] == 2
     # A training run directory resolves to its best checkpoint.
     (tmp_path / "run").mkdir()
     save_frame_model(tmp_path / "run" / "checkpoint_best.safetensors", model)

@@ -16,7 +16,7 @@ from affectseq.predict.model import load_model
 from affectseq.predict.pipeline import PredictOptions, predict_video_table
 from affectseq.predict.sequence import SequenceTemporal
 from affectseq.predict.table import frame_columns
-from affectseq.training.checkpoints import save_sequence_checkpoint
+from affectseq.modelfile.sequence import save_sequence_checkpoint
 
 from test_predict_helpers import ScriptedFaces, box_crops, gray_frames, save_tiny_frame_model, write_video
 

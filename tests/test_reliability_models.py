@@ -21,7 +21,8 @@ from affectseq.features.encoders import create_encoder
 from affectseq.features.frame_model import FrameModel
 from affectseq.labels import EXPR_CLASSES_7
 from affectseq.models.temporal import TemporalConfig, TemporalModel
-from affectseq.training.checkpoints import load_sequence_bundle, save_sequence_checkpoint
+from affectseq.models.bundle import load_sequence_bundle
+from affectseq.modelfile.sequence import save_sequence_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,7 @@ def _rewrite(src: Path, dst: Path, edit: Callable[[Any], Any]) -> Path:
 
 def _spec_option(name: str, value: Any) -> Callable[[dict], dict]:
     def edit(header: dict) -> dict:
-        header["spec"]["options"][name] = value
+        header["encoder"]["options"][name] = value
         return header
     return edit
 
@@ -56,7 +57,7 @@ def _set(key: str, value: Any) -> Callable[[dict], dict]:
 
 def _spec_field(key: str, value: Any) -> Callable[[dict], dict]:
     def edit(header: dict) -> dict:
-        header["spec"][key] = value
+        header["encoder"][key] = value
         return header
     return edit
 
@@ -64,9 +65,9 @@ def _spec_field(key: str, value: Any) -> Callable[[dict], dict]:
 CRAFTED = {
     "json_array": (lambda header: [header], "not an object"),
     "json_string": (lambda header: "hello", "not an object"),
-    "input_size_as_text": (_spec_field("input_size", "96"), "spec.input_size"),
-    "huge_input_size": (_spec_field("input_size", 10**7), "spec.input_size"),
-    "mean_as_number": (_spec_field("mean", 0.5), "spec.mean"),
+    "input_size_as_text": (_spec_field("input_size", "96"), "encoder.input_size"),
+    "huge_input_size": (_spec_field("input_size", 10**7), "encoder.input_size"),
+    "mean_as_number": (_spec_field("mean", 0.5), "encoder.mean"),
     "tasks_as_text": (_set("tasks", "expr"), "tasks"),
     "unknown_task": (_set("tasks", ["expr", "age"]), "tasks"),
     "dropout_nan": (_set("dropout", float("nan")), "dropout"),
@@ -75,7 +76,7 @@ CRAFTED = {
     "pretrained": (_spec_option("pretrained", True), "may not come from a model file"),
     "pretrained_online": (_spec_option("pretrained_online", True), "may not come from a model file"),
     "init_weights": (_spec_option("init_weights", "/etc/passwd"), "may not come from a model file"),
-    "option_wrong_type": (_spec_option("grayscale", "yes"), "spec.options.grayscale"),
+    "option_wrong_type": (_spec_option("grayscale", "yes"), "encoder.options.grayscale"),
 }
 
 
@@ -134,24 +135,13 @@ def bundle_file(frame_file: Path) -> Path:
     return save_sequence_checkpoint(frame_file.parent / "seq.safetensors", temporal, info, frame_checkpoint=frame_file)
 
 
-def _embedded_option(name: str, value: Any) -> Callable[[dict], dict]:
-    def edit(header: dict) -> dict:
-        frame = json.loads(header["frame_checkpoint"]["header"])
-        frame["spec"]["options"][name] = value
-        header["frame_checkpoint"]["header"] = json.dumps(frame)
-        return header
-    return edit
-
-
 SEQ_CRAFTED = {
     "json_array": (lambda header: [header], "not an object"),
     "heads_as_list": (_set("heads", ["expr"]), "heads"),
     "head_size_text": (_set("heads", {"expr": "7"}), "heads"),
     "window_negative": (_set("window", -3), "window"),
     "model_config_extra": (lambda h: {**h, "model_config": {**h["model_config"], "evil": 1}}, "model_config"),
-    "frame_ref_as_text": (_set("frame_checkpoint", "/etc/passwd"), "frame_checkpoint"),
-    "embedded_init_weights": (_embedded_option("init_weights", "/etc/passwd"), "may not come from a model file"),
-    "embedded_pretrained_online": (_embedded_option("pretrained_online", True), "may not come from a model file"),
+    "frame_ref_as_text": (_set("frame_model", "/etc/passwd"), "frame_model"),
 }
 
 
@@ -168,10 +158,13 @@ def test_crafted_sequence_headers_are_one_line_input_errors(case: str, bundle_fi
 
 def test_a_referenced_frame_model_path_outside_the_bundle_folder_is_never_opened(
         bundle_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from affectseq.training import checkpoints
+    from affectseq.modelfile import sequence as checkpoints
 
     def edit(header: dict) -> dict:
+        header["version"] = 1  # a version-1 reference named a full path
         header["frame_checkpoint"] = {"sha256": "0" * 64, "path": "/etc/passwd", "embedded": False}
+        for key in ("frame_model", "affectseq_version", "face", "va_range", "fps", "window_sec"):
+            del header[key]
         return header
 
     path = _rewrite(bundle_file, tmp_path / "ref.safetensors", edit)

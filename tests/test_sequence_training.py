@@ -10,7 +10,7 @@ import torch
 from affectseq.config import load_config
 from affectseq.features.store import make_labels
 from affectseq.features.store_writer import StoreWriter
-from affectseq.training.checkpoints import load_sequence_bundle
+from affectseq.models.bundle import load_sequence_bundle
 from affectseq.training.sequence import SequenceTrainConfig, train_sequence
 
 

@@ -41,7 +41,7 @@ def shuffle_store_in_time(source: str | Path, dest: str | Path, seed: int = 0) -
             return done
     writer = StoreWriter(
         dest, feature_dim=src.feature_dim, encoder=src.encoder, checkpoint_sha256=src.checkpoint_sha256,
-        checkpoint_path=src.manifest.get("checkpoint_path"), tasks=src.tasks, expr_classes=src.expr_classes,
+        checkpoint_path=src.frame_model_file(), tasks=src.tasks, expr_classes=src.expr_classes,
         source=f"{src.root} shuffled in time (seed {seed})",
     )
     perms: dict[str, np.ndarray] = {}

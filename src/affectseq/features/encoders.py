@@ -36,7 +36,7 @@ IMAGENET_STD: tuple[float, ...] = (0.229, 0.224, 0.225)
 FRAMINGS: tuple[str, ...] = ("abaw112", "fer2013", "as_given")
 
 # The constructor options an EncoderSpec may carry, with their types: the whitelist applied when a
-# spec comes from a file (affectseq.features.model_header). ``init_weights`` (a path to read) and
+# spec comes from a file (affectseq.modelfile.schema). ``init_weights`` (a path to read) and
 # ``pretrained_online`` (a download) are deliberately absent: only a caller can ask for them.
 SPEC_OPTIONS: dict[str, type] = {"input_size": int, "grayscale": bool, "framing": str, "head_dropout": float}
 

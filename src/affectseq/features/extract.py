@@ -32,6 +32,7 @@ from affectseq.features.extract_jobs import CropFrames, VideoJob, plan_videos, w
 from affectseq.features.store import FEATURE_DTYPE
 from affectseq.errors import InputError
 from affectseq.features.store_writer import StoreWriter, spec_to_dict
+from affectseq.features.video_fps import dataset_video_fps
 from affectseq.utils.devices import resolve_device
 from affectseq.utils.hashing import sha256_file
 from affectseq.utils.progress import make_progress
@@ -104,6 +105,7 @@ def open_store(
         tasks=tuple(t.lower() for t in dataset.tasks),
         expr_classes=tuple(getattr(dataset, "expr_classes", ())) if "EXPR" in dataset.tasks else (),
         source=str(getattr(dataset, "root", "")) or None,
+        video_fps=dataset_video_fps(dataset),
     )
 
 

@@ -27,7 +27,7 @@ def export_shipped_model(run_dir: str | os.PathLike[str], name: str = "default",
     """
     import shutil
 
-    from affectseq.features.checkpoint import read_frame_model_header
+    from affectseq.modelfile.frame import read_frame_model_header
     from affectseq.utils.atomic import atomic_path, write_json_atomic
 
     run = Path(run_dir)
@@ -44,7 +44,7 @@ def export_shipped_model(run_dir: str | os.PathLike[str], name: str = "default",
         "name": name,
         "file": target.name,
         "sha256": sha256_file(target),  # the card describes exactly these weights (tests/test_default_model_guard.py)
-        "spec": header["spec"],
+        "spec": header["encoder"],
         "tasks": header["tasks"],
         "expr_classes": header["expr_classes"],
         "selected_epoch": meta.get("epoch"),

@@ -3,7 +3,10 @@
 Layout of a store directory::
 
     manifest.json                  format/version, encoder spec, checkpoint sha256, feature_dim,
-                                   dtype, tasks, expr_classes, AU names, one entry per video
+                                   dtype, tasks, expr_classes, AU names, frame_model, one entry per video
+    frame_model.safetensors        a copy of the frame model that made the features (manifest
+                                   ``frame_model``: file name + sha256), so the store alone trains a
+                                   sequence model that ``predict`` can run on raw video
     videos/<stem>.features.npy     float16 (n_frames, feature_dim); row = frame_idx; zeros where no feature
     videos/<stem>.labels.npy       structured (n_frames,) array, see LABEL_DTYPE
     videos/<stem>.json             the video's manifest entry; written last, it marks the video finished
@@ -22,17 +25,19 @@ import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from affectseq.errors import InputError
 from affectseq.labels import AU_NAMES
+from affectseq.utils.hashing import sha256_file
 
 log = logging.getLogger(__name__)
 STORE_FORMAT = "affectseq-feature-store"
 STORE_VERSION = 1
 MANIFEST_NAME = "manifest.json"
+FRAME_MODEL_NAME = "frame_model.safetensors"
 VIDEOS_DIR = "videos"
 FEATURE_DTYPE = np.dtype(np.float16)
 TASKS: tuple[str, ...] = ("expr", "va", "au")
@@ -111,6 +116,7 @@ class VideoEntry:
     n_feature_frames: int = 0  # frames with a real feature row
     n_corrupt: int = 0  # crops that could not be decoded (masked; stores from before such videos failed)
     n_missing: int = 0  # frames listed with a face whose crop file was gone (masked as no face)
+    fps: float | None = None  # frame rate of the video the rows come from (None: unknown)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -122,6 +128,7 @@ class VideoEntry:
             "n_feature_frames": self.n_feature_frames,
             "n_corrupt": self.n_corrupt,
             "n_missing": self.n_missing,
+            "fps": self.fps,
         }
 
     @classmethod
@@ -135,6 +142,7 @@ class VideoEntry:
             n_feature_frames=int(data.get("n_feature_frames", 0)),
             n_corrupt=int(data.get("n_corrupt", 0)),
             n_missing=int(data.get("n_missing", 0)),
+            fps=float(data["fps"]) if data.get("fps") else None,
         )
 
 
@@ -212,6 +220,52 @@ class FeatureStore:
 
     def n_frames(self, video_id: str) -> int:
         return self._entry(video_id).n_frames
+
+    def fps(self, video_ids: Sequence[str] | None = None) -> float | None:
+        """The frame rate of the features of ``video_ids`` (all videos by default); None when unknown.
+
+        Videos record their own rate; when they differ, the median over their frames is
+        returned (and logged): a temporal model trained on them saw windows at about that rate.
+        A video without a recorded rate makes the answer unknown.
+        """
+        entries = [self._entry(v) for v in (self.entries if video_ids is None else video_ids)]
+        if not entries or any(e.fps is None for e in entries):
+            return None
+        rates = np.array([e.fps for e in entries], np.float64)
+        if rates.max() > rates.min() * 1.01:
+            order = np.argsort(rates)
+            frames = np.cumsum(np.array([e.n_frames for e in entries], np.float64)[order])
+            median = float(rates[order][np.searchsorted(frames, frames[-1] / 2)])
+            log.warning("%s: videos at %.3g to %.3g fps; recording the median over frames, %.3g fps",
+                        self.root, rates.min(), rates.max(), median)
+            return median
+        return float(np.median(rates))
+
+    def frame_model_file(self) -> Path | None:
+        """The frame model that made the features: the store's own copy, sha256-checked; None if it has none.
+
+        Stores written before the copy existed name the original file (``checkpoint_path``):
+        it is used while it still exists unchanged.
+        """
+        ref = self.manifest.get("frame_model")
+        if ref is not None:
+            path = self.root / FRAME_MODEL_NAME
+            if not isinstance(ref, dict) or ref.get("file") != FRAME_MODEL_NAME or not isinstance(ref.get("sha256"), str):
+                raise InputError(self.root / MANIFEST_NAME, f"frame_model: expected {{\"file\": \"{FRAME_MODEL_NAME}\", "
+                                                            f"\"sha256\": ...}}, got {str(ref)[:80]}")
+            if not path.is_file():
+                raise InputError(path, "the store's frame model is missing; copy the whole store folder")
+            if sha256_file(path) != ref["sha256"]:
+                raise InputError(path, f"frame model differs from the manifest's sha256 ({ref['sha256'][:12]}...): "
+                                       "the file was altered or replaced")
+            return path
+        legacy = self.manifest.get("checkpoint_path")
+        if not legacy or not Path(legacy).is_file():
+            return None
+        if self.checkpoint_sha256 and sha256_file(legacy) != self.checkpoint_sha256:
+            raise InputError(legacy, "frame model named by the store's manifest changed since the features were "
+                                     "extracted (sha256 differs); re-extract the store")
+        return Path(legacy)
 
     # -- is it whole? ---------------------------------------------------------
     def incomplete(self) -> str | None:

@@ -31,6 +31,7 @@ from affectseq.labels import AU_NAMES, expr_classes as canonical_expr_classes
 from affectseq.utils.atomic import atomic_path, write_json_atomic
 from affectseq.features.store import (
     FEATURE_DTYPE,
+    FRAME_MODEL_NAME,
     LABEL_DTYPE,
     MANIFEST_NAME,
     STORE_FORMAT,
@@ -55,6 +56,11 @@ class StoreWriter:
     checkpoint that made it. Reopening a store made by a different encoder or
     checkpoint raises ``InputError`` rather than mixing features.
 
+    ``checkpoint_path``, the frame-model file that made the features, is copied into the
+    store (``frame_model.safetensors``, its sha256 in the manifest's ``frame_model``), so
+    the store alone is enough to train a sequence model ``predict`` can run, wherever the
+    frame run folder went. ``video_fps`` gives each video's frame rate (recorded in its entry).
+
     Reopening also deletes the temporaries a killed writer left in ``videos/``
     (``remove_stale=False`` keeps them). So open a store in the one process that
     coordinates the writing (parallel workers get this object pickled, which
@@ -68,13 +74,17 @@ class StoreWriter:
         feature_dim: int,
         encoder: Mapping[str, Any] | None = None,
         checkpoint_sha256: str | None = None,
-        checkpoint_path: str | None = None,
+        checkpoint_path: str | Path | None = None,
         tasks: Sequence[str] = (),
         expr_classes: Sequence[str] = (),
         source: str | None = None,
         remove_stale: bool = True,
+        video_fps: Mapping[str, float | None] | None = None,
     ):
         self.root = Path(root)
+        self.video_fps = dict(video_fps or {})
+        if checkpoint_path is not None and Path(checkpoint_path).is_file():
+            checkpoint_sha256 = _checked_sha256(Path(checkpoint_path), checkpoint_sha256)
         self.header: dict[str, Any] = {
             "format": STORE_FORMAT,
             "version": STORE_VERSION,
@@ -82,7 +92,7 @@ class StoreWriter:
             "dtype": FEATURE_DTYPE.name,
             "encoder": _plain(dict(encoder or {})),
             "checkpoint_sha256": checkpoint_sha256,
-            "checkpoint_path": checkpoint_path,
+            "checkpoint_path": str(checkpoint_path) if checkpoint_path else None,
             "tasks": list(tasks),
             "expr_classes": list(expr_classes),
             "au_names": list(AU_NAMES),
@@ -109,8 +119,22 @@ class StoreWriter:
             removed = self.remove_stale_temporaries()
             if removed:
                 log.info("%s: removed %d temporary files left by an interrupted run", self.root, removed)
+        if checkpoint_path is not None and Path(checkpoint_path).is_file():
+            self.header["frame_model"] = self._embed_frame_model(Path(checkpoint_path), checkpoint_sha256)
         self.entries = self._scan_entries()
         self._write_manifest()
+
+    def _embed_frame_model(self, source: Path, sha256: str) -> dict[str, str]:
+        """Copy the frame model into the store (once: a resumed store keeps its checked copy)."""
+        import shutil
+
+        from affectseq.utils.hashing import sha256_file
+
+        target = self.root / FRAME_MODEL_NAME
+        if not (target.is_file() and sha256_file(target) == sha256):
+            with atomic_path(target) as tmp:
+                shutil.copyfile(source, tmp)
+        return {"file": FRAME_MODEL_NAME, "sha256": sha256}
 
     # -- state ----------------------------------------------------------------
     def is_done(self, video_id: str) -> bool:
@@ -168,10 +192,12 @@ class StoreWriter:
         n_corrupt: int = 0,
         update_manifest: bool = True,
         n_missing: int = 0,
+        fps: float | None = None,
     ) -> VideoEntry:
         """Commit one video: ``features`` (n_frames, feature_dim), ``labels`` a ``LABEL_DTYPE`` array.
 
         ``n_missing``: frames the dataset lists with a face whose crop file was gone (masked).
+        ``fps``: the video's frame rate (default: from the writer's ``video_fps``).
         """
         n_frames = int(labels.shape[0])
         if features.shape != (n_frames, self.header["feature_dim"]):
@@ -181,7 +207,7 @@ class StoreWriter:
             out[:] = features
 
         return self.write_video_streamed(video_id, n_frames, fill, labels, splits, n_corrupt, update_manifest,
-                                         n_missing=n_missing)
+                                         n_missing=n_missing, fps=fps)
 
     def write_video_streamed(
         self,
@@ -193,6 +219,7 @@ class StoreWriter:
         n_corrupt: int = 0,
         update_manifest: bool = True,
         n_missing: int = 0,
+        fps: float | None = None,
     ) -> VideoEntry:
         """Commit one video whose features ``fill(out)`` writes into a (n_frames, D) float16 memmap.
 
@@ -221,12 +248,23 @@ class StoreWriter:
             n_feature_frames=int(labels["feature_valid"].sum()),
             n_corrupt=int(n_corrupt),
             n_missing=int(n_missing),
+            fps=float(fps) if fps else self.video_fps.get(video_id),
         )
         write_json_atomic(self.root / VIDEOS_DIR / f"{stem}.json", entry.to_dict())
         self.entries[video_id] = entry.to_dict()
         if update_manifest:
             self._write_manifest()
         return entry
+
+
+def _checked_sha256(path: Path, expected: str | None) -> str:
+    """The sha256 of the frame-model file; ``InputError`` when the caller's ``expected`` hash disagrees."""
+    from affectseq.utils.hashing import sha256_file
+
+    found = sha256_file(path)
+    if expected is not None and found != expected:
+        raise InputError(path, f"frame model sha256 {found[:12]}... is not the expected {expected[:12]}...")
+    return found
 
 
 def spec_to_dict(spec: Any) -> dict[str, Any]:

@@ -1,14 +1,16 @@
-"""Schema checks for the JSON headers of model files, which are untrusted input.
+"""The header schema of every affectseq model file, checked field by field: headers are untrusted input.
 
 A model file may come from anywhere (a colleague, a download, a crafted file), so
 nothing in its header is used before it is checked here: JSON types, value ranges,
-and which encoder constructor options it may set. The options are a whitelist
-(:data:`affectseq.features.encoders.SPEC_OPTIONS`): a model file can never switch on
-an online download (``pretrained_online``) nor name a file to read (``init_weights``).
-Every problem is one :class:`~affectseq.errors.InputError` naming the file.
+which fields exist, and which encoder constructor options it may set. The options are a
+whitelist (:data:`affectseq.features.encoders.SPEC_OPTIONS`): a model file can never
+switch on an online download (``pretrained_online``) nor name a file to read
+(``init_weights``). Every problem is one :class:`~affectseq.errors.InputError` naming the file.
 
-Used by :mod:`affectseq.features.checkpoint` (frame models) and
-:mod:`affectseq.training.checkpoints` (sequence bundles).
+One schema for both kinds (version 2; see :mod:`affectseq.modelfile`): the common fields
+:data:`COMMON_FIELDS` plus :data:`FRAME_FIELDS` or :data:`SEQUENCE_FIELDS`; a field outside
+them is refused. Version-1 files (written before the schema was unified) are read through
+:func:`upgrade_v1`, which maps them onto version 2.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from pathlib import Path
 from typing import Any, Mapping
 
 from affectseq.errors import InputError
@@ -186,17 +189,216 @@ def check_encoder_spec(check: HeaderChecker, spec: Any, key: str = "spec") -> di
     return out
 
 
-def check_frame_header(path: str | os.PathLike[str], header: dict[str, Any], fmt: str,
-                       max_version: int) -> dict[str, Any]:
-    """A frame-model header checked field by field; returns it with a cleaned ``spec``."""
-    check = HeaderChecker(path, "frame model")
-    check_format(check, header, fmt, max_version)
-    spec = check_encoder_spec(check, header.get("spec"))
-    check.strings(header, "tasks", len(FRAME_TASKS), FRAME_TASKS)
-    if not header["tasks"]:
+
+
+# -- the one header schema (version 2) -------------------------------------------------------------------------
+FRAME_FORMAT = "affectseq.frame_model"
+SEQUENCE_FORMAT = "affectseq.sequence_model"
+SCHEMA_VERSION = 2
+MODES: tuple[str, ...] = ("seq2one", "seq2seq")
+VA_RANGE: tuple[float, float] = (-1.0, 1.0)  # VA heads end in tanh
+MAX_FPS = 1000.0
+# Side in pixels of the aligned face crops of each framing (affectseq.faces.align_face makes 112-px abaw112
+# crops; FER2013 images are 48 px); None: whatever the images were.
+FACE_CROP_SIZES: dict[str, int | None] = {"abaw112": 112, "fer2013": 48, "as_given": None}
+
+COMMON_FIELDS: tuple[str, ...] = (
+    "format", "version", "affectseq_version",  # which kind, which schema, which affectseq wrote it
+    "encoder",  # the frame encoder's data contract (EncoderSpec); null: external features (sequence only)
+    "face",  # {"framing", "crop_size"}: how the faces it expects are cropped
+    "tasks", "expr_classes", "va_range", "meta",  # meta: free training information (metrics, command)
+)
+FRAME_FIELDS: tuple[str, ...] = ("num_aus", "dropout")
+SEQUENCE_FIELDS: tuple[str, ...] = (
+    "input_dim", "heads", "model_config",  # the temporal network
+    "mode", "window",  # seq2one/seq2seq over windows of `window` frames...
+    "fps", "window_sec",  # ...of features at `fps` (null: unknown), so `window_sec` seconds
+    "frame_model",  # null, or {"sha256", "name", "embedded"}: the frame model that made the features
+)
+_TEMPORAL_KEYS = {"cell", "hidden_sizes", "bidirectional", "dropout", "mode", "mask_channel"}
+
+
+def face_of(encoder: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The ``face`` field for an encoder spec dict: its framing and that framing's crop size."""
+    if not encoder:
+        return None
+    framing = str(encoder.get("framing", "abaw112"))
+    return {"framing": framing, "crop_size": FACE_CROP_SIZES.get(framing)}
+
+
+def check_header(path: str | os.PathLike[str], header: dict[str, Any], fmt: str) -> dict[str, Any]:
+    """A parsed header of kind ``fmt`` checked against the schema; version-1 files are upgraded first.
+
+    Returns the version-2 header (encoder spec cleaned). Raises one-line ``InputError``.
+    """
+    what = "frame model" if fmt == FRAME_FORMAT else "sequence model"
+    check = HeaderChecker(path, what)
+    check_format(check, header, fmt, SCHEMA_VERSION)
+    legacy = header.get("version", 0) < SCHEMA_VERSION
+    if legacy:
+        header = upgrade_v1(check, header, fmt)
+    allowed = set(COMMON_FIELDS) | set(FRAME_FIELDS if fmt == FRAME_FORMAT else SEQUENCE_FIELDS)
+    unknown = sorted(set(header) - allowed)
+    if unknown:
+        raise InputError(path, f"invalid {what} header: unknown fields {unknown}")
+    missing = sorted(allowed - set(header))
+    if missing:
+        raise InputError(path, f"invalid {what} header: missing fields {missing}")
+    out = _check_common(check, header, optional_encoder=fmt == SEQUENCE_FORMAT)
+    if fmt == FRAME_FORMAT:
+        check.integer(header, "num_aus", 0, MAX_CLASSES)
+        check.number(header, "dropout", 0.0, 1.0)
+    else:
+        _check_sequence_fields(check, header, legacy)
+    return out
+
+
+def _check_common(check: HeaderChecker, header: dict[str, Any], optional_encoder: bool) -> dict[str, Any]:
+    if header["affectseq_version"] is not None:
+        check.string(header, "affectseq_version", max_len=64)
+    encoder = header["encoder"]
+    if encoder is not None or not optional_encoder:
+        encoder = check_encoder_spec(check, encoder, "encoder")
+    face = header["face"]
+    if encoder is None:
+        if face is not None:
+            raise check.fail("face", "expected null without an encoder")
+    else:
+        face = check.mapping(header, "face")
+        inner = check.nested("face")
+        if sorted(face) != ["crop_size", "framing"]:
+            raise check.fail("face", f"expected the fields crop_size and framing, got {sorted(face)}")
+        if inner.string(face, "framing") != encoder["framing"]:
+            raise inner.fail("framing", f"{face['framing']!r} differs from encoder.framing {encoder['framing']!r}")
+        if face["crop_size"] is not None:
+            inner.integer(face, "crop_size", 8, MAX_INPUT_SIZE)
+    tasks = check.strings(header, "tasks", len(FRAME_TASKS), FRAME_TASKS)
+    if not tasks:
         raise check.fail("tasks", "no task")
-    check.strings(header, "expr_classes", MAX_CLASSES, default=[])
-    check.integer(header, "num_aus", 0, MAX_CLASSES, default=0)
-    check.number(header, "dropout", 0.0, 1.0, default=0.0)
-    check.mapping(header, "meta", default={})
-    return {**header, "spec": spec}
+    check.strings(header, "expr_classes", MAX_CLASSES)
+    va_range = check.numbers(header, "va_range", (2,))
+    if not va_range[0] < va_range[1]:
+        raise check.fail("va_range", f"expected [low, high] with low < high, got {va_range}")
+    check.mapping(header, "meta")
+    return {**header, "encoder": encoder}
+
+
+def _optional_number(check: HeaderChecker, header: Mapping[str, Any], key: str, lo: float, hi: float) -> None:
+    if header[key] is not None:
+        check.number(header, key, lo, hi)
+
+
+def _check_sequence_fields(check: HeaderChecker, header: dict[str, Any], legacy: bool) -> None:
+    """The temporal network, its window, the features' frame rate and the frame-model reference."""
+    check.integer(header, "input_dim", 1, MAX_FEATURE_DIM)
+    heads = check.mapping(header, "heads")
+    if not heads or not set(heads) <= set(FRAME_TASKS):
+        raise check.fail("heads", f"expected tasks among {', '.join(FRAME_TASKS)}, got {sorted(heads)}")
+    for task in heads:
+        check.nested("heads").integer(heads, task, 1, MAX_CLASSES)
+    _check_temporal_config(check, check.mapping(header, "model_config"))
+    check.string(header, "mode", MODES)
+    window = check.integer(header, "window", 1, 1_000_000)
+    _optional_number(check, header, "fps", 1e-3, MAX_FPS)
+    _optional_number(check, header, "window_sec", 0.0, 1e7)
+    if header["fps"] is not None and header["window_sec"] is not None \
+            and not math.isclose(header["window_sec"], window / header["fps"], rel_tol=1e-6):
+        raise check.fail("window_sec", f"{header['window_sec']} is not window / fps = {window / header['fps']:g}")
+    if header["frame_model"] is not None:
+        _check_frame_ref(check, header["frame_model"], legacy)
+
+
+def _check_temporal_config(check: HeaderChecker, config: dict[str, Any]) -> None:
+    unknown = sorted(set(config) - _TEMPORAL_KEYS)
+    if unknown:
+        raise check.fail("model_config", f"unknown fields {unknown}")
+    inner = check.nested("model_config")
+    inner.string(config, "cell", ("gru", "lstm"), default="gru")
+    sizes = config.get("hidden_sizes", [100])
+    if not isinstance(sizes, list) or not 0 < len(sizes) <= 16:
+        raise inner.fail("hidden_sizes", "expected a list of 1 to 16 layer sizes")
+    for i in range(len(sizes)):
+        inner.nested("hidden_sizes").integer({str(i): sizes[i]}, str(i), 1, 8192)
+    inner.boolean(config, "bidirectional", default=False)
+    inner.boolean(config, "mask_channel", default=True)
+    inner.number(config, "dropout", 0.0, 1.0, default=0.0)
+    inner.string(config, "mode", MODES, default="seq2one")
+
+
+def _check_frame_ref(check: HeaderChecker, ref: Any, legacy: bool) -> None:
+    """``frame_model``: sha256 + a bare file *name* (looked up beside the bundle only) + whether embedded."""
+    if not isinstance(ref, dict):
+        raise check.fail("frame_model", "expected a JSON object")
+    allowed = {"sha256", "name", "embedded"} | ({"v1_header"} if legacy else set())
+    if set(ref) - allowed:
+        raise check.fail("frame_model", f"unknown fields {sorted(set(ref) - allowed)}")
+    check = check.nested("frame_model")
+    check_sha256(check, ref, "sha256")
+    name = check.string(ref, "name", max_len=255)
+    if "/" in name or "\\" in name or name in (".", ".."):
+        raise check.fail("name", f"expected a bare file name, got {_show(name)}")
+    if check.boolean(ref, "embedded") and legacy:
+        check.string(ref, "v1_header", max_len=10_000_000)
+
+
+def check_sha256(check: HeaderChecker, data: Mapping[str, Any], key: str) -> str:
+    """A sha256 as 64 lowercase hex digits."""
+    sha = check.string(data, key)
+    if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+        raise check.fail(key, "expected 64 lowercase hex digits")
+    return sha
+
+
+# -- version 1 (before one schema): read, never written ----------------------------------------------------------
+_V1_FRAME_FIELDS = {"format", "version", "spec", "tasks", "expr_classes", "num_aus", "dropout", "meta"}
+_V1_SEQUENCE_FIELDS = {"format", "version", "input_dim", "heads", "model_config", "mode", "window", "tasks",
+                       "expr_classes", "encoder", "store_checkpoint_sha256", "meta", "epoch", "val_score",
+                       "frame_checkpoint"}
+_V1_ENCODER_FIELDS = {"name", "input_size", "in_chans", "grayscale", "mean", "std", "feature_dim"}
+
+
+def upgrade_v1(check: HeaderChecker, header: dict[str, Any], fmt: str) -> dict[str, Any]:
+    """A version-1 header mapped onto version 2 (renamed and derived fields; nothing is trusted yet).
+
+    Version 1 frame models kept the encoder under ``spec``; version 1 sequence bundles kept
+    ``epoch``/``val_score``/``store_checkpoint_sha256`` at the top level (now in ``meta``), an
+    encoder that could be any store's mapping (now null unless a full spec), and
+    ``frame_checkpoint`` ``{sha256, path, embedded, header}`` (now ``frame_model`` with the name only).
+    """
+    known = _V1_FRAME_FIELDS if fmt == FRAME_FORMAT else _V1_SEQUENCE_FIELDS
+    unknown = sorted(set(header) - known)
+    if unknown:
+        raise InputError(check.path, f"invalid {check.what} header: unknown fields {unknown}")
+    meta = check.mapping(header, "meta", default={})
+    common = {"format": fmt, "version": SCHEMA_VERSION, "affectseq_version": None,
+              "va_range": list(VA_RANGE), "meta": meta}
+    if fmt == FRAME_FORMAT:
+        spec = header.get("spec")
+        return {**common, "encoder": spec, "face": face_of(spec) if isinstance(spec, dict) else None,
+                "tasks": header.get("tasks"), "expr_classes": header.get("expr_classes", []),
+                "num_aus": header.get("num_aus") or 0, "dropout": header.get("dropout", 0.0)}
+    config = check.mapping(header, "model_config")
+    heads = check.mapping(header, "heads")
+    encoder = check.mapping(header, "encoder", default={})
+    if not _V1_ENCODER_FIELDS <= set(encoder):  # a store of external features named its source only
+        meta, encoder = {**meta, "store_encoder": encoder}, None
+    extra = {k: header[k] for k in ("epoch", "val_score", "store_checkpoint_sha256") if k in header}
+    return {**common, "meta": {**meta, **extra}, "encoder": encoder, "face": face_of(encoder),
+            "tasks": header.get("tasks", sorted(heads)), "expr_classes": header.get("expr_classes", []),
+            "input_dim": header.get("input_dim"), "heads": heads, "model_config": config,
+            "mode": header.get("mode", config.get("mode", "seq2one")), "window": header.get("window", 100),
+            "fps": None, "window_sec": None, "frame_model": _upgrade_frame_ref(check, header.get("frame_checkpoint"))}
+
+
+def _upgrade_frame_ref(check: HeaderChecker, ref: Any) -> Any:
+    if ref is None:
+        return None
+    if not isinstance(ref, dict):
+        raise check.fail("frame_checkpoint", "expected a JSON object")
+    inner = check.nested("frame_checkpoint")
+    path = inner.string(ref, "path", max_len=4096)
+    out = {"sha256": ref.get("sha256"), "name": Path(path.replace("\\", "/")).name,
+           "embedded": ref.get("embedded", False)}
+    if out["embedded"] is True:
+        out["v1_header"] = ref.get("header")
+    return out

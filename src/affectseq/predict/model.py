@@ -17,7 +17,6 @@ than torch there, same outputs to 1e-4 -- else torch.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
@@ -45,25 +44,10 @@ def resolve_device(device: str | None) -> str:
 
 
 def sniff_model_format(path: Path) -> str:
-    """The ``format`` recorded in an affectseq safetensors header; InputError for a file that is not ours."""
-    from safetensors import safe_open
+    """The ``format`` an affectseq model file declares; InputError for a file that is not ours."""
+    from affectseq.modelfile.container import model_format
 
-    try:
-        with safe_open(str(path), framework="pt") as fh:
-            metadata = fh.metadata() or {}
-    except Exception as err:  # safetensors raises its own types for foreign files
-        raise InputError(path, f"not an affectseq model (not a safetensors file: {str(err)[:80]})") from None
-    for key in ("affectseq", "affectseq_sequence", "affectseq.sequence_bundle"):
-        if key in metadata:
-            try:
-                header = json.loads(metadata[key])
-            except json.JSONDecodeError:
-                raise InputError(path, "not an affectseq model (corrupt affectseq metadata)") from None
-            fmt = header.get("format") if isinstance(header, dict) else None
-            return str(fmt or key)
-    if "format" in metadata and str(metadata["format"]).startswith("affectseq"):
-        return str(metadata["format"])
-    raise InputError(path, "not an affectseq model (safetensors file without affectseq metadata)")
+    return model_format(path)
 
 
 def load_model(
@@ -105,14 +89,14 @@ def _onnx_available() -> bool:
 def _load_frame_bundle(
     path: Path, model_id: str, backend: str, device: str, smoothing_sec: float | None
 ) -> ModelBundle:
-    from affectseq.features.checkpoint import load_frame_model, read_frame_model_header
+    from affectseq.modelfile.frame import load_frame_model, read_frame_model_header
     from affectseq.features.encoders import EncoderSpec
 
     # The header says everything but the weights; the torch network is built only when needed.
     header = read_frame_model_header(path)
-    spec, tasks = EncoderSpec.from_dict(header["spec"]), tuple(header["tasks"])
-    classes = tuple(header.get("expr_classes") or ())
-    meta = dict(header.get("meta") or {})
+    spec, tasks = EncoderSpec.from_dict(header["encoder"]), tuple(header["tasks"])
+    classes = tuple(header["expr_classes"])
+    meta = dict(header["meta"])
     if smoothing_sec is None:
         # A model may document its own window (the default model's card does); else the package default.
         smoothing_sec = float(meta.get("smoothing_sec", DEFAULT_SMOOTHING_SEC))

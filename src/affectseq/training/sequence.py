@@ -3,7 +3,7 @@
 The run directory follows the project contract: ``config.yaml`` + ``run.json``,
 ``history.csv`` (one row per epoch), ``checkpoint_last.pt`` (everything needed to
 resume: weights, optimiser, early-stopping state, history),
-``checkpoint_best.safetensors`` (see :mod:`affectseq.training.checkpoints`) and
+``checkpoint_best.safetensors`` (see :mod:`affectseq.modelfile.sequence`) and
 ``val_predictions.npz`` written with the best model.
 
 Reproducibility: the model is initialised from ``seed``, and every epoch reseeds
@@ -35,7 +35,8 @@ from affectseq.models.temporal import TemporalConfig, TemporalModel
 from affectseq.sequences.dataset import WindowDataset, balanced_window_indices, collate_windows
 from affectseq.sequences.windows import WindowSpec
 from affectseq.training import distributed as ddp
-from affectseq.training.checkpoints import BEST_NAME, load_resume_checkpoint, save_resume_checkpoint, save_sequence_checkpoint
+from affectseq.modelfile.sequence import BEST_NAME, save_sequence_checkpoint
+from affectseq.training.checkpoints import load_resume_checkpoint, save_resume_checkpoint
 from affectseq.training.scoring import frame_metrics, selection_score
 from affectseq.training.sequence_eval import predict_windows, window_loss, write_sequence_predictions
 from affectseq.utils.atomic import write_text_atomic
@@ -246,11 +247,11 @@ def train_sequence(
         init_run_dir(run_dir, config, config.seed, command)
     weights = _expr_class_weights(store, train_ds, n_classes).to(device) if config.class_weighted and \
         "expr" in tasks else None
-    frame_ckpt = store.manifest.get("checkpoint_path")
-    frame_ckpt = frame_ckpt if frame_ckpt and Path(frame_ckpt).is_file() else None
+    frame_ckpt = store.frame_model_file()  # the store's own copy: the frame run folder may be gone
     info = {"mode": config.mode, "window": config.window, "tasks": list(tasks),
             "expr_classes": list(store.expr_classes) if "expr" in tasks else [],
             "encoder": store.encoder, "store_checkpoint_sha256": store.checkpoint_sha256,
+            "fps": store.fps(train_ds.video_ids),
             "meta": {"store": str(store.root), "run_dir": str(run_dir),
                      **({"world_size": ctx.world_size} if ctx.enabled else {})}}
     # Global step i covers order[i*B:(i+1)*B] whatever the number of ranks (rank r takes the r-th block).
