@@ -117,13 +117,24 @@ def roi_align(
     roi_h = rois[:, 4] * spatial_scale - offset - start_y
     if not aligned:
         roi_w, roi_h = roi_w.clamp(min=1.0), roi_h.clamp(min=1.0)
-    ylo, yhi, ly, hy = _bilinear_taps(start_y, roi_h, out_h, sampling_ratio, height)   # (K, Sy)
-    xlo, xhi, lx, hx = _bilinear_taps(start_x, roi_w, out_w, sampling_ratio, width)    # (K, Sx)
+    taps_y = _bilinear_taps(start_y, roi_h, out_h, sampling_ratio, height)   # 4 x (K, Sy)
+    taps_x = _bilinear_taps(start_x, roi_w, out_w, sampling_ratio, width)    # 4 x (K, Sx)
+    return _pooled_bins(input, rois[:, 0].long(), taps_y, taps_x, (out_h, out_w), sampling_ratio)
+
+
+def _pooled_bins(input: torch.Tensor, batch_idx: torch.Tensor, taps_y: tuple[torch.Tensor, ...],
+                 taps_x: tuple[torch.Tensor, ...], out_hw: tuple[int, int], sampling_ratio: int) -> torch.Tensor:
+    """:func:`roi_align`'s bins from the bilinear taps of each RoI (``batch_idx``: its image), ``(K, C, oh, ow)``."""
+    _, channels, height, width = input.shape
+    k = int(batch_idx.shape[0])
+    out_h, out_w = out_hw
+    ylo, yhi, ly, hy = taps_y
+    xlo, xhi, lx, hx = taps_x
     hy, ly = hy[:, :, None], ly[:, :, None]
     hx, lx = hx[:, None, :], lx[:, None, :]
     # Pixel values at the four taps, (C, K, Sy, Sx) each, from the maps as (C, N*H*W) planes.
     planes = _planes(input)
-    base = rois[:, 0].long()[:, None] * (height * width)
+    base = batch_idx[:, None] * (height * width)
     rows_lo, rows_hi = base + ylo * width, base + yhi * width
 
     def tap(rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:

@@ -56,7 +56,6 @@ def draw_timeline(
     """Render ``table`` (the frames table) to ``path`` as a PNG, atomically."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.patches import Patch
 
     frames = table.drop_duplicates("frame_idx").sort_values("frame_idx")
     frame_idx = frames["frame_idx"].to_numpy()
@@ -74,56 +73,18 @@ def draw_timeline(
     t_end = float(time_sec[-1]) if len(time_sec) else 1.0
 
     if not face_ids:
-        ax = axes[0]
-        ax.axvspan(0, max(t_end, 1e-3), color="#dddddd")
-        ax.text(0.5, 0.5, "no face found in this video", ha="center", va="center", transform=ax.transAxes,
-                fontsize=14)
-        ax.set_yticks([])
-    # A long video has more frames than the figure has pixel columns: draw every k-th
-    # frame (the bands and strip cannot show more), so rendering cost stays flat.
-    every = max(1, -(-len(time_sec) // MAX_DRAWN_POINTS))
+        _no_face_panel(axes[0], t_end)
     for panel, face_id in enumerate(face_ids):
-        ax = axes[panel]
         rows = face_rows[face_rows["face_id"] == face_id].sort_values("frame_idx")
-        probs = _dense_track(rows, frame_idx, [prob_column(c) for c in classes])
-        missing = np.isnan(probs).any(axis=1)
-        t_drawn, p_drawn, m_drawn = time_sec[::every], probs[::every], missing[::every]
-        # Cumulative bands drawn only where the face is present, so a gap is a gap, not a ramp to zero.
-        upper = np.cumsum(np.nan_to_num(p_drawn), axis=1)
-        lower = np.hstack([np.zeros((len(upper), 1)), upper[:, :-1]])
-        for j, color in enumerate(colors):
-            ax.fill_between(t_drawn, lower[:, j], upper[:, j], where=~m_drawn, color=color, linewidth=0,
-                            step="mid")
-        _shade_missing(ax, time_sec, missing)
-        # Winning-label strip above the probabilities: the one-glance answer.
-        winner = np.where(missing, -1, np.argmax(np.nan_to_num(probs), axis=1))
-        _label_strip(ax, time_sec, winner, colors)
-        ax.set_ylim(0, 1)
-        ax.set_ylabel(f"face {face_id}\nprobability")
-        ax.margins(x=0)
+        _probability_panel(axes[panel], rows, frame_idx, time_sec, classes, colors)
+        axes[panel].set_ylabel(f"face {face_id}\nprobability")
     if has_va and face_ids:
-        ax = axes[-1]
         rows = face_rows[face_rows["face_id"] == face_ids[0]].sort_values("frame_idx")
-        va = _dense_track(rows, frame_idx, ["valence", "arousal"])
-        ax.plot(time_sec, va[:, 0], color="#2ca02c", label="valence")
-        ax.plot(time_sec, va[:, 1], color="#ff7f0e", label="arousal")
-        ax.axhline(0, color="#666666", linewidth=0.8)
-        ax.set_ylim(-1, 1)
-        ax.set_ylabel(f"face {face_ids[0]}\nvalence / arousal")
-        ax.legend(loc="upper right", fontsize=8)
+        _va_panel(axes[-1], rows, frame_idx, time_sec)
+        axes[-1].set_ylabel(f"face {face_ids[0]}\nvalence / arousal")
     axes[-1].set_xlabel("time (s)")
     axes[-1].set_xlim(0, max(t_end, 1e-3))
-
-    handles = [Patch(color=c, label=name) for c, name in zip(colors, classes)]
-    handles.append(Patch(facecolor="#dddddd", hatch="//", edgecolor="#bbbbbb", label="no face"))
-    # Title and legend get a fixed band in inches, whatever the number of panels; fixed
-    # margins, not tight_layout, which measures every text twice (a third of the drawing time).
-    # parse_math=False: a file name like "a$_b_$c" is text, not TeX for matplotlib's math parser.
-    fig.suptitle(_headline(title, summary), fontsize=13, y=1.0 - 0.08 / height_in, va="top", parse_math=False)
-    fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=9, frameon=False,
-               bbox_to_anchor=(0.5, 1.0 - 0.38 / height_in))
-    fig.subplots_adjust(left=0.9 / FIG_WIDTH_IN, right=1.0 - 0.25 / FIG_WIDTH_IN, bottom=0.55 / height_in,
-                        top=1.0 - 0.95 / height_in, hspace=0.25)
+    _title_and_legend(fig, classes, colors, _headline(title, summary), height_in)
     out = Path(path)
     with atomic_path(out) as tmp, warnings.catch_warnings():
         # Emoji/CJK in a file name the bundled font lacks are drawn as boxes; no warning per glyph.
@@ -131,6 +92,61 @@ def draw_timeline(
         # Fast zlib level: the plot is flat colours, so the file is barely larger.
         fig.savefig(tmp, format="png", pil_kwargs={"compress_level": 1})
     return out
+
+
+def _no_face_panel(ax: Any, t_end: float) -> None:
+    ax.axvspan(0, max(t_end, 1e-3), color="#dddddd")
+    ax.text(0.5, 0.5, "no face found in this video", ha="center", va="center", transform=ax.transAxes,
+            fontsize=14)
+    ax.set_yticks([])
+
+
+def _probability_panel(ax: Any, rows: pd.DataFrame, frame_idx: np.ndarray, time_sec: np.ndarray,
+                       classes: Sequence[str], colors: Sequence[str]) -> None:
+    """One track's class probabilities as stacked bands, its gaps shaded, the winning label above."""
+    probs = _dense_track(rows, frame_idx, [prob_column(c) for c in classes])
+    missing = np.isnan(probs).any(axis=1)
+    # A long video has more frames than the figure has pixel columns: draw every k-th
+    # frame (the bands and strip cannot show more), so rendering cost stays flat.
+    every = max(1, -(-len(time_sec) // MAX_DRAWN_POINTS))
+    t_drawn, p_drawn, m_drawn = time_sec[::every], probs[::every], missing[::every]
+    # Cumulative bands drawn only where the face is present, so a gap is a gap, not a ramp to zero.
+    upper = np.cumsum(np.nan_to_num(p_drawn), axis=1)
+    lower = np.hstack([np.zeros((len(upper), 1)), upper[:, :-1]])
+    for j, color in enumerate(colors):
+        ax.fill_between(t_drawn, lower[:, j], upper[:, j], where=~m_drawn, color=color, linewidth=0,
+                        step="mid")
+    _shade_missing(ax, time_sec, missing)
+    # Winning-label strip above the probabilities: the one-glance answer.
+    winner = np.where(missing, -1, np.argmax(np.nan_to_num(probs), axis=1))
+    _label_strip(ax, time_sec, winner, colors)
+    ax.set_ylim(0, 1)
+    ax.margins(x=0)
+
+
+def _va_panel(ax: Any, rows: pd.DataFrame, frame_idx: np.ndarray, time_sec: np.ndarray) -> None:
+    va = _dense_track(rows, frame_idx, ["valence", "arousal"])
+    ax.plot(time_sec, va[:, 0], color="#2ca02c", label="valence")
+    ax.plot(time_sec, va[:, 1], color="#ff7f0e", label="arousal")
+    ax.axhline(0, color="#666666", linewidth=0.8)
+    ax.set_ylim(-1, 1)
+    ax.legend(loc="upper right", fontsize=8)
+
+
+def _title_and_legend(fig: Any, classes: Sequence[str], colors: Sequence[str], headline: str,
+                      height_in: float) -> None:
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=c, label=name) for c, name in zip(colors, classes)]
+    handles.append(Patch(facecolor="#dddddd", hatch="//", edgecolor="#bbbbbb", label="no face"))
+    # Title and legend get a fixed band in inches, whatever the number of panels; fixed
+    # margins, not tight_layout, which measures every text twice (a third of the drawing time).
+    # parse_math=False: a file name like "a$_b_$c" is text, not TeX for matplotlib's math parser.
+    fig.suptitle(headline, fontsize=13, y=1.0 - 0.08 / height_in, va="top", parse_math=False)
+    fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=9, frameon=False,
+               bbox_to_anchor=(0.5, 1.0 - 0.38 / height_in))
+    fig.subplots_adjust(left=0.9 / FIG_WIDTH_IN, right=1.0 - 0.25 / FIG_WIDTH_IN, bottom=0.55 / height_in,
+                        top=1.0 - 0.95 / height_in, hspace=0.25)
 
 
 def _shade_missing(ax: Any, time_sec: np.ndarray, missing: np.ndarray) -> None:

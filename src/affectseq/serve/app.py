@@ -87,8 +87,17 @@ def create_app(config: ServeConfig, runner: Runner | None = None) -> FastAPI:
                   description="Upload a video, get its per-frame expressions (and valence/arousal). "
                               "Every job runs `affectseq predict` on the upload; results are its files.")
     app.state.store, app.state.queue, app.state.config = store, jobs, config
+    app.middleware("http")(_same_origin_guard(config))
+    # Routes in this order (the API docs list them so): page, uploads, jobs, results.
+    _add_page_routes(app, config)
+    _add_upload_routes(app, store, jobs, config)
+    _add_job_routes(app, store, jobs)
+    _add_result_routes(app, store)
+    return app
 
-    @app.middleware("http")
+
+def _same_origin_guard(config: ServeConfig) -> Any:
+    """The HTTP middleware refusing unknown Host names and cross-site writes."""
     async def same_origin(request: Request, call_next: Any) -> Response:
         host = request.headers.get("host", "")
         if config.allowed_hosts is not None and _host_name(host) not in config.allowed_hosts:
@@ -99,35 +108,28 @@ def create_app(config: ServeConfig, runner: Runner | None = None) -> FastAPI:
             return JSONResponse({"detail": "cross-site request refused"}, status_code=403)
         return await call_next(request)
 
-    def job_or_404(job_id: str) -> Job:
-        job = store.get(job_id) if valid_job_id(job_id) else None
-        if job is None:
-            raise HTTPException(404, f"no job {job_id!r}")
-        return job
+    return same_origin
 
-    def result_path(job_id: str, name: str) -> Path:
-        job = job_or_404(job_id)
-        if job.status != "done":
-            raise HTTPException(409, f"job is {job.status}: results exist once it is done")
-        path = store.job_dir(job.id) / OUT_DIR / name
-        if not path.is_file():
-            raise HTTPException(404, f"this job has no {name}"
-                                + (" (upload with overlay=true)" if name == OVERLAY_FILE else ""))
-        return path
 
-    async def publish(upload_path: Path, name: str, size: int, fields: dict[str, str]) -> JSONResponse:
-        """Probe the upload like ``predict`` does and create its job (failed at once when not a video)."""
-        try:
-            options = parse_options(fields)
-        except OptionError as err:
-            upload_path.unlink(missing_ok=True)
-            raise HTTPException(422, str(err)) from None
-        video, error = await anyio.to_thread.run_sync(_probe, upload_path, name)
-        job = await anyio.to_thread.run_sync(store.create, upload_path, name, size, options, video, error)
-        if error is None:
-            jobs.submit(job.id)
-        return JSONResponse(job.public(), status_code=201, headers={"Location": f"/api/jobs/{job.id}"})
+def _job_or_404(store: JobStore, job_id: str) -> Job:
+    job = store.get(job_id) if valid_job_id(job_id) else None
+    if job is None:
+        raise HTTPException(404, f"no job {job_id!r}")
+    return job
 
+
+def _result_path(store: JobStore, job_id: str, name: str) -> Path:
+    job = _job_or_404(store, job_id)
+    if job.status != "done":
+        raise HTTPException(409, f"job is {job.status}: results exist once it is done")
+    path = store.job_dir(job.id) / OUT_DIR / name
+    if not path.is_file():
+        raise HTTPException(404, f"this job has no {name}"
+                            + (" (upload with overlay=true)" if name == OVERLAY_FILE else ""))
+    return path
+
+
+def _add_page_routes(app: FastAPI, config: ServeConfig) -> None:
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
@@ -142,6 +144,21 @@ def create_app(config: ServeConfig, runner: Runner | None = None) -> FastAPI:
     def get_config() -> dict[str, Any]:
         return {"version": __version__, "model": config.model, "workers": config.jobs,
                 "max_upload_bytes": config.max_upload_bytes, "upload_field": FILE_FIELD}
+
+
+def _add_upload_routes(app: FastAPI, store: JobStore, jobs: JobQueue, config: ServeConfig) -> None:
+    async def publish(upload_path: Path, name: str, size: int, fields: dict[str, str]) -> JSONResponse:
+        """Probe the upload like ``predict`` does and create its job (failed at once when not a video)."""
+        try:
+            options = parse_options(fields)
+        except OptionError as err:
+            upload_path.unlink(missing_ok=True)
+            raise HTTPException(422, str(err)) from None
+        video, error = await anyio.to_thread.run_sync(_probe, upload_path, name)
+        job = await anyio.to_thread.run_sync(store.create, upload_path, name, size, options, video, error)
+        if error is None:
+            jobs.submit(job.id)
+        return JSONResponse(job.public(), status_code=201, headers={"Location": f"/api/jobs/{job.id}"})
 
     @app.post("/api/jobs", status_code=201, openapi_extra=_UPLOAD_BODY, summary="Upload a video: a new job",
               responses={201: {"description": "the job (status queued, or failed when not a video)"},
@@ -175,6 +192,8 @@ def create_app(config: ServeConfig, runner: Runner | None = None) -> FastAPI:
         await anyio.to_thread.run_sync(shutil.copyfile, sample, copy)
         return await publish(copy, sample.name, copy.stat().st_size, fields)
 
+
+def _add_job_routes(app: FastAPI, store: JobStore, jobs: JobQueue) -> None:
     @app.get("/api/jobs", summary="All jobs, newest first (without summaries)")
     def list_jobs() -> dict[str, Any]:
         return {"jobs": [{**job.public(), "summary": None} for job in store.list()]}
@@ -182,12 +201,12 @@ def create_app(config: ServeConfig, runner: Runner | None = None) -> FastAPI:
     @app.get("/api/jobs/{job_id}", summary="One job: status, progress 0..1, error, summary",
              responses={404: {"description": "unknown job"}})
     def get_job(job_id: str) -> dict[str, Any]:
-        return job_or_404(job_id).public()
+        return _job_or_404(store, job_id).public()
 
     @app.delete("/api/jobs/{job_id}", status_code=204, summary="Delete a job and its files (stops it if running)",
                 responses={404: {"description": "unknown job"}})
     def delete_job(job_id: str) -> Response:
-        job_or_404(job_id)
+        _job_or_404(store, job_id)
         store.remove(job_id)
         if not jobs.cancel(job_id):  # a running job's worker deletes its folder when it stops
             store.purge(job_id)
@@ -196,16 +215,18 @@ def create_app(config: ServeConfig, runner: Runner | None = None) -> FastAPI:
     @app.get("/api/jobs/{job_id}/video", summary="The uploaded video (supports Range requests)",
              responses={404: {"description": "unknown job"}})
     def get_video(job_id: str) -> FileResponse:
-        job = job_or_404(job_id)
+        job = _job_or_404(store, job_id)
         path = store.job_dir(job.id) / UPLOAD_FILE
         return FileResponse(path, media_type=media_type(job.video, path), filename=job.name,
                             content_disposition_type="inline")
 
+
+def _add_result_routes(app: FastAPI, store: JobStore) -> None:
     @app.get("/api/jobs/{job_id}/frames.parquet", summary="The frames table as Parquet (made on first request)",
              responses={404: {"description": "unknown job"}, 409: {"description": "job not done"},
                         501: {"description": "pyarrow missing"}})
     def get_parquet(job_id: str) -> FileResponse:
-        csv = result_path(job_id, FRAMES_FILES["csv"])
+        csv = _result_path(store, job_id, FRAMES_FILES["csv"])
         target = csv.with_name(FRAMES_FILES["parquet"])
         if not target.is_file():
             from affectseq.errors import ConfigError
@@ -216,29 +237,29 @@ def create_app(config: ServeConfig, runner: Runner | None = None) -> FastAPI:
             except ConfigError as err:
                 raise HTTPException(501, str(err)) from None
         return FileResponse(target, media_type="application/vnd.apache.parquet",
-                            filename=f"{Path(job_or_404(job_id).name).stem}_frames.parquet")
+                            filename=f"{Path(_job_or_404(store, job_id).name).stem}_frames.parquet")
 
     @app.get("/api/jobs/{job_id}/series.json", summary="Chart data: per-face probability (and VA) series")
     def get_series(job_id: str, max_points: int = 5000) -> dict[str, Any]:
         from affectseq.serve.series import frames_series
 
-        return frames_series(result_path(job_id, FRAMES_FILES["csv"]), max(100, min(max_points, 100_000)))
-
-    def add_result_route(url_name: str, file_name: str, mime: str) -> None:
-        inline = mime.startswith(("video/", "image/"))
-
-        def get_result(job_id: str) -> FileResponse:
-            stem = Path(job_or_404(job_id).name).stem
-            return FileResponse(result_path(job_id, file_name), media_type=mime, filename=f"{stem}_{url_name}",
-                                content_disposition_type="inline" if inline else "attachment")
-
-        app.get(f"/api/jobs/{{job_id}}/{url_name}", summary=f"The job's {file_name}",
-                responses={404: {"description": "unknown job or file"}, 409: {"description": "job not done"}},
-                name=f"get_{url_name}")(get_result)
+        return frames_series(_result_path(store, job_id, FRAMES_FILES["csv"]), max(100, min(max_points, 100_000)))
 
     for url_name, (file_name, mime) in RESULT_FILES.items():
-        add_result_route(url_name, file_name, mime)
-    return app
+        _add_result_file_route(app, store, url_name, file_name, mime)
+
+
+def _add_result_file_route(app: FastAPI, store: JobStore, url_name: str, file_name: str, mime: str) -> None:
+    inline = mime.startswith(("video/", "image/"))
+
+    def get_result(job_id: str) -> FileResponse:
+        stem = Path(_job_or_404(store, job_id).name).stem
+        return FileResponse(_result_path(store, job_id, file_name), media_type=mime, filename=f"{stem}_{url_name}",
+                            content_disposition_type="inline" if inline else "attachment")
+
+    app.get(f"/api/jobs/{{job_id}}/{url_name}", summary=f"The job's {file_name}",
+            responses={404: {"description": "unknown job or file"}, 409: {"description": "job not done"}},
+            name=f"get_{url_name}")(get_result)
 
 
 def _host_name(host: str) -> str:
