@@ -158,6 +158,9 @@ def format_summary(summary: Mapping[str, Any]) -> str:
         f"{summary['frames_with_face']} with a face, {len(summary.get('faces', []))} face track(s), "
         f"{proc.get('fps', float('nan')):.1f} frames/s",
     ]
+    temporal = proc.get("temporal") or {}
+    if temporal.get("kind") == "sequence model":  # how its window fits this video's frame rate
+        lines.append(f"  temporal model: {temporal.get('note')}")
     if summary.get("dominant_expression") is None:
         lines.append("  no face found: every frame is listed without predictions")
         return "\n".join(lines)

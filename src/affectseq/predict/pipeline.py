@@ -22,7 +22,6 @@ Every stage is pluggable: a face source (``face_source``, ``aligner``) or a cust
 
 from __future__ import annotations
 
-import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -40,7 +39,6 @@ from affectseq.predict.smoothing import SMOOTHING_MODES
 from affectseq.predict.stages import ModelBundle, TemporalStage
 from affectseq.predict.table import FaceObservations, build_frames_table
 
-log = logging.getLogger(__name__)
 DEFAULT_BATCH_SIZE = 64
 
 
@@ -204,7 +202,6 @@ def predict_video_table(
     stream = FaceCropStream(path, source, main_face_only=options.main_face_only, stride=options.stride,
                             aligner=aligner, ahead=True, torch_threads=options.torch_threads)
     temporal = bundle.temporal_stage.at_fps(reader.info.fps / options.stride if reader.info.fps else None)
-    _log_temporal(temporal.describe())
     model = BatchedFrameModel(bundle.frame_stage, options.batch_size, options.torch_threads)
     setup_sec = time.perf_counter() - start  # probing, and building the detector (weights, first imports)
     rows, outputs, drain_sec = _read_faces(path, reader, stream, model, options)
@@ -262,12 +259,6 @@ def _read_faces(path: str | Path, reader: Any, stream: FaceCropStream, model: Ba
         frames.close()  # an error mid-video must not leave the decode and detection threads running
         model.close()
         _set_torch_threads(threads_before)
-
-
-def _log_temporal(info: dict[str, Any]) -> None:
-    """Say how a sequence model's window fits this video (resampled by time, or kept in frames)."""
-    if info.get("kind") == "sequence model":
-        log.info("temporal model: %s", info["note"])
 
 
 def _set_torch_threads(threads: int | None) -> int | None:

@@ -102,12 +102,12 @@ def build_frames_table(
     for j, col in enumerate(BOX_COLUMNS):
         data[col] = boxes[:, j].astype(np.float64)
     data["det_score"] = np.concatenate([faces.det_score, np.full(n_empty, np.nan)]).astype(np.float64)
-    probs = np.vstack([faces.expr_prob.reshape(-1, num_classes), np.full((n_empty, num_classes), np.nan)])
+    probs = np.vstack([faces.expr_prob.reshape(n_face, num_classes), np.full((n_empty, num_classes), np.nan)])
     for j, name in enumerate(classes):
         data[prob_column(name)] = probs[:, j].astype(np.float64)
     labels = np.array(list(classes) + [None], dtype=object)
     label_idx = np.full(n, len(classes))
-    if n_face:
+    if n_face and num_classes:  # a VA-only model has no label
         # A face row without a prediction (NaN, e.g. a seq2one model on a track's first frame) has no label.
         predicted = ~np.isnan(faces.expr_prob).any(axis=1)
         label_idx[:n_face] = np.where(predicted, np.argmax(np.nan_to_num(faces.expr_prob, nan=-1.0), axis=1),
