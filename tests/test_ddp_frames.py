@@ -81,7 +81,7 @@ def test_two_gloo_ranks_train_frames_like_one_process_and_resume(tmp_path: Path,
         torch.testing.assert_close(b["model"][key], value, rtol=0, atol=1e-5, msg=key)
     for row_a, row_b in zip(a["state"]["history"], b["state"]["history"], strict=True):
         assert row_a["train_loss"] == pytest.approx(row_b["train_loss"], abs=1e-5)
-        assert row_a["expr_accuracy"] == row_b["expr_accuracy"]
+        assert row_a["val_expr_accuracy"] == row_b["val_expr_accuracy"]
     pa, pb = np.load(one / "val_predictions.npz"), np.load(two / "val_predictions.npz")
     np.testing.assert_array_equal(pa["frame_idx"], pb["frame_idx"])
     np.testing.assert_allclose(pa["expr_prob"], pb["expr_prob"], atol=1e-5)
@@ -89,7 +89,7 @@ def test_two_gloo_ranks_train_frames_like_one_process_and_resume(tmp_path: Path,
 
 def test_epoch_sampling_draws_what_the_shuffled_loader_draws() -> None:
     """DDP ranks rebuild the single-process loader's order and augmentation generator (torch internals)."""
-    from affectseq.training.frame_loop import epoch_sampling
+    from affectseq.training.frame_task import epoch_sampling
 
     generator = torch.Generator().manual_seed(3 * 1000 + 2)
     loader = torch.utils.data.DataLoader(range(10), batch_size=4, shuffle=True, drop_last=True, generator=generator)
@@ -116,14 +116,16 @@ def test_augmenting_parts_of_a_batch_equals_augmenting_the_batch() -> None:
 
 def test_frame_ddp_checks_batch_and_backend(tmp_path: Path) -> None:
     from affectseq.errors import ConfigError
-    from affectseq.training.frame_loop import FrameTrainer
+    from affectseq.training.frames import train_frames
 
-    trainer = FrameTrainer(tmp_path / "missing.npz", _config(1), tmp_path / "run")
+    def train(ctx: ddp.DistContext) -> None:
+        train_frames(tmp_path / "missing.npz", _config(1), tmp_path / "run", ctx=ctx)
+
     with pytest.raises(ConfigError, match="divisible"):
-        trainer.run(ctx=ddp.DistContext(rank=0, world_size=3, backend="gloo"))
+        train(ddp.DistContext(rank=0, world_size=3, backend="gloo"))
     if not torch.cuda.is_available():  # nccl means one GPU per rank
         with pytest.raises(ConfigError, match="no CUDA GPU"):
-            trainer.run(ctx=ddp.DistContext(rank=0, world_size=2, backend="nccl"))
+            train(ddp.DistContext(rank=0, world_size=2, backend="nccl"))
     assert not (tmp_path / "run").exists()
 
 

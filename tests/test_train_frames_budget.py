@@ -8,8 +8,8 @@ import types
 import pytest
 
 from affectseq.config import load_config
-from affectseq.training import frame_loop
-from affectseq.training.frame_loop import stop_before_epoch
+from affectseq.training import fit
+from affectseq.training.fit import stop_before_epoch
 from affectseq.training.frames import FrameTrainConfig, train_frames
 
 
@@ -38,7 +38,7 @@ class _FakeClock:
 
 
 def test_time_clocked_run_ends_mid_epoch_with_the_lr_annealed(tmp_path, fer2013_path, monkeypatch) -> None:
-    monkeypatch.setattr(frame_loop, "time", types.SimpleNamespace(monotonic=_FakeClock().monotonic))
+    monkeypatch.setattr(fit, "time", types.SimpleNamespace(monotonic=_FakeClock().monotonic))
     config = load_config(FrameTrainConfig, overrides={
         "task": "expr", "encoder": {"name": "resnet18", "input_size": 32}, "augment": {"enabled": False},
         "epochs": 10, "batch_size": 32, "lr": 0.01, "min_lr_ratio": 0.01, "warmup_epochs": 0.0,

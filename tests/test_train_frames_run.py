@@ -17,7 +17,6 @@ from affectseq.features.frame_model import FrameModel
 from affectseq.features.preprocess import preprocess_faces
 from affectseq.training.frame_data import resolve_frame_data
 from affectseq.errors import InputError
-from affectseq.training.frame_loop import FrameTrainer
 from affectseq.training.frames import FrameTrainConfig, train_frames
 
 TINY = {
@@ -48,13 +47,13 @@ def test_run_directory_contract(tiny_run) -> None:
         assert (run_dir / name).is_file(), name
     rows = _history(run_dir)
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
-    assert {"train_loss", "val_loss", "expr_accuracy", "expr_macro_f1", "seconds"} <= set(rows[0])
+    assert {"train_loss", "val_loss", "val_expr_accuracy", "val_expr_macro_f1", "seconds"} <= set(rows[0])
     with np.load(run_dir / "val_predictions.npz") as pred:
         assert pred["expr_prob"].shape == (128, 7) and pred["expr_true"].shape == (128,)
         assert set(pred["video_id"]) == {"fer2013/validation"}
         assert np.allclose(pred["expr_prob"].sum(1), 1, atol=1e-4)
         # val_predictions come from the best epoch: their accuracy is the best row's.
-        best = max(float(r["expr_accuracy"]) for r in rows)
+        best = max(float(r["val_expr_accuracy"]) for r in rows)
         assert abs(metrics.accuracy(pred["expr_true"], pred["expr_prob"].argmax(1)) - best) < 1e-9
     test = json.loads((run_dir / "test_metrics.json").read_text())
     assert test["test_set"] == "fer2013/test" and test["n"] == 64
@@ -87,15 +86,12 @@ def test_training_learns_its_train_subset(tiny_run, fer2013_path) -> None:
 def test_interrupted_run_resumes_to_the_same_metrics(tiny_run, tmp_path, fer2013_path) -> None:
     """Stopped after epoch 1 and resumed, a run ends exactly like the uninterrupted one (same seed, CPU)."""
     run_dir, config, _ = tiny_run
-    trainer = FrameTrainer(fer2013_path, config, tmp_path / "a")
-
-    def interrupt(state) -> None:
+    def interrupt(state, row) -> None:
         if state.epoch == 1:
             raise KeyboardInterrupt
 
-    trainer.after_epoch = interrupt
     with pytest.raises(KeyboardInterrupt):
-        trainer.run()
+        train_frames(fer2013_path, config, tmp_path / "a", on_epoch_end=interrupt)
     assert len(_history(tmp_path / "a")) == 1
     with pytest.raises(InputError, match="--resume"):
         train_frames(fer2013_path, config, tmp_path / "a")
@@ -103,4 +99,5 @@ def test_interrupted_run_resumes_to_the_same_metrics(tiny_run, tmp_path, fer2013
     resumed, reference = _history(tmp_path / "a"), _history(run_dir)
     assert [r["epoch"] for r in resumed] == ["1", "2", "3"]
     for a, b in zip(resumed, reference):
-        assert (a["train_loss"], a["val_loss"], a["expr_accuracy"]) == (b["train_loss"], b["val_loss"], b["expr_accuracy"])
+        assert (a["train_loss"], a["val_loss"], a["val_expr_accuracy"]) == (b["train_loss"], b["val_loss"],
+                                                                    b["val_expr_accuracy"])

@@ -33,7 +33,7 @@ def test_abaw_frame_training_writes_contract_outputs(synth_root, tmp_path, task,
     assert model.tasks == heads and model.spec.framing == "abaw112"
     with open(tmp_path / "run" / "history.csv", newline="") as fh:
         row = next(csv.DictReader(fh))
-    assert np.isfinite(float(row["va_mean_ccc"])) and np.isfinite(float(row["train_loss"]))
+    assert np.isfinite(float(row["val_va_mean_ccc"])) and np.isfinite(float(row["train_loss"]))
     with np.load(tmp_path / "run" / "val_predictions.npz") as pred:
         assert pred["va_pred"].shape == pred["va_true"].shape and pred["va_pred"].shape[1] == 2
         assert np.abs(pred["va_pred"]).max() <= 1.0

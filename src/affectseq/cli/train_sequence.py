@@ -18,6 +18,7 @@ def register(train_subparsers: argparse._SubParsersAction) -> None:
                     "and/or key=value overrides, e.g. mode=seq2seq model.cell=lstm model.hidden_sizes=[128,64].",
     )
     add_sequence_training_options(parser)
+    add_allow_config_change(parser)
     parser.set_defaults(handler=run)
 
 
@@ -35,23 +36,35 @@ def add_sequence_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
 
 
+def add_allow_config_change(parser: argparse.ArgumentParser) -> None:
+    """``--allow-config-change`` of ``train frames`` and ``train sequence`` (the one engine's resume rule)."""
+    parser.add_argument("--allow-config-change", action="store_true",
+                        help="with --resume: continue even though options other than epochs/max_minutes/threads/"
+                             "device changed since the run started (refused otherwise)")
+
+
 def sequence_config_from_args(args: argparse.Namespace) -> Any:
-    """The ``SequenceTrainConfig`` of those options: ``--config`` plus ``--task/--seed/--device`` and overrides."""
+    """The ``SequenceTrainConfig`` of those options: ``--config`` plus ``--task/--seed/--device`` and overrides.
+
+    On ``--resume`` the run's own config.yaml is the base; overrides may extend it.
+    """
     from affectseq.config import load_config
+    from affectseq.training.fit import run_config_source
     from affectseq.training.sequence import SequenceTrainConfig
 
     overrides = list(args.overrides)
     for key, value in (("task", args.task), ("seed", args.seed), ("device", args.device)):
         if value is not None:
             overrides.append(f"{key}={value}")
-    return load_config(SequenceTrainConfig, args.config, overrides)
+    return load_config(SequenceTrainConfig, run_config_source(args.config, args.out, args.resume), overrides)
 
 
 def run(args: argparse.Namespace) -> int:
     from affectseq.training.sequence import train_sequence
 
     config = sequence_config_from_args(args)
-    result = train_sequence(args.store, args.out, config, resume=args.resume, command=" ".join(sys.argv))
+    result = train_sequence(args.store, args.out, config, resume=args.resume, command=" ".join(sys.argv),
+                            allow_config_change=args.allow_config_change)
     print(f"{args.out}: best epoch {result.best_epoch} of {len(result.history)}, "
           f"validation score {result.best_score:.4f} -> {args.out}/checkpoint_best.safetensors")
     return 0

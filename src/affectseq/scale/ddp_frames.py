@@ -1,7 +1,8 @@
 """Frame-model training (stage 1) under PyTorch DDP (``affectseq scale train-frames``, ``torchrun`` or ``--nproc``).
 
-The loop is :class:`affectseq.training.frame_loop.FrameTrainer` itself, run as one
-rank of the process group (nccl with one GPU per rank, ``device`` auto/cuda; gloo on CPU):
+The loop is the one training engine (:func:`affectseq.training.fit.fit` with the frame
+task, :mod:`affectseq.training.frame_task`) itself, run as one rank of the process group
+(nccl with one GPU per rank, ``device`` auto/cuda; gloo on CPU):
 
 * ``config.batch_size`` is the **global** batch; the epoch's order is the one a
   single process draws, sharded batch by batch

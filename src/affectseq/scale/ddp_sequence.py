@@ -1,7 +1,8 @@
 """Sequence training (stage 2) under PyTorch DDP (``affectseq scale train-sequence``, with ``torchrun`` or ``--nproc``).
 
-The loop is :func:`affectseq.training.sequence.train_sequence` itself, run as one
-rank of the process group with the distributed pieces of
+The loop is the one training engine (:func:`affectseq.training.fit.fit` with
+:class:`affectseq.training.sequence.SequenceTask`, as ``train_sequence`` runs it) itself,
+run as one rank of the process group with the distributed pieces of
 :mod:`affectseq.training.distributed`:
 
 * ``config.batch_size`` is the **global** batch; each of ``W`` ranks takes

@@ -1,7 +1,7 @@
-"""What a frame-training run is configured with: ``FrameTrainConfig`` (YAML + overrides), its resume state
-and learning-rate schedule.
+"""What a frame-training run is configured with: ``FrameTrainConfig`` (YAML + overrides) and its
+learning-rate schedule.
 
-Its own module so the loop (:mod:`affectseq.training.frame_loop`) and the entry point
+Its own module so the frame task (:mod:`affectseq.training.frame_task`) and the entry point
 (:mod:`affectseq.training.frames`, which re-exports these names) both import it without
 importing each other.
 """
@@ -55,8 +55,8 @@ class FrameTrainConfig:
     va_loss: Literal["ccc", "mse"] = "ccc"
     balance: Literal["none", "downsample", "oversample", "class_weight"] = "none"
     balance_target: int | None = None  # per-class cap (downsample) / goal (oversample); None: minority / majority
-    select_metric: str = "auto"  # a metric name from history.csv, or auto (mean ABAW score of the tasks)
-    early_stopping_patience: int = 10  # epochs without improvement; 0 disables
+    select_metric: str = "auto"  # a validation metric (history.csv name, val_ optional), or auto: mean ABAW score
+    early_stopping_patience: int = 5  # epochs without a better selection score; 0 disables (was 10, see fit)
     max_minutes: float | None = None  # wall-time budget over all resumes
     train_split: str = "train"
     val_split: str | None = "auto"
@@ -76,20 +76,6 @@ class FrameTrainConfig:
             raise ValueError("epochs and batch_size must be >= 1")
         if self.schedule_clock == "time" and not self.max_minutes:
             raise ValueError("schedule_clock: time needs max_minutes")
-
-
-@dataclass
-class TrainState:
-    """What ``checkpoint_last.pt`` carries besides weights, so a resumed run continues exactly."""
-
-    epoch: int = 0  # epochs completed
-    step: int = 0
-    elapsed_sec: float = 0.0
-    best_score: float = -math.inf
-    best_epoch: int = 0
-    epochs_since_best: int = 0
-    history: list[dict[str, float]] = field(default_factory=list)
-    stop_reason: str | None = None
 
 
 def lr_factor(progress: float, config: FrameTrainConfig, warmup_fraction: float) -> float:

@@ -1,10 +1,11 @@
 """Frame-level training (stage 1): ``train_frames(data, config, run_dir)``.
 
-One loop for EXPR, VA and multi-task training of a :class:`FrameModel` on any
-FrameSet, following the run-directory contract: ``config.yaml``/``run.json``,
-``history.csv`` (one row per epoch), ``checkpoint_last.pt`` (resume),
-``checkpoint_best.safetensors`` (selected on validation), ``val_predictions.npz``
-(best model), and with a test split ``test_predictions.npz`` + ``test_metrics.json``.
+EXPR, VA and multi-task training of a :class:`FrameModel` on any FrameSet, by the one
+training engine (:func:`affectseq.training.fit.fit`, which owns the run-directory contract:
+``config.yaml``/``run.json``, ``history.csv``, ``checkpoint_last.pt``,
+``checkpoint_best.safetensors``, ``val_predictions.npz``, ``train_summary.json``) with the
+frame task (:mod:`affectseq.training.frame_task`); with a test split also
+``test_predictions.npz`` + ``test_metrics.json``.
 
 Same seed and data give the same metrics on CPU (seeded shuffling, augmentation
 and initialisation, step-clocked schedule). ``max_minutes`` bounds the wall time;
@@ -19,35 +20,32 @@ a plain batch-mean loss and no BatchNorm it takes the same steps as one process
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
-from affectseq.errors import InputError
-from affectseq.training.frame_config import EncoderOptions, FrameTrainConfig, TrainState, lr_factor
+from affectseq.training.fit import TrainState, fit
+from affectseq.training.frame_config import EncoderOptions, FrameTrainConfig, lr_factor
+from affectseq.training.frame_task import FrameTask
 
 if TYPE_CHECKING:
     from affectseq.training.distributed import DistContext
 
-log = logging.getLogger(__name__)
-
 
 def train_frames(data: str | Path, config: FrameTrainConfig, run_dir: str | Path, resume: bool = False,
-                 command: str | None = None, ctx: DistContext | None = None) -> dict[str, Any]:
+                 command: str | None = None, ctx: DistContext | None = None, allow_config_change: bool = False,
+                 progress: bool | None = None,
+                 on_epoch_end: Callable[[TrainState, dict[str, float]], None] | None = None) -> dict[str, Any]:
     """Train a frame model; returns the summary also written to ``run_dir/train_summary.json``.
 
-    ``ctx``: run as one rank of a DDP job (see ``FrameTrainer.run``); ``None``: one process.
+    A thin wrapper: :func:`affectseq.training.fit.fit` of a :class:`~affectseq.training.frame_task.FrameTask`.
+    ``ctx``: run as one rank of a DDP job; ``None``: one process. ``resume`` continues the run in
+    ``run_dir`` (refused if its configuration changed, beyond more epochs or time, unless
+    ``allow_config_change``). ``on_epoch_end(state, history_row)`` runs on rank 0 after each epoch.
     """
-    from affectseq.training import distributed as ddp
-    from affectseq.training.frame_loop import FrameTrainer
-
-    run_dir = Path(run_dir)
-    ctx = ctx or ddp.DistContext()
-    # Rank 0 decides for all: the run directory may be on its node only.
-    if not resume and ddp.broadcast_object(ctx.is_main and (run_dir / "checkpoint_last.pt").exists(), ctx):
-        raise InputError(run_dir, "run directory already holds a training run; pass --resume or use a new --out")
-    trainer = FrameTrainer(data, config, run_dir, command=command)
-    return trainer.run(resume=resume, ctx=ctx)
+    result = fit(FrameTask(data, config, command), run_dir, ctx, resume=resume,
+                 allow_config_change=allow_config_change, command=command, progress=progress,
+                 on_epoch_end=on_epoch_end)
+    return result.summary
 
 
-__all__ = ["EncoderOptions", "FrameTrainConfig", "TrainState", "lr_factor", "train_frames"]
+__all__ = ["EncoderOptions", "FrameTrainConfig", "lr_factor", "train_frames"]
