@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from affectseq.cli.train_sequence import register as register_sequence
+from affectseq.cli.train_sequence import add_allow_config_change, register as register_sequence
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,6 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Train a frame model on a FER2013 .npz, a class-per-folder image tree or an ABAW root. "
                     "Settings: --config YAML and key=value overrides (e.g. epochs=5 encoder.name=resnet18).")
     add_frame_training_options(frames)
+    add_allow_config_change(frames)
     frames.set_defaults(handler=_train_frames)
 
     register_sequence(train_sub)  # ``train sequence`` lives in its own module (cli.train_sequence)
@@ -45,6 +46,7 @@ def frame_config_from_args(args: argparse.Namespace) -> Any:
     On ``--resume`` the run's own resolved config.yaml is the base; overrides may extend it.
     """
     from affectseq.config import load_config
+    from affectseq.training.fit import run_config_source
     from affectseq.training.frames import FrameTrainConfig
 
     overrides = list(args.overrides)
@@ -52,10 +54,7 @@ def frame_config_from_args(args: argparse.Namespace) -> Any:
                        ("encoder.init_weights", args.init_weights)):
         if value:
             overrides.append(f"{key}={value}")
-    config_path = args.config
-    if args.resume and (Path(args.out) / "config.yaml").exists():
-        config_path = Path(args.out) / "config.yaml"
-    return load_config(FrameTrainConfig, config_path, overrides)
+    return load_config(FrameTrainConfig, run_config_source(args.config, args.out, args.resume), overrides)
 
 
 def _train_frames(args: argparse.Namespace) -> int:
@@ -68,7 +67,8 @@ def _train_frames(args: argparse.Namespace) -> int:
     data, face_stage = crops_for_training(args.data)  # raw videos: their face crops, made or reused
     if face_stage:
         print(face_stage)
-    summary = train_frames(data, config, run_dir, resume=args.resume, command=command)
+    summary = train_frames(data, config, run_dir, resume=args.resume, command=command,
+                           allow_config_change=args.allow_config_change)
     test = summary.get("test_metrics") or {}
     print(f"{run_dir}: {summary['stop_reason']}; best epoch {summary['best_epoch']}"
           + ("; test " + ", ".join(f"{k} {v:.4f}" for k, v in test.items()) if test else ""))
