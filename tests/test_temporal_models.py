@@ -79,7 +79,7 @@ def test_streaming_window_policy_matches_a_window_forward():
     mask = torch.tensor([faces[-4:]])
     want = model(window, mask)
     np.testing.assert_allclose(got["va"], want["va"][0].detach().numpy(), atol=1e-6)
-    np.testing.assert_allclose(got["expr"].sum(), 1.0, atol=1e-6)
+    np.testing.assert_allclose(got["expr_prob"].sum(), 1.0, atol=1e-6)
     assert stream.frames_seen == 7
 
 

@@ -26,6 +26,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from affectseq.features.heads import head_outputs
 from affectseq.models.temporal import TemporalModel
 
 
@@ -53,7 +54,8 @@ class StreamingPredictor:
     def push(self, features: np.ndarray | None, has_face: bool = True) -> dict[str, np.ndarray]:
         """Add one frame (``features`` (D,) or None for a frame without a face) and predict.
 
-        Outputs are per task: ``expr``/``au`` probabilities (softmax / sigmoid), ``va`` values.
+        Outputs are :func:`affectseq.features.heads.head_outputs`: ``expr_prob`` / ``au_prob``
+        probabilities (softmax / sigmoid), ``va`` values.
         """
         if self.policy == "stateful":
             valid = bool(has_face and features is not None)
@@ -62,7 +64,7 @@ class StreamingPredictor:
             m = torch.tensor([valid], device=self.device)
             outputs, self._state = self.model.step(x, m, self._state)
             self._seen += 1
-            return {task: _to_output(task, y[0]) for task, y in outputs.items()}
+            return {key: y[0].cpu().numpy() for key, y in head_outputs(outputs).items()}
         self.add(features if has_face else None)
         x, m = self.last_window()
         return {task: y[0] for task, y in self.run(x[None], m[None], last=True).items()}
@@ -92,17 +94,8 @@ class StreamingPredictor:
         outputs = self.model(xt, mt)
         if last and self.model.config.mode == "seq2seq":
             outputs = {task: y[:, -1] for task, y in outputs.items()}
-        return {task: _to_output(task, y) for task, y in outputs.items()}
+        return {key: y.cpu().numpy() for key, y in head_outputs(outputs).items()}
 
     @property
     def frames_seen(self) -> int:
         return self._seen
-
-
-def _to_output(task: str, y: torch.Tensor) -> np.ndarray:
-    y = y.float()
-    if task == "expr":
-        y = torch.softmax(y, dim=-1)
-    elif task == "au":
-        y = torch.sigmoid(y)
-    return y.cpu().numpy()

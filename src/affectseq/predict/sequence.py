@@ -40,6 +40,7 @@ from affectseq.errors import ConfigError, InputError
 from affectseq.predict.stages import ModelBundle, ModelInfo
 from affectseq.utils.hashing import sha256_file
 
+_PREDICT_KEYS = ("expr_prob", "va")  # of the head outputs, what predict reports (no AUs)
 _CHUNK = 64  # windows per temporal-model batch (bounds memory: 64 x W x D floats)
 
 
@@ -124,13 +125,8 @@ class SequenceTemporal:
 
     def predict(self, ring: Any, x: np.ndarray, m: np.ndarray) -> dict[str, np.ndarray]:
         """``expr_prob`` / ``va`` of a batch of windows; NaN where a window holds no face (training has none)."""
-        out = ring.run(x, m, last=True)
+        result = {k: v for k, v in ring.run(x, m, last=True).items() if k in _PREDICT_KEYS}
         empty = ~m.any(axis=1)
-        result = {}
-        if "expr" in out:
-            result["expr_prob"] = out["expr"]
-        if "va" in out:
-            result["va"] = out["va"]
         return {k: np.where(empty[:, None], np.nan, v).astype(np.float32) for k, v in result.items()}
 
     def _trailing(self, feats: np.ndarray, pos: np.ndarray) -> dict[str, np.ndarray]:
@@ -165,7 +161,7 @@ class SequenceTemporal:
             x = np.zeros((1, w, dense.shape[1]), np.float32)
             m = np.zeros((1, w), bool)
             x[0, :stop - start], m[0, :stop - start] = dense[start:stop], mask[start:stop]
-            out = {("expr_prob" if k == "expr" else k): v for k, v in ring.run(x, m).items() if k in ("expr", "va")}
+            out = {k: v for k, v in ring.run(x, m).items() if k in _PREDICT_KEYS}
             frames = np.arange(start, stop)
             dist = np.abs(frames - (start + (w - 1) / 2))
             take = dist < best[frames]
