@@ -26,21 +26,11 @@ from affectseq.errors import ConfigError, InputError
 from affectseq.predict.frame_stage import VIDEO_FACE_FRAMING, TorchFrameStage  # noqa: F401 (re-exported)
 from affectseq.predict.smoothing import DEFAULT_SMOOTHING_SEC
 from affectseq.predict.stages import ModelBundle, ModelInfo, SmoothingTemporal
+from affectseq.utils.devices import resolve_device
 from affectseq.utils.hashing import sha256_file
 
 log = logging.getLogger(__name__)
 BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx")
-
-
-def resolve_device(device: str | None) -> str:
-    """``"auto"``/``None`` -> ``"cuda"`` when a GPU is present, else ``"cpu"``; other names pass through."""
-    import torch
-
-    if device in (None, "", "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"--device {device}: no CUDA GPU is available (use --device cpu)")
-    return device
 
 
 def sniff_model_format(path: Path) -> str:
@@ -69,7 +59,7 @@ def load_model(
     path = resolve_model_path(name_or_path)
     fmt = sniff_model_format(path)
     model_id = os.fspath(name_or_path) if os.fspath(name_or_path) in SHIPPED_MODELS else path.name
-    device = resolve_device(device)
+    device = str(resolve_device(device))  # a name: recorded in the model info, compared below
     if "sequence" in fmt:
         from affectseq.predict.sequence import load_sequence_model
 

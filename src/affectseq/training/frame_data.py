@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from affectseq.data.frames import FrameSet
+from affectseq.data.splits import find_split, normalise_split
 from affectseq.errors import InputError
 from affectseq.features.encoders import EncoderSpec
 from affectseq.features.preprocess import preprocess_faces
@@ -35,32 +36,18 @@ class FrameData:
     notes: list[str] = field(default_factory=list)
 
 
-def _pick(available: list[str], wanted: str | None, preferred: tuple[str, ...]) -> str | None:
+def _pick(available: list[str], wanted: str | None, role: str | None) -> str | None:
     if wanted is None:
         return None
     if wanted != "auto":
         if wanted in available:
             return wanted
         # "train"/"validation"/"test" also name ABAW's Train_Set/Validation_Set and similar spellings.
-        match = [a for a in available if _split_key(a) == _split_key(wanted)]
+        match = [a for a in available if normalise_split(a) == normalise_split(wanted)]
         if len(match) != 1:
             raise InputError(wanted, f"no such split; available: {', '.join(available)}")
         return match[0]
-    lowered = {a.lower(): a for a in available}
-    return next((lowered[p] for p in preferred if p in lowered), None)
-
-
-_SPLIT_ALIASES = {"training": "train", "val": "validation", "valid": "validation", "publictest": "validation",
-                  "privatetest": "test"}
-
-
-def _split_key(name: str) -> str:
-    key = name.lower().removesuffix("_set").removesuffix("set").strip("_- ")
-    return _SPLIT_ALIASES.get(key, key)
-
-
-_VAL_NAMES = ("validation", "val", "valid", "validation_set", "publictest")
-_TEST_NAMES = ("test", "test_set", "privatetest")
+    return find_split(available, role) if role else None
 
 
 def _splits(path: Path, task: str) -> tuple[dict[str, Callable[[], FrameSet]], str, bool]:
@@ -150,12 +137,12 @@ def resolve_frame_data(
     available = sorted(loaders)
     rng = np.random.default_rng(seed)
     notes: list[str] = []
-    train_name = _pick(available, train_split, ("train", "training", "train_set"))
+    train_name = _pick(available, train_split, "train")
     if train_name is None:
         raise InputError(path, f"no training split (available: {', '.join(available)})")
     train_set = loaders[train_name]()
     train_idx = np.arange(len(train_set))
-    val_name = _pick([a for a in available if a != train_name], val_split, _VAL_NAMES)
+    val_name = _pick([a for a in available if a != train_name], val_split, "validation")
     if val_name is None:
         perm = rng.permutation(len(train_set))
         n_val = max(1, int(round(val_fraction * len(train_set))))
@@ -165,7 +152,7 @@ def resolve_frame_data(
     else:
         val_set = loaders[val_name]()
         val = (val_set, np.arange(len(val_set)))
-    test_name = _pick([a for a in available if a not in (train_name, val_name)], test_split, _TEST_NAMES)
+    test_name = _pick([a for a in available if a not in (train_name, val_name)], test_split, "test")
     test = None
     if test_name is not None:
         test_set = loaders[test_name]()
@@ -185,17 +172,9 @@ def load_frame_split(data: str | os.PathLike[str], task: str, split: str) -> tup
     if not path.exists():
         raise InputError(path, "dataset not found")
     loaders, framing, _ = _splits(path, task)
-    name = _pick(sorted(loaders), split, ())
+    name = _pick(sorted(loaders), split, None)
     assert name is not None  # _pick returns None only for split=None
     return loaders[name](), framing
-
-
-def split_role(name: str) -> str:
-    """``train``, ``validation`` or ``test`` for a split name or alias (e.g. ``PrivateTest`` -> ``test``)."""
-    key = _split_key(name)
-    if key not in ("train", "validation", "test"):
-        raise InputError(name, "cannot tell whether this split is train, validation or test")
-    return key
 
 
 def frame_ids(frame_set: FrameSet, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
