@@ -242,3 +242,17 @@ def test_header_frame_count_without_decoding(clips_dir: Path, tmp_path: Path) ->
     assert header_frame_count(mkv) == 10
     with pytest.raises(InputError, match="not found"):
         header_frame_count(tmp_path / "missing.mp4")
+
+
+def test_one_list_of_video_suffixes_for_every_folder_listing(tmp_path) -> None:
+    """The copies disagreed: predict listed .ts/.mts/.3gp/.flv files of a folder, dataset trees did not
+    (a phone's .3gp beside its CSV was no video). One list now: affectseq.io.video.VIDEO_SUFFIXES."""
+    from affectseq.data.abaw_layout import scan_abaw_root
+    from affectseq.data.video_csv import find_pairs
+    from affectseq.predict.batch import collect_videos
+
+    for name in ("phone.3gp", "phone.csv", "camera.MTS"):
+        (tmp_path / name).write_bytes(b"")
+    assert [(v.name, c.name) for v, c in find_pairs(tmp_path)[tmp_path.name]] == [("phone.3gp", "phone.csv")]
+    assert sorted(scan_abaw_root(tmp_path).videos) == ["camera", "phone"]
+    assert [v.name for v in collect_videos([tmp_path])] == ["camera.MTS", "phone.3gp"]

@@ -20,6 +20,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from affectseq.io.video import VIDEO_SUFFIXES
+
 LAYOUT_TASK_FOLDERS: dict[str, dict[str, str]] = {
     "abaw6": {"VA": "VA_Estimation_Challenge", "EXPR": "EXPR_Recognition_Challenge", "AU": "AU_Detection_Challenge"},
     "abaw3": {"VA": "VA_Estimation_Challenge", "EXPR": "EXPR_Classification_Challenge", "AU": "AU_Detection_Challenge"},
@@ -27,7 +29,6 @@ LAYOUT_TASK_FOLDERS: dict[str, dict[str, str]] = {
 }
 # Newest first: when a tree holds several editions, the newest wins.
 LAYOUT_ORDER: tuple[str, ...] = ("abaw6", "abaw3", "abaw2020")
-VIDEO_SUFFIXES: frozenset[str] = frozenset({".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"})
 CROP_ROOT_PREFIX = "cropped_aligned"
 TWO_PERSON_SUFFIXES: tuple[str, ...] = ("_left", "_right")
 MAX_SEARCH_DEPTH = 4

@@ -31,8 +31,8 @@ import numpy as np
 from affectseq import labels
 from affectseq.data.abaw import AnnotatedVideo, normalise_task
 from affectseq.data.abaw_annotations import DataWarning
-from affectseq.data.abaw_layout import VIDEO_SUFFIXES
 from affectseq.errors import InputError
+from affectseq.io.video import VIDEO_SUFFIXES
 
 FRAME_COLUMN = "frame_idx"
 EXPR_COLUMNS: tuple[str, ...] = ("expression", "expr", "emotion")

@@ -24,6 +24,11 @@ import numpy as np
 from affectseq.errors import InputError
 
 # FFmpeg demuxers that read still images; a JPEG "video" of one frame is a user mistake.
+# The file suffixes (lower case) taken for videos when a folder is listed: predict's inputs, raw videos in a
+# dataset tree, video+CSV datasets. A file given by name is read whatever its suffix.
+VIDEO_SUFFIXES: frozenset[str] = frozenset({
+    ".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".mts", ".3gp",
+})
 _IMAGE_DEMUXERS = ("image2", "image2pipe")
 
 

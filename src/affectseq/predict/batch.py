@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from affectseq.errors import AffectseqError, InputError
+from affectseq.io.video import VIDEO_SUFFIXES
 from affectseq.predict import outputs
 from affectseq.predict.pipeline import PredictOptions, VideoPrediction, predict_video_table
 from affectseq.predict.stages import ModelBundle
@@ -40,10 +41,6 @@ from affectseq.utils.naming import display_name, safe_name, short_hash
 from affectseq.utils.publish import partial_dir, publish_dir, remove_partials
 
 log = logging.getLogger(__name__)
-
-VIDEO_SUFFIXES: frozenset[str] = frozenset({
-    ".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".mts", ".3gp",
-})
 
 
 @dataclass(frozen=True)
