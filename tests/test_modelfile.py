@@ -104,6 +104,21 @@ def test_a_store_whose_frame_model_was_altered_or_lost_is_one_clear_line(tmp_pat
         FeatureStore(store).frame_model_file()
 
 
+def test_a_store_from_before_the_copy_uses_the_named_frame_model_while_it_is_unchanged(tmp_path: Path) -> None:
+    frame_file = save_tiny_frame_model(tmp_path / "frame.safetensors")
+    store = _write_store(tmp_path / "store", frame_file)
+    manifest = json.loads((store / "manifest.json").read_text())
+    del manifest["frame_model"]  # what stores written before the copy hold: the path and its sha256
+    (store / FRAME_MODEL_NAME).unlink()
+    (store / "manifest.json").write_text(json.dumps(manifest))
+    assert FeatureStore(store).frame_model_file() == frame_file
+    frame_file.write_bytes(frame_file.read_bytes()[:-1] + b" ")
+    with pytest.raises(InputError, match="changed since the features were extracted"):
+        FeatureStore(store).frame_model_file()
+    frame_file.unlink()
+    assert FeatureStore(store).frame_model_file() is None  # a bundle without a frame model, as before
+
+
 def test_a_store_resumed_with_another_frame_model_is_refused(tmp_path: Path) -> None:
     _write_store(tmp_path / "store", save_tiny_frame_model(tmp_path / "a.safetensors", seed=0))
     with pytest.raises(InputError, match="different checkpoint_sha256"):

@@ -250,9 +250,10 @@ class FeatureStore:
         ref = self.manifest.get("frame_model")
         if ref is not None:
             path = self.root / FRAME_MODEL_NAME
-            if not isinstance(ref, dict) or ref.get("file") != FRAME_MODEL_NAME or not isinstance(ref.get("sha256"), str):
-                raise InputError(self.root / MANIFEST_NAME, f"frame_model: expected {{\"file\": \"{FRAME_MODEL_NAME}\", "
-                                                            f"\"sha256\": ...}}, got {str(ref)[:80]}")
+            if not isinstance(ref, dict) or ref.get("file") != FRAME_MODEL_NAME or \
+                    not isinstance(ref.get("sha256"), str):
+                raise InputError(self.root / MANIFEST_NAME, f"frame_model: expected file {FRAME_MODEL_NAME} and its "
+                                                            f"sha256, got {str(ref)[:80]}")
             if not path.is_file():
                 raise InputError(path, "the store's frame model is missing; copy the whole store folder")
             if sha256_file(path) != ref["sha256"]:

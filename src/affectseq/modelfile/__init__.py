@@ -19,5 +19,5 @@ Frame models add ``num_aus``, ``dropout``; sequence models add ``input_dim``, ``
 when unknown), ``window_sec`` (``window / fps``) and ``frame_model``. Headers are untrusted
 input: each is schema-checked before use and a bad one is a one-line ``InputError``.
 Version-1 files (frame models and bundles written before the schema, the shipped
-``fer2013-v1`` and ``default`` weights among them) are read through ``schema.upgrade_v1``.
+``fer2013-v1`` and ``default`` weights among them) are read through ``legacy.upgrade_v1``.
 """

@@ -10,7 +10,15 @@ from typing import Any, Mapping
 import torch
 
 from affectseq.errors import InputError
-from affectseq.modelfile.schema import check_header, parse_header_json
+from affectseq.modelfile.legacy import upgrade_v1
+from affectseq.modelfile.schema import (
+    FRAME_FORMAT,
+    SCHEMA_VERSION,
+    HeaderChecker,
+    check_format,
+    check_header,
+    parse_header_json,
+)
 from affectseq.utils.atomic import atomic_path
 
 HEADER_KEY = "affectseq"
@@ -38,8 +46,18 @@ def read_raw_header(path: str | os.PathLike[str], what: str = "model") -> dict[s
 
 
 def read_header(path: str | os.PathLike[str], fmt: str, what: str) -> dict[str, Any]:
-    """The schema-checked (version 2) header of a model file of format ``fmt``."""
-    return check_header(path, read_raw_header(path, what), fmt)
+    """The schema-checked (version 2) header of a model file of format ``fmt``; version-1 headers are upgraded."""
+    return checked_header(path, read_raw_header(path, what), fmt)
+
+
+def checked_header(path: str | os.PathLike[str], header: dict[str, Any], fmt: str) -> dict[str, Any]:
+    """``header`` (parsed JSON of a file at ``path``) checked as format ``fmt``, in its version-2 form."""
+    check = HeaderChecker(path, "frame model" if fmt == FRAME_FORMAT else "sequence model")
+    check_format(check, header, fmt, SCHEMA_VERSION)
+    legacy = header.get("version", 0) < SCHEMA_VERSION
+    if legacy:
+        header = upgrade_v1(check, header, fmt)
+    return check_header(check, header, fmt, legacy)
 
 
 def model_format(path: str | os.PathLike[str]) -> str:
@@ -64,7 +82,7 @@ def write_model_file(path: str | os.PathLike[str], tensors: Mapping[str, torch.T
 
     target = Path(path)
     header = json.loads(json.dumps(header, default=_plain))
-    check_header(target, header, fmt)
+    checked_header(target, header, fmt)
     # safetensors refuses shared/non-contiguous storage; each tensor gets its own block.
     plain = {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
     with atomic_path(target) as tmp:

@@ -9,8 +9,8 @@ switch on an online download (``pretrained_online``) nor name a file to read
 
 One schema for both kinds (version 2; see :mod:`affectseq.modelfile`): the common fields
 :data:`COMMON_FIELDS` plus :data:`FRAME_FIELDS` or :data:`SEQUENCE_FIELDS`; a field outside
-them is refused. Version-1 files (written before the schema was unified) are read through
-:func:`upgrade_v1`, which maps them onto version 2.
+them is refused. Version-1 files (written before the schema was unified) are mapped onto
+version 2 by :mod:`affectseq.modelfile.legacy` first.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import math
 import os
-from pathlib import Path
 from typing import Any, Mapping
 
 from affectseq.errors import InputError
@@ -226,17 +225,13 @@ def face_of(encoder: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return {"framing": framing, "crop_size": FACE_CROP_SIZES.get(framing)}
 
 
-def check_header(path: str | os.PathLike[str], header: dict[str, Any], fmt: str) -> dict[str, Any]:
-    """A parsed header of kind ``fmt`` checked against the schema; version-1 files are upgraded first.
+def check_header(check: HeaderChecker, header: dict[str, Any], fmt: str, legacy: bool = False) -> dict[str, Any]:
+    """A version-2 header of kind ``fmt`` checked against the schema; returns it with the encoder spec cleaned.
 
-    Returns the version-2 header (encoder spec cleaned). Raises one-line ``InputError``.
+    ``legacy``: the header was upgraded from version 1 (its ``frame_model`` may carry ``v1_header``).
+    Raises one-line ``InputError``.
     """
-    what = "frame model" if fmt == FRAME_FORMAT else "sequence model"
-    check = HeaderChecker(path, what)
-    check_format(check, header, fmt, SCHEMA_VERSION)
-    legacy = header.get("version", 0) < SCHEMA_VERSION
-    if legacy:
-        header = upgrade_v1(check, header, fmt)
+    path, what = check.path, check.what
     allowed = set(COMMON_FIELDS) | set(FRAME_FIELDS if fmt == FRAME_FORMAT else SEQUENCE_FIELDS)
     unknown = sorted(set(header) - allowed)
     if unknown:
@@ -347,58 +342,3 @@ def check_sha256(check: HeaderChecker, data: Mapping[str, Any], key: str) -> str
     if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
         raise check.fail(key, "expected 64 lowercase hex digits")
     return sha
-
-
-# -- version 1 (before one schema): read, never written ----------------------------------------------------------
-_V1_FRAME_FIELDS = {"format", "version", "spec", "tasks", "expr_classes", "num_aus", "dropout", "meta"}
-_V1_SEQUENCE_FIELDS = {"format", "version", "input_dim", "heads", "model_config", "mode", "window", "tasks",
-                       "expr_classes", "encoder", "store_checkpoint_sha256", "meta", "epoch", "val_score",
-                       "frame_checkpoint"}
-_V1_ENCODER_FIELDS = {"name", "input_size", "in_chans", "grayscale", "mean", "std", "feature_dim"}
-
-
-def upgrade_v1(check: HeaderChecker, header: dict[str, Any], fmt: str) -> dict[str, Any]:
-    """A version-1 header mapped onto version 2 (renamed and derived fields; nothing is trusted yet).
-
-    Version 1 frame models kept the encoder under ``spec``; version 1 sequence bundles kept
-    ``epoch``/``val_score``/``store_checkpoint_sha256`` at the top level (now in ``meta``), an
-    encoder that could be any store's mapping (now null unless a full spec), and
-    ``frame_checkpoint`` ``{sha256, path, embedded, header}`` (now ``frame_model`` with the name only).
-    """
-    known = _V1_FRAME_FIELDS if fmt == FRAME_FORMAT else _V1_SEQUENCE_FIELDS
-    unknown = sorted(set(header) - known)
-    if unknown:
-        raise InputError(check.path, f"invalid {check.what} header: unknown fields {unknown}")
-    meta = check.mapping(header, "meta", default={})
-    common = {"format": fmt, "version": SCHEMA_VERSION, "affectseq_version": None,
-              "va_range": list(VA_RANGE), "meta": meta}
-    if fmt == FRAME_FORMAT:
-        spec = header.get("spec")
-        return {**common, "encoder": spec, "face": face_of(spec) if isinstance(spec, dict) else None,
-                "tasks": header.get("tasks"), "expr_classes": header.get("expr_classes", []),
-                "num_aus": header.get("num_aus") or 0, "dropout": header.get("dropout", 0.0)}
-    config = check.mapping(header, "model_config")
-    heads = check.mapping(header, "heads")
-    encoder = check.mapping(header, "encoder", default={})
-    if not _V1_ENCODER_FIELDS <= set(encoder):  # a store of external features named its source only
-        meta, encoder = {**meta, "store_encoder": encoder}, None
-    extra = {k: header[k] for k in ("epoch", "val_score", "store_checkpoint_sha256") if k in header}
-    return {**common, "meta": {**meta, **extra}, "encoder": encoder, "face": face_of(encoder),
-            "tasks": header.get("tasks", sorted(heads)), "expr_classes": header.get("expr_classes", []),
-            "input_dim": header.get("input_dim"), "heads": heads, "model_config": config,
-            "mode": header.get("mode", config.get("mode", "seq2one")), "window": header.get("window", 100),
-            "fps": None, "window_sec": None, "frame_model": _upgrade_frame_ref(check, header.get("frame_checkpoint"))}
-
-
-def _upgrade_frame_ref(check: HeaderChecker, ref: Any) -> Any:
-    if ref is None:
-        return None
-    if not isinstance(ref, dict):
-        raise check.fail("frame_checkpoint", "expected a JSON object")
-    inner = check.nested("frame_checkpoint")
-    path = inner.string(ref, "path", max_len=4096)
-    out = {"sha256": ref.get("sha256"), "name": Path(path.replace("\\", "/")).name,
-           "embedded": ref.get("embedded", False)}
-    if out["embedded"] is True:
-        out["v1_header"] = ref.get("header")
-    return out

@@ -54,7 +54,7 @@ def save_sequence_checkpoint(
     frame_checkpoint: str | os.PathLike[str] | None = None,
     embed_frame: bool = True,
 ) -> Path:
-    """Write the temporal ``model`` + ``info`` atomically; ``frame_checkpoint`` is embedded unless ``embed_frame`` is False.
+    """Write the temporal ``model`` + ``info`` atomically; the frame model is embedded unless ``embed_frame=False``.
 
     ``model`` is a :class:`~affectseq.models.temporal.TemporalModel`. ``info``: ``mode``,
     ``window``, ``tasks``, ``expr_classes``, ``encoder``, ``fps`` (of the training features,
