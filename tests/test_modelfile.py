@@ -149,6 +149,25 @@ def test_dataset_video_fps_reads_the_raw_videos(clips_dir: Path) -> None:
     assert rates == {"a": 30.0, "b": probe_video(clips_dir / "multi_face_pan.mp4").fps, "c": None}
 
 
+def test_extraction_from_raw_videos_records_their_fps_and_copies_the_frame_model(tmp_path: Path,
+                                                                                 one_torch_thread: None) -> None:
+    from affectseq.cli import main
+    from affectseq.io.video import probe_video
+    from affectseq.prepare.video_features import extract_raw_videos
+
+    videos = tmp_path / "videos"
+    assert main(["data", "synth", str(videos), "--layout", "video_csv", "--videos", "2", "--frames", "12",
+                 "--workers", "1", "--no-progress"]) == 0
+    frame_file = save_tiny_frame_model(tmp_path / "frame.safetensors")
+    extract_raw_videos(videos, load_frame_model(frame_file), tmp_path / "store", batch_size=8, num_workers=0,
+                       device="cpu", progress=False)
+    store = FeatureStore(tmp_path / "store")
+    rates = {probe_video(path).fps for path in videos.rglob("*.mp4")}
+    assert len(rates) == 1 and [e.fps for e in store.entries.values()] == [rates.pop()] * 2
+    assert store.fps() == next(iter(store.entries.values())).fps
+    assert store.frame_model_file().read_bytes() == frame_file.read_bytes()
+
+
 # -- one header schema, checked -------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def frame_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
