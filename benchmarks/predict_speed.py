@@ -12,12 +12,21 @@ affects both sides alike; the 1-minute load average is printed beside them.
     python benchmarks/predict_speed.py                       # sample clip, default model and settings
     python benchmarks/predict_speed.py --backend torch
     python benchmarks/predict_speed.py --compare-model fer2013-v1 --repeat 3   # new vs old model, one run
+    python benchmarks/predict_speed.py --baseline-src /tmp/baseline/src --repeat 3   # this code vs older code
+
+``--baseline-src PATH`` times the same predict run with the code under ``PATH``
+(``PYTHONPATH=PATH``) against this checkout's, each in its own subprocess, the two
+interleaved ``--repeat`` times; the fastest run of each gives the speed ratio
+ours/baseline (> 1: ours is faster), by wall clock and by CPU time.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -65,7 +74,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="pipeline runs; the fastest is reported")
     parser.add_argument("--compare-model", default=None,
                         help="also time this model, interleaved with --model, and print the speed ratio")
+    parser.add_argument("--baseline-src", type=Path, default=None, metavar="PATH",
+                        help="time this checkout's code against the code under PATH (its src/), interleaved")
+    parser.add_argument("--one-run", action="store_true", help=argparse.SUPPRESS)  # a subprocess of --baseline-src
     args = parser.parse_args()
+    if args.one_run:
+        return one_run(args)
+    if args.baseline_src is not None:
+        return compare_code(args)
 
     import torch
 
@@ -137,6 +153,70 @@ def main() -> None:
               f"{o_cpu / cpu_sec:.3f} (CPU); model stage per face "
               f"{1000 * pred.timings['model_cpu_sec'] / max(n_faces, 1):.2f} vs "
               f"{1000 * o_pred.timings['model_cpu_sec'] / max(o_faces, 1):.2f} ms CPU")
+
+
+def one_run(args: argparse.Namespace) -> None:
+    """Load the model, time one predict run, print it as JSON (the code is whatever ``affectseq`` imports)."""
+    import affectseq
+    import torch
+
+    from affectseq.predict.batch import OutputOptions, predict_one
+    from affectseq.predict.faces import DEFAULT_DETECT_EVERY
+    from affectseq.predict.model import load_model
+    from affectseq.predict.pipeline import PredictOptions
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    bundle = load_model(args.model, backend=args.backend, device=args.device)
+    options = PredictOptions(detect_every=args.detect_every or DEFAULT_DETECT_EVERY, progress=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        start, cpu = time.perf_counter(), time.process_time()
+        pred = predict_one(args.video, Path(tmp) / "out", bundle, options, OutputOptions())
+        seconds, cpu_sec = time.perf_counter() - start, time.process_time() - cpu
+    print(json.dumps({"seconds": seconds, "cpu_sec": cpu_sec, "frames": pred.summary["frames_processed"],
+                      "frames_with_face": pred.summary["frames_with_face"], "timings": pred.timings,
+                      "code": str(Path(affectseq.__file__).parents[1])}))
+
+
+def compare_code(args: argparse.Namespace) -> None:
+    """This checkout vs ``--baseline-src``: the same measurement in subprocesses, interleaved; prints the ratios."""
+    here = Path(__file__).resolve()
+    command = [sys.executable, str(here), "--one-run", "--video", str(args.video), "--model", args.model,
+               "--backend", args.backend, "--device", args.device]
+    command += ["--threads", str(args.threads)] if args.threads else []
+    command += ["--detect-every", str(args.detect_every)] if args.detect_every else []
+    sources = {"ours": REPO / "src", "baseline": args.baseline_src.resolve()}
+    runs: dict[str, list[dict]] = {name: [] for name in sources}
+    for i in range(args.repeat):
+        # Alternate which goes first, so a trend in machine load favours neither side.
+        for name in (("ours", "baseline") if i % 2 == 0 else ("baseline", "ours")):
+            env = {**os.environ, "PYTHONPATH": str(sources[name])}
+            out = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
+            runs[name].append(json.loads(out.strip().splitlines()[-1]))
+            r = runs[name][-1]
+            print(f"run {i + 1} {name:8s} {r['frames'] / r['seconds']:7.1f} frames/s wall, "
+                  f"{r['frames'] / r['cpu_sec']:7.1f} per CPU-s ({r['code']}), load avg {os.getloadavg()[0]:.1f}")
+    best = {name: min(rs, key=lambda r: r["seconds"]) for name, rs in runs.items()}
+    best_cpu = {name: min(rs, key=lambda r: r["cpu_sec"]) for name, rs in runs.items()}
+    assert best["ours"]["frames"] == best["baseline"]["frames"], "the two runs processed different frames"
+    print(f"video            {args.video.name}: {best['ours']['frames']} frames; faces on "
+          f"{best['ours']['frames_with_face']} (ours) / {best['baseline']['frames_with_face']} (baseline) frames")
+    print(f"fastest          ours {best['ours']['seconds']:.2f} s, baseline {best['baseline']['seconds']:.2f} s "
+          f"(best of {args.repeat} each, model load excluded)")
+    print(f"speed ratio      ours/baseline = {best['baseline']['seconds'] / best['ours']['seconds']:.3f} (wall), "
+          f"{best_cpu['baseline']['cpu_sec'] / best_cpu['ours']['cpu_sec']:.3f} (CPU time)")
+    # The same split for the pipeline alone (predict_video_table) and the output files after it, so a
+    # change in one part is not hidden in the total; then each thread's CPU per frame, fastest runs.
+    pipeline = {name: min(r["timings"]["total_sec"] for r in rs) for name, rs in runs.items()}
+    outputs = {name: min(sum(v for k, v in r["timings"].items() if k.startswith("write_")) for r in rs)
+               for name, rs in runs.items()}
+    print(f"pipeline only    ours {pipeline['ours']:.2f} s, baseline {pipeline['baseline']:.2f} s: ratio "
+          f"{pipeline['baseline'] / pipeline['ours']:.3f}; output files ours {outputs['ours']:.2f} s, "
+          f"baseline {outputs['baseline']:.2f} s")
+    n = best["ours"]["frames"]
+    for key in ("faces_cpu_sec", "detect_ahead_cpu_sec", "model_cpu_sec"):
+        ms = {name: 1000 * min(r["timings"].get(key, 0.0) for r in rs) / n for name, rs in runs.items()}
+        print(f"CPU ms/frame     {key[:-8]:13s} ours {ms['ours']:.2f}, baseline {ms['baseline']:.2f}")
 
 
 if __name__ == "__main__":

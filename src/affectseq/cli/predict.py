@@ -20,7 +20,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detect-every", type=int, default=DEFAULT_DETECT_EVERY, metavar="K",
                         help="run the face detector every K frames and track in between (default %(default)s)")
     parser.add_argument("--detector", default="mtcnn", help="face detector backend: mtcnn or haar (default %(default)s)")
-    parser.add_argument("--main-face-only", action="store_true", help="keep only the main (largest, longest) face")
+    parser.add_argument("--main-face-only", action="store_true", help="keep only the main face: the one with the largest accumulated area, while it is on screen; "
+                             "when it leaves, the largest remaining face takes over")
     parser.add_argument("--smoothing-sec", type=float, default=None, metavar="S",
                         help="smoothing window in seconds for frame models (default: the model's, 0 = none)")
     parser.add_argument("--mode", choices=("offline", "causal"), default="offline",
