@@ -119,6 +119,16 @@ def test_a_store_from_before_the_copy_uses_the_named_frame_model_while_it_is_unc
     assert FeatureStore(store).frame_model_file() is None  # a bundle without a frame model, as before
 
 
+def test_reopening_a_store_removes_a_killed_copy_of_its_frame_model(tmp_path: Path) -> None:
+    frame_file = save_tiny_frame_model(tmp_path / "frame.safetensors")
+    store = _write_store(tmp_path / "store", frame_file)
+    stale = store / f".{FRAME_MODEL_NAME}.x1y2.tmp"  # what a writer killed while copying leaves
+    stale.write_bytes(frame_file.read_bytes()[:100])
+    StoreWriter(store, feature_dim=FEATURE_DIM, encoder={"name": "test_resnet"}, tasks=("expr",),
+                expr_classes=EXPR_CLASSES_7, checkpoint_path=frame_file)
+    assert not stale.exists() and FeatureStore(store).frame_model_file() == store / FRAME_MODEL_NAME
+
+
 def test_a_store_resumed_with_another_frame_model_is_refused(tmp_path: Path) -> None:
     _write_store(tmp_path / "store", save_tiny_frame_model(tmp_path / "a.safetensors", seed=0))
     with pytest.raises(InputError, match="different checkpoint_sha256"):

@@ -155,12 +155,13 @@ class StoreWriter:
         return entries
 
     def remove_stale_temporaries(self) -> int:
-        """Delete temporary files a killed writer left in ``videos/``; returns how many.
+        """Delete temporary files a killed writer left in ``videos/`` (and of the frame-model copy); returns how many.
 
         Only call this when no other writer is working on the store (parallel
         workers' in-flight temporaries look the same).
         """
         stale = [p for p in (self.root / VIDEOS_DIR).glob(".*.tmp") if p.is_file()]
+        stale += [p for p in self.root.glob(f".{FRAME_MODEL_NAME}.*.tmp") if p.is_file()]
         for path in stale:
             path.unlink(missing_ok=True)
         return len(stale)
