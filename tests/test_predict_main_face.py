@@ -46,3 +46,21 @@ def test_main_face_changes_and_both_people_keep_their_rows(two_people: Path) -> 
     # The larger (left) person is the main face while on screen, then the right one takes over.
     assert main.loc[:20].eq(left).all() and main.loc[26:].eq(right).all()
     assert main.loc[21:25].isin([left, right]).all()
+
+
+def test_live_prediction_follows_the_same_main_face_rule(tmp_path: Path) -> None:
+    from affectseq.predict.streaming import LivePredictor
+
+    from test_predict_helpers import ScriptedFaces, box_crops, gray_frames
+
+    video = write_video(tmp_path / "gray.mp4", gray_frames([20] * 10 + [200] * 10), fps=25)
+    present = lambda f, i: i == 7 or f < 10  # noqa: E731  (face 1, the larger, leaves after frame 9)
+    boxes = {1: (16.0, 16.0, 80.0, 80.0), 7: (90.0, 10.0, 120.0, 60.0)}
+    options = PredictOptions(main_face_only=True, mode="causal", progress=False)
+    table = predict_video_table(video, brightness_bundle(0.2), options, face_source=ScriptedFaces(boxes, present),
+                                aligner=box_crops).table
+    live = LivePredictor(brightness_bundle(0.2), ScriptedFaces(boxes, present), box_crops, main_face_only=True)
+    rows = [row for frame in VideoReader(video) for row in live.process(frame.frame_idx, frame.time_sec, frame.rgb)]
+    assert [r["face_id"] for r in rows] == table["face_id"].tolist() == [1] * 10 + [7] * 10
+    np.testing.assert_allclose(np.stack([r["expr_prob"] for r in rows]),
+                               table.filter(like="prob_").to_numpy(float), atol=1e-6)

@@ -1,9 +1,11 @@
 """Video prediction: any video in, per-frame emotions out (``affectseq predict``).
 
-Stages (each pluggable): :mod:`.faces` (tracked faces, aligned crops) ->
-:mod:`.model` (frame stage: batched CNN; temporal stage: smoothing or a trained
-RNN from a sequence bundle) -> :mod:`.table` (frames table) -> :mod:`.outputs`,
-:mod:`.timeline`, :mod:`.overlay` (files) with :mod:`.batch` running many videos.
+Stages (each pluggable, chained by :mod:`.pipeline`): decode and the face stream
+(:mod:`affectseq.faces.stream`, shared with extraction; :mod:`.faces`) -> frame stage
+(batched CNN, from :mod:`.model`) -> temporal stage (smoothing or a trained RNN from a
+sequence bundle, :mod:`.stages`, :mod:`.sequence`; live: :mod:`.streaming`) -> :mod:`.table`
+(frames table) -> :mod:`.outputs`, :mod:`.timeline`, :mod:`.overlay` (files) with
+:mod:`.batch` running many videos.
 Heavy modules load lazily.
 """
 

@@ -136,31 +136,31 @@ class BatchedFrameModel:
 
 
 class FaceRows:
-    """What the face stream found, as arrays: every processed frame, and one row per face."""
+    """What the face stream found: every processed frame ``(frame_idx, time_sec)``, and per face
+    ``(frame_idx, face_id, box, det_score)`` in stream order (crops go to the model, not here)."""
 
     def __init__(self) -> None:
-        self.frame_idx: list[int] = []
-        self.time_sec: list[float] = []
-        self.face_frame: list[int] = []
-        self.face_id: list[int] = []
-        self.boxes: list[tuple[float, ...]] = []
-        self.scores: list[float] = []
+        self.frames: list[tuple[int, float]] = []
+        self.faces: list[tuple[int, int, tuple[float, ...], float]] = []
 
     def add(self, frame: FrameFaces) -> None:
-        self.frame_idx.append(frame.frame_idx)
-        self.time_sec.append(frame.time_sec)
-        for face in frame.faces:
-            self.face_frame.append(face.frame_idx)
-            self.face_id.append(face.face_id)
-            self.boxes.append(face.box)
-            self.scores.append(face.score)
+        self.frames.append((frame.frame_idx, frame.time_sec))
+        self.faces.extend((f.frame_idx, f.face_id, f.box, f.score) for f in frame.faces)
+
+    @property
+    def frame_idx(self) -> np.ndarray:
+        return np.array([f for f, _ in self.frames], np.int64)
+
+    @property
+    def time_sec(self) -> np.ndarray:
+        return np.array([t for _, t in self.frames], np.float64)
 
     def observations(self, outputs: dict[str, np.ndarray], temporal: TemporalStage, mode: str,
                      stride: int, num_classes: int, has_va: bool) -> FaceObservations:
         """Stage 4: the temporal stage over each face track -> the final face rows."""
-        face_frame = np.asarray(self.face_frame, np.int64)
-        face_ids = np.asarray(self.face_id, np.int64)
-        time_of = dict(zip(self.frame_idx, self.time_sec))
+        face_frame = np.array([f[0] for f in self.faces], np.int64)
+        face_ids = np.array([f[1] for f in self.faces], np.int64)
+        time_of = dict(self.frames)
         expr = np.zeros((len(face_ids), num_classes), np.float32)
         va = np.full((len(face_ids), 2), np.nan, np.float32) if has_va else None
         for fid in np.unique(face_ids):
@@ -174,8 +174,8 @@ class FaceRows:
             if va is not None and "va" in result:
                 va[rows] = result["va"]
         return FaceObservations(frame_idx=face_frame, face_id=face_ids,
-                                boxes=np.asarray(self.boxes, np.float32).reshape(-1, 4),
-                                det_score=np.asarray(self.scores, np.float32), expr_prob=expr, va=va)
+                                boxes=np.array([f[2] for f in self.faces], np.float32).reshape(-1, 4),
+                                det_score=np.array([f[3] for f in self.faces], np.float32), expr_prob=expr, va=va)
 
 
 def predict_video_table(
@@ -209,12 +209,11 @@ def predict_video_table(
 
     classes = tuple(bundle.info.classes)
     obs = rows.observations(outputs, temporal, options.mode, options.stride, len(classes), bundle.info.has_va)
-    table = build_frames_table(np.asarray(rows.frame_idx), np.asarray(rows.time_sec), obs, classes,
-                               bundle.info.has_va)
+    table = build_frames_table(rows.frame_idx, rows.time_sec, obs, classes, bundle.info.has_va)
     seconds = time.perf_counter() - start
     processing = {
         "seconds": round(seconds, 3),
-        "fps": round(len(rows.frame_idx) / seconds, 2) if seconds > 0 else None,
+        "fps": round(len(rows.frames) / seconds, 2) if seconds > 0 else None,
         "detector": options.detector,
         "detect_every": options.detect_every,
         "main_face_only": options.main_face_only,
