@@ -94,3 +94,23 @@ def test_resume_and_cli(tmp_path, videos_and_crops, frame_model, capsys) -> None
     assert "0 videos written, 3 already done (of 3)" in capsys.readouterr().out
     store = FeatureStore(tmp_path / "store")
     assert store.incomplete() is None and len(store.entries) == 3
+
+
+def test_abaw_tree_with_raw_videos_and_a_two_person_video(tmp_path, frame_model) -> None:
+    """An Aff-Wild2-like tree without crops: ``_left``/``_right`` persons (whole-track side rule) too."""
+    from affectseq.config import load_config
+    from affectseq.data.synth import SynthConfig, generate
+    from affectseq.prepare.face_crops import export_face_crops
+
+    src = tmp_path / "affwild"
+    cfg = load_config(SynthConfig, overrides={"n_videos": 2, "n_frames": 24, "seed": 3, "write_crops": False})
+    generate(src, cfg, workers=1, show_progress=False)
+    assert has_raw_videos_only(src)
+    export_face_crops(src, tmp_path / "crops", progress=False)
+    extract_features(AbawDataset(tmp_path / "crops"), frame_model, tmp_path / "from_crops", batch_size=16,
+                     num_workers=0, device="cpu", progress=False)
+    report = extract_raw_videos(src, frame_model, tmp_path / "direct", batch_size=16, num_workers=2, device="cpu",
+                                progress=False)
+    ids = sorted(FeatureStore(tmp_path / "direct").entries)
+    assert report.n_written == len(ids) == 3 and any(i.endswith("_left") for i in ids)
+    assert_same_store(tmp_path / "from_crops", tmp_path / "direct")
