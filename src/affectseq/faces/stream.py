@@ -154,8 +154,10 @@ class FaceStage:
         return make() if make is not None else None
 
     def __call__(self, frame: WorkFrame, plan: Any = None) -> FrameFaces:
-        found = self.source.update(frame.frame_idx, frame.rgb) if plan is None else \
-            self.source.update(frame.frame_idx, frame.rgb, plan)
+        if plan is None:  # a source without a planner takes no plan argument
+            found = self.source.update(frame.frame_idx, frame.rgb)
+        else:
+            found = self.source.update(frame.frame_idx, frame.rgb, plan)
         tracked = [f if isinstance(f, TrackedFace) else TrackedFace(int(f[0]), f[1]) for f in found]
         if self.main_face is not None:
             main = self.main_face.select([t.face_id for t in tracked], [t.detection.area for t in tracked])

@@ -88,7 +88,9 @@ def run_causal(stage: TemporalStage, outputs: dict[str, np.ndarray], time_sec: n
     rows: list[dict[str, np.ndarray]] = []
     for i, (t, s) in enumerate(zip(np.asarray(time_sec, np.float64).tolist(), steps.tolist())):
         if i:
-            for _ in range(s - int(steps[i - 1]) - 1):  # processed frames without the face
+            # Processed frames without the face; their exact times are not known here and no
+            # stage's gap step uses one before the next face arrives (at time t).
+            for _ in range(s - int(steps[i - 1]) - 1):
                 stream.step(t, None)
         rows.append(stream.step(t, {k: v[i] for k, v in outputs.items()}))
     keys = rows[0].keys() if rows else ()
