@@ -10,7 +10,7 @@ commits each person's video to the store (:func:`affectseq.features.extract.comm
 are those of the crop tree ``data faces`` would write, and each crop goes through the same
 JPEG encoding (``CropOptions.jpeg_quality``) and decoder before preprocessing, so the
 encoder sees the pixels it would read back from the crop files. Without that round trip
-features differ by JPEG's loss (a few % of their scale), far more than float16 rounding.
+features differ by JPEG's loss, ~10x float16's rounding of them (docs/results.md, "Own videos").
 
 Resumable per video like ``extract``: a raw video whose persons are all committed is
 skipped; a video that cannot be read fails alone (not committed, retried by the next run,
