@@ -114,3 +114,24 @@ def test_abaw_tree_with_raw_videos_and_a_two_person_video(tmp_path, frame_model)
     ids = sorted(FeatureStore(tmp_path / "direct").entries)
     assert report.n_written == len(ids) == 3 and any(i.endswith("_left") for i in ids)
     assert_same_store(tmp_path / "from_crops", tmp_path / "direct")
+
+
+def test_a_broken_video_fails_alone_and_is_retried(tmp_path, frame_model) -> None:
+    from affectseq.features.extract import ExtractIncomplete
+
+    videos = tmp_path / "videos"
+    assert main(["data", "synth", str(videos), "--layout", "video_csv", "--videos", "2", "--frames", "24",
+                 "--workers", "1", "--no-progress"]) == 0
+    clip = (Path(__file__).resolve().parents[1].parent / "shared" / "clips" / "WolfgangLanger_Pexels.mp4").read_bytes()
+    broken = videos / "train" / "broken.mp4"
+    broken.write_bytes(clip[:60_000])  # its index comes first: it opens, is planned, and breaks off
+    (videos / "train" / "broken.csv").write_text("frame_idx,valence,arousal\n0,0.5,0.1\n1,0.5,0.1\n")
+    with pytest.raises(ExtractIncomplete, match="broken") as failed:
+        extract_raw_videos(videos, frame_model, tmp_path / "store", num_workers=2, device="cpu", progress=False)
+    assert (failed.value.report.n_written, failed.value.report.failed) == (2, ["broken"])
+    assert FeatureStore(tmp_path / "store").incomplete() is not None
+    broken.write_bytes(clip)  # fixed: the whole file
+    report = extract_raw_videos(videos, frame_model, tmp_path / "store", num_workers=2, device="cpu",
+                                progress=False)
+    assert (report.n_written, report.n_skipped) == (1, 2)
+    assert FeatureStore(tmp_path / "store").incomplete() is None

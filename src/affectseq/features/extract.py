@@ -65,7 +65,7 @@ class ExtractReport:
 
 
 class ExtractIncomplete(InputError):
-    """Some videos could not be extracted (unreadable crops); the others are committed.
+    """Some videos could not be extracted (unreadable crops or raw video); the others are committed.
 
     ``report`` is the run's :class:`ExtractReport`. Re-running retries the failed videos.
     """
@@ -73,8 +73,8 @@ class ExtractIncomplete(InputError):
     def __init__(self, root: str | Path, report: ExtractReport):
         self.report = report
         first = f" (first: {report.errors[0]})" if report.errors else ""
-        super().__init__(root, f"{len(report.failed)} of {report.n_videos} videos not extracted because crops "
-                               f"could not be read: {', '.join(report.failed[:5])}"
+        super().__init__(root, f"{len(report.failed)} of {report.n_videos} videos not extracted because their crops "
+                               f"or video could not be read: {', '.join(report.failed[:5])}"
                                f"{' ...' if len(report.failed) > 5 else ''}{first}; fix them and re-run "
                                "(finished videos are kept)")
 
