@@ -170,8 +170,7 @@ def _extract(jobs: list[CropJob], people: dict[str, VideoJob], frame_model: torc
     dev = resolve_device(device)
     model = frame_model.to(dev).eval()
     feature_dim = int(model.spec.feature_dim)
-    buffers = {vid: (np.zeros((job.n_frames, feature_dim), FEATURE_DTYPE), np.zeros(job.n_frames, bool))
-               for vid, job in people.items()}
+    buffers: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # persons in flight only: memory stays flat
     batches = VideoFaceBatches(jobs, model.spec, options, "abaw112", batch_size)
     loader = torch.utils.data.DataLoader(batches, batch_size=None, num_workers=min(num_workers, len(jobs)),
                                          worker_init_fn=worker_init)
@@ -180,16 +179,17 @@ def _extract(jobs: list[CropJob], people: dict[str, VideoJob], frame_model: torc
         for item in loader:
             persons = jobs[int(item["job"])].persons
             if "x" in item:
-                _store_batch(item, encode_batch(model, item["x"], dev), buffers, report)
+                _store_batch(item, encode_batch(model, item["x"], dev), people, buffers, report)
                 continue
             for person in persons:
+                feats, valid = buffers.pop(person.video_id, (None, None))  # None: no face at all
                 if item["error"]:
                     report.failed.append(person.video_id)
                     report.errors.append(item["error"])
                     log.warning("%s: not committed (%s); the next run retries it", person.video_id, item["error"])
-                elif not writer.is_done(person.video_id):
-                    feats, valid = buffers.pop(person.video_id)
-                    people[person.video_id].has_face = valid  # a face found = a crop data faces would write
+                elif not writer.is_done(person.video_id):  # (a person of a half-done two-person video may be)
+                    if valid is not None:
+                        people[person.video_id].has_face = valid  # a face found = a crop data faces writes
                     commit_video(writer, people[person.video_id], feats, valid, feature_dim)
                     report.n_written += 1
             bar.advance(task)
@@ -197,11 +197,14 @@ def _extract(jobs: list[CropJob], people: dict[str, VideoJob], frame_model: torc
     return report
 
 
-def _store_batch(item: dict[str, Any], out: np.ndarray, buffers: dict[str, tuple[np.ndarray, np.ndarray]],
-                 report: ExtractReport) -> None:
+def _store_batch(item: dict[str, Any], out: np.ndarray, people: dict[str, VideoJob],
+                 buffers: dict[str, tuple[np.ndarray, np.ndarray]], report: ExtractReport) -> None:
     """Put a batch's features in their persons' buffers; frames past the annotations are dropped,
     as the crop tree's reader ignores crops beyond the annotated frames."""
     for row, (video_id, frame_idx) in enumerate(zip(item["video_ids"], item["frame_idx"])):
+        if video_id not in buffers:
+            n = people[video_id].n_frames
+            buffers[video_id] = (np.zeros((n, out.shape[1]), FEATURE_DTYPE), np.zeros(n, bool))
         feats, valid = buffers[video_id]
         if frame_idx < len(valid):
             feats[frame_idx], valid[frame_idx] = out[row], True
