@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -99,7 +100,8 @@ class VideoCsvDataset:
         self.warnings.append(DataWarning(str(path), problem, line))
         self.n_problems += 1
 
-    def _parse(self, split: str, video: Path, csv: Path) -> dict[str, AnnotatedVideo]:
+    def _open(self, video: Path, csv: Path) -> tuple[int, Any] | None:
+        """``(n_frames, table)`` of a pair, or None (warned) when the video or the CSV cannot be used."""
         import pandas as pd
 
         from affectseq.io.video import header_frame_count
@@ -108,17 +110,24 @@ class VideoCsvDataset:
             n_frames = header_frame_count(video)
         except InputError as err:
             self._warn(video, f"video unreadable, its labels are skipped: {err.problem}")
-            return {}
+            return None
         try:
             # Blank lines are kept so that row r is always line r + 2 of the file.
             table = pd.read_csv(csv, dtype=str, skip_blank_lines=False, keep_default_na=False)
         except (ValueError, OSError, pd.errors.ParserError) as err:
             self._warn(csv, f"unreadable CSV ({err})")
-            return {}
+            return None
         table.columns = [str(c).strip().lower() for c in table.columns]
         if FRAME_COLUMN not in table.columns:
             self._warn(csv, f"no {FRAME_COLUMN!r} column (columns: {', '.join(table.columns)})", 1)
+            return None
+        return n_frames, table
+
+    def _parse(self, split: str, video: Path, csv: Path) -> dict[str, AnnotatedVideo]:
+        opened = self._open(video, csv)
+        if opened is None:
             return {}
+        n_frames, table = opened
         au_cols = {c: c.upper() for c in table.columns if c.upper() in labels.AU_NAMES}
         for c in table.columns:
             if c.startswith("au") and c[2:].isdigit() and c not in au_cols:
@@ -156,45 +165,57 @@ class VideoCsvDataset:
                 problem(f"frame_idx {frame_idx} listed twice; the first row is kept", line)
                 continue
             seen.add(frame_idx)
-            if expr_col is not None:
-                value = _expr_value(cells[expr_col])
-                if value is None:
-                    problem(f"expression {cells[expr_col]!r} is not a class name or 0..7", line)
-                else:
-                    expr[frame_idx] = value
-            if has_va:
-                try:
-                    pair = [float(cells[c]) if cells[c] else -5.0 for c in VA_COLUMNS]
-                except ValueError:
-                    problem(f"valence/arousal not numeric: {cells['valence']!r},{cells['arousal']!r}", line)
-                    pair = [-5.0, -5.0]
-                if all(-1.0 <= p <= 1.0 for p in pair):
-                    va[frame_idx] = pair
-                elif any(p != -5.0 for p in pair):
-                    problem(f"valence/arousal outside [-1, 1]: {pair[0]:g},{pair[1]:g}", line)
-            for col, name in au_cols.items():
-                text = cells[col]
-                if text in ("", "-1"):
-                    continue
-                if text in ("0", "1", "0.0", "1.0"):
-                    au[frame_idx, labels.AU_NAMES.index(name)] = int(float(text))
-                else:
-                    problem(f"{name} must be 0, 1 or -1, got {text!r}", line)
-        video_id = csv.stem
-        common = dict(video_id=video_id, split=split, annotation_path=csv, source_video=video, crop_dir=None,
+            for text in _read_row(cells, frame_idx, expr_col, has_va, au_cols, expr, va, au):
+                problem(text, line)
+        return self._annotated(split, video, csv, expr if expr_col is not None else None, va if has_va else None,
+                               au if au_cols else None, tuple(au_cols.values()))
+
+    def _annotated(self, split: str, video: Path, csv: Path, expr: np.ndarray | None, va: np.ndarray | None,
+                   au: np.ndarray | None, au_columns: tuple[str, ...]) -> dict[str, AnnotatedVideo]:
+        """One :class:`AnnotatedVideo` per task the CSV has a column for (warned when it has none)."""
+        n_frames = len(next(a for a in (expr, va, au, np.zeros(0)) if a is not None))
+        common = dict(video_id=csv.stem, split=split, annotation_path=csv, source_video=video, crop_dir=None,
                       n_frames=n_frames, has_face=np.zeros(n_frames, bool))
         out: dict[str, AnnotatedVideo] = {}
-        if expr_col is not None:
+        if expr is not None:
             out["EXPR"] = AnnotatedVideo(task="EXPR", labels=expr, label_valid=expr >= 0,
                                          expr_classes=self.expr_classes, **common)
-        if has_va:
+        if va is not None:
             out["VA"] = AnnotatedVideo(task="VA", labels=va, label_valid=~np.isnan(va).any(axis=1), **common)
-        if au_cols:
-            out["AU"] = AnnotatedVideo(task="AU", labels=au, label_valid=au >= 0,
-                                       au_columns=tuple(au_cols.values()), **common)
+        if au is not None:
+            out["AU"] = AnnotatedVideo(task="AU", labels=au, label_valid=au >= 0, au_columns=au_columns, **common)
         if not out:
             self._warn(csv, "no label columns (expression, valence+arousal or AU*)", 1)
         return out
+
+
+def _read_row(cells: dict[str, str], frame_idx: int, expr_col: str | None, has_va: bool, au_cols: dict[str, str],
+              expr: np.ndarray, va: np.ndarray, au: np.ndarray) -> list[str]:
+    """Store one CSV row's labels at ``frame_idx`` in ``expr``/``va``/``au``; the row's problems, as text."""
+    problems = []
+    if expr_col is not None:
+        value = _expr_value(cells[expr_col])
+        if value is None:
+            problems.append(f"expression {cells[expr_col]!r} is not a class name or 0..7")
+        else:
+            expr[frame_idx] = value
+    if has_va:
+        try:
+            pair = [float(cells[c]) if cells[c] else -5.0 for c in VA_COLUMNS]
+        except ValueError:
+            problems.append(f"valence/arousal not numeric: {cells['valence']!r},{cells['arousal']!r}")
+            pair = [-5.0, -5.0]
+        if all(-1.0 <= p <= 1.0 for p in pair):
+            va[frame_idx] = pair
+        elif any(p != -5.0 for p in pair):
+            problems.append(f"valence/arousal outside [-1, 1]: {pair[0]:g},{pair[1]:g}")
+    for col, name in au_cols.items():
+        text = cells[col]
+        if text in ("0", "1", "0.0", "1.0"):
+            au[frame_idx, labels.AU_NAMES.index(name)] = int(float(text))
+        elif text not in ("", "-1"):
+            problems.append(f"{name} must be 0, 1 or -1, got {text!r}")
+    return problems
 
 
 def _expr_value(text: str) -> int | None:

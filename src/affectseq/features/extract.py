@@ -158,37 +158,21 @@ def extract_videos(
         commit_video(writer, job, feats, valid, feature_dim, update_manifest=update_manifest)
         report.n_written += 1
 
-    for pos, count in remaining.items():
-        if count == 0:
-            commit(pos)
+    for pos in [pos for pos, count in remaining.items() if count == 0]:
+        commit(pos)
     if len(frames):
-        loader = torch.utils.data.DataLoader(
-            frames, batch_size=batch_size, shuffle=False, num_workers=num_workers, worker_init_fn=worker_init,
-            pin_memory=dev.type == "cuda", prefetch_factor=2 if num_workers else None,
-            persistent_workers=False,
-        )
         with make_progress(disable=None if progress is None else not progress) as bar, torch.inference_mode():
             task = bar.add_task("extract", total=len(frames))
-            for batch in loader:
+            for batch in _crop_loader(frames, batch_size, num_workers, dev):
                 ok = batch["ok"].numpy().astype(bool)
                 out = np.zeros((len(ok), feature_dim), FEATURE_DTYPE)
                 if ok.any():
                     out[ok] = encode_batch(model, batch["x"][torch.from_numpy(ok)], dev)
                 job_pos, frame_idx = batch["job"].numpy(), batch["frame_idx"].numpy()
-                report.n_missing += int(batch["missing"].sum())
-                for pos, msg in zip(job_pos, batch["error"]):
-                    if msg:
-                        failed.add(int(pos))
-                        report.n_corrupt += 1
-                        if len(report.errors) < MAX_LOGGED_ERRORS:
-                            report.errors.append(msg)
-                            log.warning("unreadable face crop (its video fails): %s", msg)
+                _note_read_errors(batch, failed, report)
                 for pos in np.unique(job_pos):
                     rows = job_pos == pos
-                    if pos not in buffers:
-                        n = jobs[pos].n_frames
-                        buffers[pos] = (np.zeros((n, feature_dim), FEATURE_DTYPE), np.zeros(n, bool))
-                    feats, valid = buffers[pos]
+                    feats, valid = _buffer(buffers, int(pos), jobs[pos].n_frames, feature_dim)
                     feats[frame_idx[rows]] = out[rows]
                     valid[frame_idx[rows]] = ok[rows]
                     remaining[pos] -= int(rows.sum())
@@ -200,6 +184,35 @@ def extract_videos(
         log.warning("%d unreadable face crops in total", report.n_corrupt)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _crop_loader(frames: CropFrames, batch_size: int, num_workers: int,
+                 device: torch.device) -> torch.utils.data.DataLoader:
+    """Batches of ``frames`` in order, decoded by ``num_workers`` processes with bounded prefetch."""
+    return torch.utils.data.DataLoader(
+        frames, batch_size=batch_size, shuffle=False, num_workers=num_workers, worker_init_fn=worker_init,
+        pin_memory=device.type == "cuda", prefetch_factor=2 if num_workers else None, persistent_workers=False,
+    )
+
+
+def _note_read_errors(batch: dict[str, Any], failed: set[int], report: ExtractReport) -> None:
+    """Count a batch's missing and unreadable crops; an unreadable crop fails its video (``failed``)."""
+    report.n_missing += int(batch["missing"].sum())
+    for pos, msg in zip(batch["job"].numpy(), batch["error"]):
+        if msg:
+            failed.add(int(pos))
+            report.n_corrupt += 1
+            if len(report.errors) < MAX_LOGGED_ERRORS:
+                report.errors.append(msg)
+                log.warning("unreadable face crop (its video fails): %s", msg)
+
+
+def _buffer(buffers: dict[int, tuple[np.ndarray, np.ndarray]], pos: int, n_frames: int,
+            feature_dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """The (features, feature_valid) arrays of video ``pos``, made on its first batch."""
+    if pos not in buffers:
+        buffers[pos] = (np.zeros((n_frames, feature_dim), FEATURE_DTYPE), np.zeros(n_frames, bool))
+    return buffers[pos]
 
 
 def extract_features(

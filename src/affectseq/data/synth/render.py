@@ -102,6 +102,8 @@ def draw_face(
     Returns the face box ``(x1, y1, x2, y2)`` and five landmarks (eyes, nose tip, mouth corners),
     in raw-frame pixels, in MTCNN order (image-left eye first).
     """
+    # Long because: one face drawn in painter's order (shoulders, head, eyes, nose, mouth, occluders) from the
+    # same eight geometry values and the on_face projection; split, each piece would take most of them.
     curve, mouth_open, width, asym, brow_raise, brow_tilt, eye_open, wrinkle = (float(v) for v in geometry)
     mouth_open, wrinkle = max(mouth_open, 0.0), max(wrinkle, 0.0)
     px = pose.face_height_px / 2.0  # pixels per canonical unit
