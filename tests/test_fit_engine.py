@@ -87,3 +87,18 @@ def test_resume_rule_and_old_sequence_state() -> None:
     # The sequence loop before the one engine saved its early-stopping count as bad_epochs.
     state = restore_state({"epoch": 4, "best_score": 0.5, "best_epoch": 2, "bad_epochs": 2, "history": []})
     assert (state.epoch, state.best_epoch, state.epochs_since_best) == (4, 2, 2)
+
+
+def test_scale_train_sequence_resume_follows_the_same_rule(store, tmp_path, capsys) -> None:
+    """``affectseq scale train-sequence`` takes ``--allow-config-change`` like ``train sequence`` (it had none)."""
+    from affectseq.cli import main
+
+    run = tmp_path / "run"
+    base = ["scale", "train-sequence", "--store", str(store), "--task", "multi", "--out", str(run), "--nproc", "1"]
+    sets = ["window=6", "model.hidden_sizes=[8]", "batch_size=16", "max_windows_per_epoch=64", "max_val_windows=64"]
+    assert main([*base, *sets, "epochs=1"]) == 0
+    assert main([*base, "--resume", *sets, "epochs=2", "lr=0.02"]) != 0
+    assert "different configuration (lr)" in capsys.readouterr().err
+    assert main([*base, "--resume", "--allow-config-change", *sets, "epochs=2", "lr=0.02"]) == 0
+    with open(run / "history.csv", newline="") as fh:
+        assert [row["epoch"] for row in csv.DictReader(fh)] == ["1", "2"]

@@ -13,7 +13,11 @@ import sys
 from typing import Any, Callable
 
 from affectseq.cli.train import add_frame_training_options, frame_config_from_args
-from affectseq.cli.train_sequence import add_sequence_training_options, sequence_config_from_args
+from affectseq.cli.train_sequence import (
+    add_allow_config_change,
+    add_sequence_training_options,
+    sequence_config_from_args,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "0 writes the run directory, which has the same contents as 'affectseq train sequence'.",
     )
     add_sequence_training_options(parser)
+    add_allow_config_change(parser)
     _add_ddp_options(parser)
     parser.set_defaults(handler=run_train_ddp)
 
@@ -43,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "same batches and augmentations as one process); only rank 0 writes the run directory.",
     )
     add_frame_training_options(frames)
+    add_allow_config_change(frames)
     _add_ddp_options(frames)
     frames.set_defaults(handler=run_train_frames_ddp)
 
@@ -70,10 +76,12 @@ def _run_ranks(args: argparse.Namespace, rank_fn: Callable[..., None], *rank_arg
     return 0
 
 
-def _train_rank(ctx: Any, store: str, out: str, config: Any, resume: bool, command: str) -> None:
+def _train_rank(ctx: Any, store: str, out: str, config: Any, resume: bool, allow_change: bool,
+                command: str) -> None:
     from affectseq.scale.ddp_sequence import train_sequence_distributed
 
-    result = train_sequence_distributed(store, out, config, ctx, resume=resume, command=command)
+    result = train_sequence_distributed(store, out, config, ctx, resume=resume, command=command,
+                                        allow_config_change=allow_change)
     if ctx.is_main:
         print(f"{out}: best epoch {result.best_epoch} of {len(result.history)}, validation score "
               f"{result.best_score:.4f} ({ctx.world_size} ranks) -> {out}/checkpoint_best.safetensors")
@@ -82,13 +90,16 @@ def _train_rank(ctx: Any, store: str, out: str, config: Any, resume: bool, comma
 def run_train_ddp(args: argparse.Namespace) -> int:
     """``affectseq scale train-sequence``: one rank under torchrun, or ``--nproc`` local ranks."""
     config = sequence_config_from_args(args)
-    return _run_ranks(args, _train_rank, args.store, args.out, config, args.resume, " ".join(sys.argv))
+    return _run_ranks(args, _train_rank, args.store, args.out, config, args.resume, args.allow_config_change,
+                      " ".join(sys.argv))
 
 
-def _train_frames_rank(ctx: Any, data: str, out: str, config: Any, resume: bool, command: str) -> None:
+def _train_frames_rank(ctx: Any, data: str, out: str, config: Any, resume: bool, allow_change: bool,
+                       command: str) -> None:
     from affectseq.scale.ddp_frames import train_frames_distributed
 
-    summary = train_frames_distributed(data, config, out, ctx, resume=resume, command=command)
+    summary = train_frames_distributed(data, config, out, ctx, resume=resume, command=command,
+                                       allow_config_change=allow_change)
     if ctx.is_main:
         test = summary.get("test_metrics") or {}
         print(f"{out}: {summary['stop_reason']}; best epoch {summary['best_epoch']} ({ctx.world_size} ranks)"
@@ -98,4 +109,5 @@ def _train_frames_rank(ctx: Any, data: str, out: str, config: Any, resume: bool,
 def run_train_frames_ddp(args: argparse.Namespace) -> int:
     """``affectseq scale train-frames``: the options of ``affectseq train frames`` plus ``--nproc``/``--backend``."""
     config = frame_config_from_args(args)
-    return _run_ranks(args, _train_frames_rank, args.data, args.out, config, args.resume, " ".join(sys.argv))
+    return _run_ranks(args, _train_frames_rank, args.data, args.out, config, args.resume, args.allow_config_change,
+                      " ".join(sys.argv))

@@ -40,12 +40,14 @@ def train_frames_distributed(
     ctx: ddp.DistContext | None = None,
     resume: bool = False,
     command: str | None = None,
+    allow_config_change: bool = False,
 ) -> dict[str, Any]:
     """Train a frame model with data parallelism over the ranks of ``ctx``; the summary on every rank.
 
     Every rank calls this with the same arguments (``ctx`` defaults to the current
     process group; one process when none). Start the ranks with ``torchrun`` (after
     :func:`affectseq.training.distributed.init_distributed`)
-    or :func:`affectseq.training.distributed.launch`.
+    or :func:`affectseq.training.distributed.launch`. ``allow_config_change``: as in :func:`train_frames`.
     """
-    return train_frames(data, config, run_dir, resume=resume, command=command, ctx=ctx or ddp.current_context())
+    return train_frames(data, config, run_dir, resume=resume, command=command, ctx=ctx or ddp.current_context(),
+                        allow_config_change=allow_config_change)

@@ -41,14 +41,16 @@ def train_sequence_distributed(
     resume: bool = False,
     on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
     command: str | None = None,
+    allow_config_change: bool = False,
 ) -> SequenceRunResult:
     """Train a temporal model on a feature store with data parallelism over the ranks of ``ctx``.
 
     Every rank calls this with the same arguments (``ctx`` defaults to the current
     process group; single process when none). Returns the same result on every rank.
+    ``allow_config_change``: as in :func:`train_sequence`.
     """
     return train_sequence(store_path, run_dir, config, resume=resume, on_epoch_end=on_epoch_end, command=command,
-                          ctx=ctx or ddp.current_context())
+                          ctx=ctx or ddp.current_context(), allow_config_change=allow_config_change)
 
 
 __all__ = ["epoch_order", "train_sequence_distributed"]  # epoch_order: importable from here as before
