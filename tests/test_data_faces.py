@@ -132,6 +132,35 @@ def test_marker_records_counts_and_options(exported) -> None:
     assert marker["crops"]["single_face"] == len(list((exported / "cropped_aligned" / "single_face").glob("*.jpg")))
 
 
+def test_crop_folders_record_their_videos_fps(dataset, exported, clips_dir, caplog) -> None:
+    """The crop tree holds no raw video: each crop folder records its video's rate, AbawDataset reads it,
+    and the store's ``dataset_video_fps`` takes it without warning."""
+    from affectseq.features.video_fps import dataset_video_fps
+    from affectseq.io.video import probe_video
+
+    out = AbawDataset(exported)
+    rates = {v.video_id: v.fps for split in out.splits("VA") for v in out.videos("VA", split)}
+    want = {"single_face": probe_video(clips_dir / "single_face.mp4").fps,
+            "multi_face_pan": probe_video(clips_dir / "multi_face_pan.mp4").fps}
+    assert rates == want and all(fps > 0 for fps in want.values())
+    with caplog.at_level("WARNING"):
+        assert dataset_video_fps(out) == want
+    assert "no known frame rate" not in caplog.text
+
+
+def test_abaw_crops_without_videos_leave_fps_unknown_said_once(tmp_path, caplog) -> None:
+    from affectseq.config import load_config
+    from affectseq.data.synth import SynthConfig, generate
+    from affectseq.features.video_fps import dataset_video_fps
+
+    cfg = load_config(SynthConfig, overrides={"n_videos": 2, "n_frames": 12, "seed": 3, "write_videos": False})
+    generate(tmp_path / "abaw", cfg, workers=1, show_progress=False)
+    with caplog.at_level("WARNING"):
+        rates = dataset_video_fps(AbawDataset(tmp_path / "abaw"))
+    assert len(rates) == 3 and set(rates.values()) == {None}
+    assert caplog.text.count("no known frame rate") == 1 and "3 of 3 videos" in caplog.text
+
+
 def test_abaw_tree_with_raw_videos_only(tmp_path) -> None:
     """An Aff-Wild2-like tree without crops (synthetic, with a two-person video): annotation files are
     copied, every annotated person (``_left``/``_right`` too) gets its crop folder."""

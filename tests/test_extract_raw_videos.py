@@ -15,6 +15,7 @@ from affectseq.features.encoders import create_encoder
 from affectseq.features.extract import extract_features
 from affectseq.features.frame_model import FrameModel
 from affectseq.features.store import FeatureStore
+from affectseq.io.video import probe_video
 from affectseq.labels import EXPR_CLASSES_8
 from affectseq.prepare.video_crops import CropOptions, decode_crop, encode_crop
 from affectseq.prepare.face_crops import has_raw_videos_only
@@ -47,6 +48,7 @@ def assert_same_store(a: Path, b: Path) -> None:
         for split in one.splits(task):
             assert one.video_ids(task, split) == two.video_ids(task, split)
     for video_id in one.entries:
+        assert one.entries[video_id].fps == two.entries[video_id].fps, video_id  # crops record their video's
         la, lb = one.labels(video_id), two.labels(video_id)
         assert la.dtype.names == lb.dtype.names
         for name in la.dtype.names:
@@ -67,6 +69,24 @@ def test_raw_video_store_equals_crop_store(tmp_path, videos_and_crops, frame_mod
     assert report.n_written == report.n_videos == 3 and report.n_frames_encoded > 0
     assert_same_store(tmp_path / "from_crops", tmp_path / "direct")
     assert not any(p.suffix == ".jpg" for p in (tmp_path / "direct").rglob("*"))
+    rates = {probe_video(p).fps for p in videos.rglob("*.mp4")}
+    assert len(rates) == 1 and FeatureStore(tmp_path / "from_crops").fps() == rates.pop() > 0
+
+
+def test_sequence_bundle_trained_on_crops_records_fps(tmp_path, videos_and_crops, frame_model) -> None:
+    """The crop tree carries each video's rate (no raw video beside it): the bundle can resample by time."""
+    from affectseq.modelfile.sequence import read_sequence_header
+
+    videos, crops = videos_and_crops
+    assert {v.fps for v in AbawDataset(crops).videos("EXPR", "train")} == {probe_video(next(videos.rglob("*.mp4"))).fps}
+    extract_features(AbawDataset(crops), frame_model, tmp_path / "store", batch_size=16, num_workers=0,
+                     device="cpu", progress=False)
+    run = tmp_path / "gru"
+    assert main(["train", "sequence", "--store", str(tmp_path / "store"), "--task", "expr", "--out", str(run),
+                 "window=4", "model.hidden_sizes=[4]", "epochs=1", "batch_size=8", "threads=1", "device=cpu"]) == 0
+    header = read_sequence_header(run / "checkpoint_best.safetensors")
+    assert header["fps"] == FeatureStore(tmp_path / "store").fps() > 0
+    assert header["window_sec"] == pytest.approx(4 / header["fps"])
 
 
 def test_jpeg_round_trip_is_what_makes_them_equal(videos_and_crops) -> None:

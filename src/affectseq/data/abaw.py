@@ -23,7 +23,7 @@ import numpy as np
 
 from affectseq import labels
 from affectseq.data.abaw_annotations import TASKS, AnnotationFileError, DataWarning, parse_annotation
-from affectseq.data.abaw_layout import AbawTree, crop_frame_numbers, scan_abaw_root
+from affectseq.data.abaw_layout import AbawTree, crop_folder_fps, crop_frame_numbers, scan_abaw_root
 from affectseq.data.frames import CropFrameSet
 from affectseq.errors import InputError
 
@@ -35,7 +35,8 @@ class AnnotatedVideo:
     ``labels``: EXPR int64 (n,) / VA float32 (n, 2) / AU int8 (n, 13) over
     :data:`affectseq.labels.AU_NAMES`, in canonical encoding (-1 / NaN where not
     valid); ``label_valid`` is (n,) (or (n, 13) for AU); ``has_face`` is (n,):
-    whether the frame has a face crop.
+    whether the frame has a face crop. ``fps``: the frame rate of the video the frames come from,
+    when the dataset records it (``data faces`` crops); else None (read the raw video, if any).
     """
 
     video_id: str
@@ -50,6 +51,7 @@ class AnnotatedVideo:
     has_face: np.ndarray
     expr_classes: tuple[str, ...] = ()
     au_columns: tuple[str, ...] = ()
+    fps: float | None = None
 
     def crop_path(self, frame_idx: int) -> Path | None:
         """Path of the face crop of ``frame_idx`` (0-based), or None when the frame has none."""
@@ -227,6 +229,7 @@ class AbawDataset:
             video_id=video_id, task=task, split=split, annotation_path=path, source_video=source,
             crop_dir=crop_dir, n_frames=n, labels=_mask_invalid(parsed.labels, valid), label_valid=valid,
             has_face=has_face, expr_classes=parsed.expr_classes, au_columns=parsed.au_columns,
+            fps=crop_folder_fps(crop_dir) if crop_dir is not None else None,
         )
 
     def _crops(self, video_id: str, annotation: Path) -> tuple[Path | None, set[int]]:

@@ -16,6 +16,7 @@ file stem; ``<video>_left``/``<video>_right`` share the raw video ``<video>.<ext
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,8 @@ LAYOUT_ORDER: tuple[str, ...] = ("abaw6", "abaw3", "abaw2020")
 CROP_ROOT_PREFIX = "cropped_aligned"
 TWO_PERSON_SUFFIXES: tuple[str, ...] = ("_left", "_right")
 MAX_SEARCH_DEPTH = 4
+# In each crop folder that ``affectseq data faces`` wrote: its raw video and frame rate (crop readers list *.jpg only).
+CROPS_MANIFEST = ".affectseq-crops.json"
 
 _FOLDER_TO_TASK: dict[str, str] = {
     folder: task for layout in LAYOUT_TASK_FOLDERS.values() for task, folder in layout.items()
@@ -117,3 +120,13 @@ def crop_frame_numbers(crop_dir: Path) -> set[int]:
             if dot and ext.lower() == "jpg" and stem.isdigit():
                 numbers.add(int(stem))
     return numbers
+
+
+def crop_folder_fps(crop_dir: Path) -> float | None:
+    """The frame rate ``data faces`` recorded for the video of ``crop_dir`` (its :data:`CROPS_MANIFEST`);
+    None for crops made elsewhere (ABAW's own) or before ``data faces`` recorded it."""
+    try:
+        fps = json.loads((crop_dir / CROPS_MANIFEST).read_text(encoding="utf-8")).get("fps")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return float(fps) if isinstance(fps, (int, float)) and fps > 0 else None

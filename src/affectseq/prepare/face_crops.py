@@ -7,6 +7,8 @@ videos. Output, readable by :class:`~affectseq.data.abaw.AbawDataset` and so by
     DIR/cropped_aligned/<video_id>/<frame_idx + 1:05d>.jpg     aligned 112-px crops (ABAW numbering)
     DIR/<task folder>/<split>/<video_id>.txt                    ABAW 6 files written from the CSVs,
                                                                 or the ABAW tree's own files copied
+    DIR/cropped_aligned/<video_id>/.affectseq-crops.json        its raw video and frame rate (read as
+                                                                ``AnnotatedVideo.fps``, so stores record it)
     DIR/.affectseq-faces/<video>.json                           per raw video, written last: "finished"
 
 One raw video is the unit of work: its persons' crop folders are built under a temporary
@@ -180,11 +182,14 @@ def _attempt(job: CropJob, out: Path, options: CropOptions) -> int | str:
 
 def crop_and_publish(job: CropJob, out: Path, options: CropOptions) -> int:
     """Crop ``job`` under a temporary folder, publish its crop folders and annotations, marker last."""
+    from affectseq.io.video import probe_video
+
+    fps = probe_video(job.video).fps or None  # what extraction from the raw video records (features.video_fps)
     with partial_dir(out) as work:
         counts = crop_job(job, work, options)
         for person in job.persons:
             folder = work / person.video_id
-            write_json_atomic(folder / OWNER_FILE, {"video": str(job.video), "video_id": person.video_id})
+            write_json_atomic(folder / OWNER_FILE, {"video": str(job.video), "video_id": person.video_id, "fps": fps})
             publish_dir(folder, out / CROP_ROOT / person.video_id, _is_ours)
         shutil.rmtree(work, ignore_errors=True)
     for person in job.persons:

@@ -17,10 +17,11 @@ from typing import Iterator
 
 import numpy as np
 
+from affectseq.data.abaw_layout import CROPS_MANIFEST
 from affectseq.data.crop_export import CropJob, CropPerson
 from affectseq.faces.stream import DEFAULT_DETECT_EVERY, FaceCrop, FaceCropStream, FrameFaces, make_tracker
 
-OWNER_FILE = ".affectseq-crops.json"  # in each crop folder: marks it as ours (crop readers list *.jpg only)
+OWNER_FILE = CROPS_MANIFEST  # in each crop folder: marks it as ours, records its raw video and fps
 _TRACKS = ".tracks"
 
 
