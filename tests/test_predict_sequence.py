@@ -150,3 +150,72 @@ def test_live_predictor_equals_the_causal_pipeline(tmp_path: Path, video: Path, 
                 np.testing.assert_allclose(row["va"], ref[["valence", "arousal"]].to_numpy(float), atol=1e-5)
             n_rows += 1
     assert n_rows == len(expected) == 14
+
+
+def _paper_cnn_bundle(tmp: Path) -> Path:
+    """A seq2one bundle around the tutorial's encoder (``paper_cnn`` at 96 px, BatchNorm on its input)."""
+    from affectseq.features.checkpoint import save_frame_model
+    from affectseq.features.encoders import create_encoder
+    from affectseq.features.frame_model import FrameModel
+
+    torch.manual_seed(3)
+    encoder = create_encoder("paper_cnn")
+    with torch.no_grad():  # non-trivial input statistics, so the exported BatchNorm is really tested
+        encoder.input_norm.running_mean.fill_(0.4)
+        encoder.input_norm.running_var.fill_(0.06)
+    frame = save_frame_model(tmp / "paper_cnn.safetensors", FrameModel(encoder, tasks=["expr"]), {})
+    temporal = TemporalModel(300, {"expr": 7, "va": 2}, TemporalConfig(hidden_sizes=(8, 6), mode="seq2one"))
+    info = {"mode": "seq2one", "window": WINDOW, "tasks": ["expr", "va"], "expr_classes": list(EXPR_CLASSES_7),
+            "encoder": encoder.spec.to_dict()}
+    return save_sequence_checkpoint(tmp / "seq_paper_cnn.safetensors", temporal, info, frame_checkpoint=frame)
+
+
+@pytest.mark.parametrize("encoder", ["test_resnet", "paper_cnn"])
+def test_onnx_features_and_predictions_equal_torch(tmp_path: Path, video: Path, encoder: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """auto picks ONNX Runtime on CPU for a bundle's frame encoder too: its features, and the
+    predictions the GRU makes from them, equal torch's to 1e-4; the export is cached by the bundle's sha256."""
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    path = (_bundle_file(tmp_path, False, mode="seq2one") if encoder == "test_resnet"
+            else _paper_cnn_bundle(tmp_path))
+    on_torch, on_onnx = load_model(path, device="cpu", backend="torch"), load_model(path, device="cpu")
+    assert (on_torch.info.extra["backend"], on_onnx.info.extra["backend"]) == ("torch", "onnx")
+    onnx_path = on_onnx.frame_stage.onnx_path
+    assert onnx_path.parent == tmp_path / "cache" / "affectseq" / "onnx" and onnx_path.name.endswith("-features.onnx")
+    assert onnx_path.name.startswith(on_onnx.info.sha256[:20])
+    crops = np.random.default_rng(4).integers(0, 256, (9, 112, 112, 3), dtype=np.uint8)
+    ref, got = on_torch.frame_stage(crops)["features"], on_onnx.frame_stage(crops)["features"]
+    assert got.shape == ref.shape and np.abs(ref).max() > 0.01 and ref.std(axis=0).max() > 0  # not a constant
+    np.testing.assert_allclose(got, ref, atol=1e-4)
+    tables = []
+    for bundle in (on_torch, on_onnx):
+        faces = ScriptedFaces({1: (8.0, 8.0, 72.0, 72.0)}, lambda f, i: f not in (4, 5))
+        tables.append(predict_video_table(video, bundle, PredictOptions(progress=False), face_source=faces,
+                                          aligner=box_crops).table)
+    values = [t.drop(columns=["face_id"]).select_dtypes("number").to_numpy(float) for t in tables]
+    assert np.isfinite(values[0]).sum() > 14 * 9  # probabilities and VA on the frames with a face
+    np.testing.assert_allclose(values[1], values[0], atol=1e-4, equal_nan=True)
+    assert load_model(path, device="cpu").frame_stage.onnx_path == onnx_path  # the cached export
+
+
+def test_failed_onnx_export_falls_back_to_torch_with_one_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    pytest.importorskip("onnxruntime")
+    import logging
+
+    import affectseq.predict.onnx_backend as onnx_backend
+
+    def broken_export(*args, **kwargs):
+        raise RuntimeError("exporter says no\nsecond line")
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(onnx_backend, "export_onnx", broken_export)
+    path = _bundle_file(tmp_path, False, mode="seq2one")
+    with caplog.at_level(logging.WARNING):
+        bundle = load_model(path, device="cpu", backend="onnx")
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "exporter says no" in warnings[0] and "second line" not in warnings[0]
+    assert bundle.info.extra["backend"] == "torch"
+    crops = np.random.default_rng(5).integers(0, 256, (3, 112, 112, 3), dtype=np.uint8)
+    assert bundle.frame_stage(crops)["features"].shape == (3, 96)

@@ -9,27 +9,26 @@
 
 The kind is read from the file's own metadata, so users' models plug in
 unchanged. A file that is not ours raises :class:`~affectseq.errors.InputError`.
-Backends: ``torch`` (CPU or GPU, batched), ``onnx`` (ONNX Runtime on CPU,
-:mod:`affectseq.predict.onnx_backend`) and ``auto`` (the default): ONNX Runtime for
-frame models on CPU when the ``onnx`` extra is installed -- about 2x faster per face
-than torch there, same outputs to 1e-4 -- else torch.
+Backends (of the frame stage; a sequence bundle's temporal model always runs on torch):
+``torch`` (CPU or GPU, batched), ``onnx`` (ONNX Runtime on CPU,
+:mod:`affectseq.predict.onnx_backend`) and ``auto`` (the default): ONNX Runtime on CPU
+when the ``onnx`` extra is installed -- 2-2.5x faster per face than torch there, same
+outputs to 1e-4 -- else torch.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
-from typing import Any
 
 from affectseq.errors import ConfigError, InputError
 from affectseq.predict.frame_stage import VIDEO_FACE_FRAMING, TorchFrameStage  # noqa: F401 (re-exported)
+from affectseq.predict.onnx_backend import build_frame_stage, onnx_available
 from affectseq.predict.smoothing import DEFAULT_SMOOTHING_SEC
 from affectseq.predict.stages import ModelBundle, ModelInfo, SmoothingTemporal
 from affectseq.utils.devices import resolve_device
 from affectseq.utils.hashing import sha256_file
 
-log = logging.getLogger(__name__)
 BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx")
 
 
@@ -60,20 +59,13 @@ def load_model(
     fmt = sniff_model_format(path)
     model_id = os.fspath(name_or_path) if os.fspath(name_or_path) in SHIPPED_MODELS else path.name
     device = str(resolve_device(device))  # a name: recorded in the model info, compared below
+    if backend == "auto":
+        backend = "onnx" if device == "cpu" and onnx_available() else "torch"
     if "sequence" in fmt:
         from affectseq.predict.sequence import load_sequence_model
 
-        return load_sequence_model(path, model_id=model_id, backend="torch" if backend == "auto" else backend,
-                                   device=device)
-    if backend == "auto":
-        backend = "onnx" if device == "cpu" and _onnx_available() else "torch"
+        return load_sequence_model(path, model_id=model_id, backend=backend, device=device)
     return _load_frame_bundle(path, model_id, backend, device, smoothing_sec)
-
-
-def _onnx_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("onnxruntime") is not None
 
 
 def _load_frame_bundle(
@@ -92,19 +84,8 @@ def _load_frame_bundle(
         smoothing_sec = float(meta.get("smoothing_sec", DEFAULT_SMOOTHING_SEC))
     if smoothing_sec < 0:
         raise ConfigError(f"smoothing window must be >= 0 seconds, got {smoothing_sec}")
-    stage: Any = None
-    if backend == "onnx":
-        from affectseq.predict.onnx_backend import OnnxFrameStage
-
-        try:
-            stage = OnnxFrameStage(spec, tasks, path, load_model=lambda: load_frame_model(path, device="cpu"))
-        except ConfigError:
-            raise
-        except Exception as err:  # an export/runtime failure must not stop predict: torch gives the same outputs
-            log.warning("%s: ONNX Runtime backend unavailable (%s); using torch", path, str(err).splitlines()[0])
-            backend = "torch"
-    if stage is None:
-        stage = TorchFrameStage(load_frame_model(path, device=device), device)
+    stage, backend = build_frame_stage(backend, spec, tasks, path, lambda on: load_frame_model(path, device=on),
+                                       device)
     info = ModelInfo(
         model_id=model_id,
         kind="frame",

@@ -36,7 +36,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from affectseq.errors import ConfigError, InputError
+from affectseq.errors import InputError
 from affectseq.predict.stages import ModelBundle, ModelInfo
 from affectseq.utils.hashing import sha256_file
 
@@ -210,17 +210,23 @@ def _batches(windows: Iterator[tuple[np.ndarray, np.ndarray]], size: int) -> Ite
 
 
 def load_sequence_model(path: Path, *, model_id: str, backend: str, device: str) -> ModelBundle:
-    """A :class:`ModelBundle` from a sequence checkpoint (frame encoder features + temporal model)."""
-    from affectseq.predict.frame_stage import TorchFrameStage
-    from affectseq.models.bundle import load_sequence_bundle
+    """A :class:`ModelBundle` from a sequence checkpoint (frame encoder features + temporal model).
 
-    if backend != "torch":
-        raise ConfigError("sequence models run on the torch backend only (use --backend torch)")
-    bundle = load_sequence_bundle(path, device=device)
+    ``backend`` (``"onnx"`` or ``"torch"``) runs the frame encoder: on ONNX Runtime its export
+    stops at the features (cached by the bundle's sha256, torch as the fallback, as for frame
+    models); the temporal model runs on torch on ``device``.
+    """
+    from affectseq.models.bundle import load_sequence_bundle
+    from affectseq.predict.onnx_backend import build_frame_stage
+
+    bundle = load_sequence_bundle(path, device=device)  # checks the frame model's sha256 either way
     header = bundle.header
-    if bundle.frame_model is None:
+    frame_model = bundle.frame_model
+    if frame_model is None:
         raise InputError(path, "sequence model was trained on external features and has no frame model, "
                                "so it cannot run on raw video")
+    frame_stage, backend = build_frame_stage(backend, frame_model.spec, (), path, frame_model.to, device,
+                                             output="features")
     temporal = bundle.temporal_model.to(device).eval()
     config = temporal.config
     heads = dict(temporal.head_sizes)
@@ -234,12 +240,12 @@ def load_sequence_model(path: Path, *, model_id: str, backend: str, device: str)
         sha256=sha256_file(path),
         temporal=f"{config.cell.upper()} {'-'.join(map(str, config.hidden_sizes))}"
                  f"{' bidirectional' if config.bidirectional else ''} {config.mode}, window {bundle.window} frames",
-        extra={"encoder": bundle.frame_model.spec.name, "window": bundle.window, "backend": backend,
+        extra={"encoder": frame_model.spec.name, "window": bundle.window, "backend": backend,
                "device": device, "trained_fps": _positive(header.get("fps")),
                "window_sec": _positive(header.get("window_sec"))},
     )
     return ModelBundle(
-        frame_stage=TorchFrameStage(bundle.frame_model, device, output="features"),
+        frame_stage=frame_stage,
         temporal_stage=SequenceTemporal(temporal, bundle.window, device, trained_fps=_positive(header.get("fps")),
                                         window_sec=_positive(header.get("window_sec"))),
         info=info,
