@@ -1,7 +1,8 @@
-"""``--engine ray`` on a local Ray instance (and ``predict --workers 2``) give the local engine's outputs.
+"""``--engine ray`` on a local Ray instance (and ``predict --workers 2``) give the local engine's outputs:
+``extract`` (crops and raw videos), ``predict`` and ``data faces``.
 
 One local instance for the module: ``num_cpus=2``, no dashboard, a 150 MB object
-store, at most 2 (raw) videos per engine. Time budget: < 90 s on 2 shared cores
+store, at most 3 (raw) videos per engine. Time budget: < 120 s on 2 shared cores
 (Ray start ~10 s; each task imports torch once).
 """
 
@@ -107,3 +108,71 @@ def test_ray_and_multiprocess_predict_write_the_local_outputs(ray_local, clips_d
             sa.pop("processing", None), sb.pop("processing", None)  # wall times differ
             assert sa == sb, engine
     assert predict_with_ray(videos, tmp_path / "ray", request, options, output).count("skipped") == 2
+
+
+# -- raw videos: data faces and extract, one Ray task per video ---------------------------------------------------
+@pytest.fixture(scope="module")
+def raw_videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """2 synthetic videos with per-frame CSVs (the video_csv layout), no crops."""
+    from affectseq.cli import main
+
+    root = tmp_path_factory.mktemp("raw") / "videos"
+    assert main(["data", "synth", str(root), "--layout", "video_csv", "--videos", "2", "--frames", "24",
+                 "--workers", "1", "--no-progress"]) == 0
+    return root
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+            and not p.name.endswith(".lock")}
+
+
+def test_ray_data_faces_writes_the_local_tree(ray_local, raw_videos: Path, clips_dir: Path, tmp_path: Path,
+                                              capsys) -> None:
+    import shutil
+
+    from affectseq.cli import main
+    from affectseq.prepare.face_crops import export_face_crops
+
+    videos = tmp_path / "videos"
+    shutil.copytree(raw_videos, videos)
+    broken = videos / "train" / "broken.mp4"  # opens, is planned, breaks off: a one-line failure on both engines
+    broken.write_bytes((clips_dir / "WolfgangLanger_Pexels.mp4").read_bytes()[:60_000])
+    (videos / "train" / "broken.csv").write_text("frame_idx,valence,arousal\n0,0.5,0.1\n1,0.5,0.1\n")
+    local = export_face_crops(videos, tmp_path / "local", progress=False)
+    assert (local.written, len(local.failures)) == (2, 1) and "broken.mp4" in local.failures[0]
+    assert main(["data", "faces", str(videos), "--out", str(tmp_path / "ray"), "--engine", "ray",
+                 "--no-progress"]) == 1
+    out = capsys.readouterr().out
+    assert "2 videos cropped" in out and f"failed: {local.failures[0]}" in " ".join(out.split())
+    a, b = _tree(tmp_path / "local"), _tree(tmp_path / "ray")
+    assert sorted(a) == sorted(b) and sum(name.endswith(".jpg") for name in a) > 10
+    assert a == b  # same crops (bytes), annotations, per-folder fps records and finished markers
+
+    assert main(["data", "faces", str(videos), "--out", str(tmp_path / "ray"), "--engine", "ray",
+                 "--no-progress"]) == 1
+    assert "0 videos cropped (0 crops), 2 finished earlier, 1 failed" in capsys.readouterr().out  # resumes
+
+
+def test_ray_extract_from_raw_videos_writes_the_local_store(ray_local, raw_videos: Path, frame_model: FrameModel,
+                                                            tmp_path: Path, capsys) -> None:
+    from affectseq.cli import main
+    from affectseq.prepare.video_features import extract_raw_videos
+
+    from test_extract_raw_videos import assert_same_store
+
+    local = extract_raw_videos(raw_videos, frame_model, tmp_path / "local", batch_size=16, num_workers=0,
+                               device="cpu", progress=False)
+    assert local.n_written == 2 and local.n_frames_encoded > 0
+    checkpoint = save_frame_model(tmp_path / "frame.safetensors", frame_model)
+    args = ["extract", "--data", str(raw_videos), "--checkpoint", str(checkpoint), "--out", str(tmp_path / "ray"),
+            "--engine", "ray", "--device", "cpu", "--batch-size", "16"]
+    assert main(args) == 0
+    assert "2 videos written, 0 already done (of 2)" in capsys.readouterr().out
+    assert_same_store(tmp_path / "local", tmp_path / "ray")
+    a, b = FeatureStore(tmp_path / "local"), FeatureStore(tmp_path / "ray")
+    for vid in a.entries:  # one video per task, batched as the local engine batches it: the very same bits
+        np.testing.assert_array_equal(a.features(vid), b.features(vid))
+    assert b.incomplete() is None and b.fps() == a.fps() is not None
+    assert main(args) == 0
+    assert "0 videos written, 2 already done (of 2)" in capsys.readouterr().out  # resumable

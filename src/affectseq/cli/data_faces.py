@@ -1,13 +1,15 @@
 """``affectseq data faces DATASET --out DIR``: face crops of a dataset's raw videos, as an ABAW tree.
 
 Registered under the ``data`` group by :mod:`affectseq.cli.data`; the work is done by
-:func:`affectseq.prepare.face_crops.export_face_crops`.
+:func:`affectseq.prepare.face_crops.export_face_crops`, in this process, ``--workers``
+processes or (``--engine ray``) one Ray task per video.
 """
 
 from __future__ import annotations
 
 import argparse
 
+from affectseq.cli.options import add_engine_options, ray_options
 from affectseq.faces.stream import DEFAULT_DETECT_EVERY
 
 
@@ -23,7 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "paper read DIR. The annotated person is the main face; ABAW's _left/_right videos take "
                     "the faces of that half of the frame; a CSV face_id column names the face per frame. "
                     "Rerunning resumes (finished videos are skipped); a failing video is reported and the "
-                    "others go on (exit 1 at the end).",
+                    "others go on (exit 1 at the end). --engine ray runs one Ray task per video (same outputs; "
+                    "--workers and --ray-shards do not apply).",
     )
     parser.add_argument("dataset", metavar="DATASET", help="video+CSV folder or ABAW tree with raw videos")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created; resumed if present)")
@@ -33,6 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="run the face detector every K frames and track in between (default %(default)s)")
     parser.add_argument("--detector", default="mtcnn", help="face detector backend: mtcnn or haar (default %(default)s)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_engine_options(parser)
     parser.set_defaults(handler=_faces)
 
 
@@ -44,8 +48,13 @@ def _faces(args: argparse.Namespace) -> int:
     if args.workers < 1 or args.detect_every < 1:
         raise ConfigError("--workers and --detect-every must be at least 1")
     options = CropOptions(detector=args.detector, detect_every=args.detect_every)
+    runner = None
+    if args.engine == "ray":
+        from affectseq.scale.ray_engine import crop_with_ray
+
+        runner = crop_with_ray(ray_options(args))
     report = export_face_crops(args.dataset, args.out, options, workers=args.workers,
-                               progress=False if args.no_progress else None)
+                               progress=False if args.no_progress else None, runner=runner)
     _print_report(report)
     return report.exit_code
 

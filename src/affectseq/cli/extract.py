@@ -44,40 +44,44 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def dispatch(args: argparse.Namespace) -> int:
     """Handler: :func:`run` on ``--engine local``, :func:`run_ray` on ``--engine ray``; same store either way.
 
-    A dataset of raw videos goes to :func:`run_raw_videos` (local engine only).
+    A dataset of raw videos goes to :func:`run_raw_videos` (either engine).
     """
-    from affectseq.errors import ConfigError
     from affectseq.prepare.face_crops import has_raw_videos_only
 
     if has_raw_videos_only(args.data):
-        if args.engine == "ray":
-            raise ConfigError(f"{args.data}: --engine ray extracts from face crops only; run "
-                              "'affectseq data faces' first, or use the local engine on raw videos")
         return run_raw_videos(args)
     return run_ray(args) if args.engine == "ray" else run(args)
 
 
 def run_raw_videos(args: argparse.Namespace) -> int:
-    """``affectseq extract`` on raw videos: faces found on the fly by ``--workers`` processes."""
+    """``affectseq extract`` on raw videos: faces found on the fly by ``--workers`` processes or Ray tasks."""
     from affectseq.errors import ConfigError
     from affectseq.features.checkpoint import load_frame_model
     from affectseq.features.extract import resolve_device
     from affectseq.prepare.video_crops import CropOptions
-    from affectseq.prepare.video_features import extract_raw_videos
 
     if args.detect_every < 1:
         raise ConfigError("--detect-every must be at least 1")
-    model = load_frame_model(args.checkpoint, device=resolve_device(args.device))
+    ray = args.engine == "ray"
+    options = ray_options(args) if ray else None
+    model = load_frame_model(args.checkpoint, device="cpu" if ray else resolve_device(args.device))
+    crop_options = CropOptions(detector=args.detector, detect_every=args.detect_every)
+    common = dict(checkpoint_path=getattr(model, "source_path", None), batch_size=args.batch_size, device=args.device)
     print(f"{args.data}: raw videos, no face crops: running the face stage on the fly "
           f"(--detector {args.detector}, --detect-every {args.detect_every}; no crops written)")
-    report = extract_raw_videos(
-        args.data, model, args.out, options=CropOptions(detector=args.detector, detect_every=args.detect_every),
-        checkpoint_path=getattr(model, "source_path", None), batch_size=args.batch_size,
-        num_workers=args.workers, device=args.device,
-    )
+    if options is not None:
+        from affectseq.scale.ray_engine import extract_raw_videos_with_ray
+
+        report = extract_raw_videos_with_ray(args.data, model, args.out, crop_options=crop_options, options=options,
+                                             **common)
+    else:
+        from affectseq.prepare.video_features import extract_raw_videos
+
+        report = extract_raw_videos(args.data, model, args.out, options=crop_options, num_workers=args.workers,
+                                    **common)
     print(f"{args.out}: {report.n_written} videos written, {report.n_skipped} already done "
           f"(of {report.n_videos}); {report.n_frames_encoded} faces encoded in {report.seconds:.1f} s "
-          f"({report.frames_per_sec:.0f} frames/s)")
+          f"({report.frames_per_sec:.0f} frames/s{', ray' if ray else ''})")
     return 0
 
 

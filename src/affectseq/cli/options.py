@@ -13,14 +13,15 @@ ENGINES: tuple[str, ...] = ("local", "ray")
 
 
 def add_engine_options(parser: argparse.ArgumentParser) -> Any:
-    """Add ``--engine`` and ``--ray-*`` (used by ``extract`` and ``predict``); returns the argument group.
+    """Add ``--engine`` and ``--ray-*`` (``extract``, ``predict``, ``data faces``); returns the argument group.
 
     The caller may add its own engine-related options (``predict --workers``) to the returned group.
     """
     group = parser.add_argument_group("scale-out (affectseq.scale)")
     group.add_argument("--engine", choices=ENGINES, default="local",
-                       help="local: this process (and its workers); ray: Ray tasks over video shards, on a local "
-                            "Ray instance or the cluster of --ray-address (needs pip install 'affectseq[ray]')")
+                       help="local: this process (and its workers); ray: Ray tasks over videos or video shards, "
+                            "on a local Ray instance or the cluster of --ray-address "
+                            "(needs pip install 'affectseq[ray]')")
     group.add_argument("--ray-address", default=None, metavar="ADDR",
                        help="existing Ray cluster ('auto', or ray://HOST:10001); default: start a local instance")
     group.add_argument("--ray-cpus-per-task", type=float, default=1.0, metavar="N",

@@ -10,11 +10,12 @@ a re-run skips every finished video. A frame without a crop file is "no face"
 its video: the video is not committed, the other videos are, and the run ends with
 :class:`ExtractIncomplete` naming it, so the next run retries it.
 
-For sharded/parallel engines (Ray, several machines on one shared directory):
-:func:`open_store` + :func:`plan_videos` + ``writer.set_planned`` + :func:`extract_videos`
-on a subset of jobs with ``update_manifest=False``, then ``StoreWriter.rebuild_manifest()``
-once. The manifest records the planned videos, so a store missing some of them (an
-interrupted or failed run) is known to be incomplete (``FeatureStore.incomplete``).
+Every engine (crops or raw videos; this process or Ray tasks on a shared directory) runs
+inside :func:`extract_into_store`: open the store, record the planned videos, extract the
+unfinished ones (parallel engines: :func:`extract_videos` on subsets with
+``update_manifest=False``), then ``StoreWriter.rebuild_manifest()`` once. The manifest
+records the planned videos, so a store missing some of them (an interrupted or failed run)
+is known to be incomplete (``FeatureStore.incomplete``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -235,12 +236,35 @@ def extract_features(
     Videos with unreadable crops are not committed: after committing all the others the
     run raises :class:`ExtractIncomplete` (one line naming them); re-running retries them.
     """
-    writer = open_store(out_dir, frame_model, dataset, checkpoint_path)
     jobs = plan_videos(dataset)
-    writer.set_planned([job.video_id for job in jobs])
-    todo = [job for job in jobs if not writer.is_done(job.video_id)]
-    report = extract_videos(todo, frame_model, writer, batch_size=batch_size, num_workers=num_workers,
-                            device=device, framing=framing, progress=progress)
-    report.n_videos, report.n_skipped = len(jobs), len(jobs) - len(todo)
+
+    def run(writer: StoreWriter) -> ExtractReport:
+        return extract_videos([job for job in jobs if not writer.is_done(job.video_id)], frame_model, writer,
+                              batch_size=batch_size, num_workers=num_workers, device=device, framing=framing,
+                              progress=progress)
+
+    return extract_into_store(out_dir, frame_model, dataset, [job.video_id for job in jobs], run, checkpoint_path)
+
+
+def extract_into_store(
+    out_dir: str | Path,
+    frame_model: torch.nn.Module,
+    dataset: Any,
+    planned: Sequence[str],
+    run: Callable[[StoreWriter], ExtractReport],
+    checkpoint_path: str | Path | None = None,
+) -> ExtractReport:
+    """What every extraction engine (crops or raw videos; this process or Ray) does around its work.
+
+    Opens or resumes the store (:func:`open_store`), records the ``planned`` video ids (so an
+    aborted run leaves a store known to be incomplete), calls ``run(writer)`` -- which extracts
+    the videos not yet done and commits each one -- then counts the skipped videos, rebuilds
+    the manifest once and raises :class:`ExtractIncomplete` when some videos failed.
+    """
+    writer = open_store(out_dir, frame_model, dataset, checkpoint_path)
+    writer.set_planned(list(planned))
+    n_done_before = sum(1 for video_id in planned if writer.is_done(video_id))
+    report = run(writer)
+    report.n_videos, report.n_skipped = len(planned), n_done_before
     writer.rebuild_manifest()
     return raise_if_failed(writer.root, report)

@@ -28,6 +28,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Callable, Iterable, Iterator
 
 from affectseq.data.crop_export import CROP_ROOT, CropJob, plan_crop_jobs
 from affectseq.errors import InputError
@@ -37,9 +38,12 @@ from affectseq.utils.atomic import atomic_path, write_json_atomic, write_text_at
 from affectseq.utils.naming import safe_name
 from affectseq.utils.progress import make_progress
 from affectseq.utils.publish import partial_dir, publish_dir
+from affectseq.utils.threads import torch_threads
 
 log = logging.getLogger(__name__)
 MARKER_DIR = ".affectseq-faces"
+# Runs unfinished jobs somewhere (Ray tasks): ``(job, crops written | one-line failure)`` as each ends.
+CropRunner = Callable[[list[CropJob], Path, CropOptions], Iterable[tuple[CropJob, "int | str"]]]
 
 
 @dataclass
@@ -77,8 +81,12 @@ def is_finished(out: Path, job: CropJob, options: CropOptions) -> bool:
 
 def export_face_crops(dataset: str | os.PathLike[str], out: str | os.PathLike[str],
                       options: CropOptions = CropOptions(), workers: int = 1,
-                      progress: bool | None = None) -> CropReport:
-    """Crop the faces of every raw video of ``dataset`` into the ABAW tree ``out`` (see module docstring)."""
+                      progress: bool | None = None, runner: CropRunner | None = None) -> CropReport:
+    """Crop the faces of every raw video of ``dataset`` into the ABAW tree ``out`` (see module docstring).
+
+    ``runner`` runs the unfinished videos elsewhere (``affectseq.scale.ray_engine.crop_with_ray``);
+    by default this process, or ``workers`` processes.
+    """
     root, out = Path(dataset), Path(out)
     _check_separate(root, out)
     layout, jobs, notes = plan_crop_jobs(root)
@@ -91,7 +99,8 @@ def export_face_crops(dataset: str | os.PathLike[str], out: str | os.PathLike[st
         (out / MARKER_DIR).mkdir(exist_ok=True)
         with make_progress(disable=None if progress is None else not progress) as bar:
             task = bar.add_task("face crops", total=len(todo))
-            for job, outcome in _run(todo, out, options, workers):
+            outcomes = runner(todo, out, options) if runner is not None else _run(todo, out, options, workers)
+            for job, outcome in outcomes:
                 if isinstance(outcome, str):
                     report.failures.append(outcome)
                 else:
@@ -149,19 +158,14 @@ def _check_separate(root: Path, out: Path) -> None:
         raise InputError(out, f"output folder inside the dataset {root}: choose a folder outside it")
 
 
-def _run(jobs: list[CropJob], out: Path, options: CropOptions, workers: int):
+def _run(jobs: list[CropJob], out: Path, options: CropOptions, workers: int) -> Iterator[tuple[CropJob, int | str]]:
     """``(job, crops written | one-line failure)`` per job as they finish; ``workers`` processes when > 1."""
     if workers <= 1 or len(jobs) <= 1:
-        threads = _one_thread()
-        try:
-            for job in jobs:
-                yield job, _attempt(job, out, options)
-        finally:
-            _restore_threads(threads)
+        for job in jobs:
+            yield job, crop_video(job, out, options)
         return
-    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=get_context("spawn"),
-                             initializer=_one_thread) as pool:
-        futures = {pool.submit(_attempt, job, out, options): job for job in jobs}
+    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=get_context("spawn")) as pool:
+        futures = {pool.submit(crop_video, job, out, options): job for job in jobs}
         for future in as_completed(futures):
             job = futures[future]
             try:
@@ -170,11 +174,16 @@ def _run(jobs: list[CropJob], out: Path, options: CropOptions, workers: int):
                 yield job, describe_failure(job.video, err)
 
 
-def _attempt(job: CropJob, out: Path, options: CropOptions) -> int | str:
-    """Crop one job: the crops written, or the failure as one line. Returned, not raised, so one bad
-    video never stops the others, and as text because not every exception survives pickling."""
+def crop_video(job: CropJob, out: Path, options: CropOptions) -> int | str:
+    """Crop and publish one raw video, as every engine runs it: the crops written, or the failure as one line.
+
+    Returned, not raised, so one bad video never stops the others, and as text because not
+    every exception survives pickling. Runs on one intra-op torch thread, as predict's face
+    stage does (engines parallelise over videos); the caller's setting is restored.
+    """
     try:
-        return crop_and_publish(job, out, options)
+        with torch_threads(1):
+            return crop_and_publish(job, out, options)
     except Exception as err:  # noqa: BLE001 -- reported as that video's one-line failure
         log.debug("data faces failed on %s", job.video, exc_info=err)
         return describe_failure(job.video, err)
@@ -213,19 +222,3 @@ def _write_annotation(target: Path, content: str | Path) -> None:
             shutil.copyfile(content, tmp)
     else:
         write_text_atomic(target, content)
-
-
-def _one_thread() -> int | None:
-    """One intra-op torch thread, as predict's face stage runs (workers parallelise over videos)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    return before
-
-
-def _restore_threads(threads: int | None) -> None:
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)

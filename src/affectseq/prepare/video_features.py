@@ -14,7 +14,9 @@ features differ by JPEG's loss, ~10x float16's rounding of them (docs/results.md
 
 Resumable per video like ``extract``: a raw video whose persons are all committed is
 skipped; a video that cannot be read fails alone (not committed, retried by the next run,
-:class:`~affectseq.features.extract.ExtractIncomplete` at the end).
+:class:`~affectseq.features.extract.ExtractIncomplete` at the end). :func:`extract_raw_jobs` is
+the per-video work of both engines: this process (``--workers`` face-stage processes) and
+``--engine ray`` (one task per raw video, :mod:`affectseq.scale.ray_engine`).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from affectseq.data.abaw import AnnotatedVideo
 from affectseq.data.abaw_annotations import TASKS
 from affectseq.data.crop_export import CropJob, plan_crop_jobs
 from affectseq.data.splits import normalise_split
-from affectseq.features.extract import (ExtractReport, commit_video, encode_batch, open_store, raise_if_failed,
+from affectseq.features.extract import (ExtractReport, commit_video, encode_batch, extract_into_store,
                                         resolve_device)
 from affectseq.features.extract_jobs import VideoJob, worker_init
 from affectseq.features.store import FEATURE_DTYPE
@@ -152,24 +154,41 @@ def extract_raw_videos(
     :class:`~affectseq.features.extract.ExtractIncomplete` when some videos failed.
     """
     dataset, crop_jobs, people = plan_raw_videos(root)
-    writer = open_store(out_dir, frame_model, dataset, checkpoint_path)
-    writer.set_planned(sorted(people))
-    todo = [job for job in crop_jobs if not all(writer.is_done(p.video_id) for p in job.persons)]
-    report = _extract(todo, people, frame_model, writer, options, batch_size, num_workers, device, progress)
-    report.n_videos = len(people)
-    report.n_skipped = sum(1 for vid in people if writer.is_done(vid)) - report.n_written
-    writer.rebuild_manifest()
-    return raise_if_failed(writer.root, report)
+
+    def run(writer: Any) -> ExtractReport:
+        return extract_raw_jobs(unfinished_jobs(crop_jobs, writer), people, frame_model, writer, options,
+                                batch_size=batch_size, num_workers=num_workers, device=device, progress=progress)
+
+    return extract_into_store(out_dir, frame_model, dataset, sorted(people), run, checkpoint_path)
 
 
-def _extract(jobs: list[CropJob], people: dict[str, VideoJob], frame_model: torch.nn.Module, writer: Any,
-             options: CropOptions, batch_size: int, num_workers: int, device: str,
-             progress: bool | None) -> ExtractReport:
+def unfinished_jobs(jobs: Sequence[CropJob], writer: Any) -> list[CropJob]:
+    """The raw videos some of whose persons are not yet in the store: the ones a run extracts."""
+    return [job for job in jobs if not all(writer.is_done(p.video_id) for p in job.persons)]
+
+
+def extract_raw_jobs(
+    jobs: Sequence[CropJob],
+    people: dict[str, VideoJob],
+    frame_model: torch.nn.Module,
+    writer: Any,
+    options: CropOptions,
+    *,
+    batch_size: int = 128,
+    num_workers: int = 2,
+    device: str = "auto",
+    update_manifest: bool = True,
+    progress: bool | None = None,
+) -> ExtractReport:
+    """Find, encode and commit the persons of the raw videos ``jobs`` (``people``: their store entries).
+
+    The per-video work of every engine: this process with ``num_workers`` face-stage processes,
+    or one Ray task per video (``update_manifest=False``; the driver rebuilds the manifest).
+    """
     started = time.perf_counter()
     report = ExtractReport()
     dev = resolve_device(device)
     model = frame_model.to(dev).eval()
-    feature_dim = int(model.spec.feature_dim)
     buffers: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # persons in flight only: memory stays flat
     batches = VideoFaceBatches(jobs, model.spec, options, "abaw112", batch_size)
     loader = torch.utils.data.DataLoader(batches, batch_size=None, num_workers=min(num_workers, len(jobs)),
@@ -177,24 +196,31 @@ def _extract(jobs: list[CropJob], people: dict[str, VideoJob], frame_model: torc
     with make_progress(disable=None if progress is None else not progress) as bar, torch.inference_mode():
         task = bar.add_task("extract (faces from videos)", total=len(jobs))
         for item in loader:
-            persons = jobs[int(item["job"])].persons
             if "x" in item:
                 _store_batch(item, encode_batch(model, item["x"], dev), people, buffers, report)
                 continue
-            for person in persons:
-                feats, valid = buffers.pop(person.video_id, (None, None))  # None: no face at all
-                if item["error"]:
-                    report.failed.append(person.video_id)
-                    report.errors.append(item["error"])
-                    log.warning("%s: not committed (%s); the next run retries it", person.video_id, item["error"])
-                elif not writer.is_done(person.video_id):  # (a person of a half-done two-person video may be)
-                    if valid is not None:
-                        people[person.video_id].has_face = valid  # a face found = a crop data faces writes
-                    commit_video(writer, people[person.video_id], feats, valid, feature_dim)
-                    report.n_written += 1
+            for person in jobs[int(item["job"])].persons:
+                _commit_person(person.video_id, item["error"], people, buffers, writer, report, update_manifest)
             bar.advance(task)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _commit_person(video_id: str, error: str, people: dict[str, VideoJob],
+                   buffers: dict[str, tuple[np.ndarray, np.ndarray]], writer: Any, report: ExtractReport,
+                   update_manifest: bool) -> None:
+    """A finished raw video's person: committed, or failed (not committed, retried by the next run)."""
+    feats, valid = buffers.pop(video_id, (None, None))  # None: no face at all
+    if error:
+        report.failed.append(video_id)
+        report.errors.append(error)
+        log.warning("%s: not committed (%s); the next run retries it", video_id, error)
+    elif not writer.is_done(video_id):  # (a person of a half-done two-person video may be)
+        if valid is not None:
+            people[video_id].has_face = valid  # a face found = a crop data faces writes
+        commit_video(writer, people[video_id], feats, valid, int(writer.header["feature_dim"]),
+                     update_manifest=update_manifest)
+        report.n_written += 1
 
 
 def _store_batch(item: dict[str, Any], out: np.ndarray, people: dict[str, VideoJob],

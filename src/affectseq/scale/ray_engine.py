@@ -1,13 +1,15 @@
-"""``--engine ray``: ``extract`` and ``predict`` as Ray tasks over video shards, same outputs as the local engine.
+"""``--engine ray``: ``extract``, ``predict`` and ``data faces`` as Ray tasks, same outputs as the local engine.
 
 The driver plans the work exactly as the local engine does (the same jobs, the same
 skip-if-finished rule, the same output names), splits the unfinished videos into
-balanced shards (:mod:`affectseq.scale.shards`) and runs one Ray task per shard.
-Each task runs the local engine's own per-video code -- ``extract_videos`` with
-``update_manifest=False`` into the shared store, or ``predict_one`` per video --
-so each video's outputs are committed atomically by the worker that made them and a
-killed job resumes at video granularity; the driver rebuilds ``manifest.json``
-once at the end. Ray tasks are retried by Ray when a worker dies.
+balanced shards (:mod:`affectseq.scale.shards`) and runs one Ray task per shard --
+or per video where a video is already a long task (``data faces``, ``extract`` on raw
+videos: the face stage runs over the whole video). Each task runs the local engine's
+own per-video code -- ``extract_videos`` / ``extract_raw_jobs`` with
+``update_manifest=False`` into the shared store, ``predict_one`` per video, or
+``crop_video`` -- so each video's outputs are committed atomically by the worker that
+made them and a killed job resumes at video granularity; the driver rebuilds
+``manifest.json`` once at the end. Ray tasks are retried by Ray when a worker dies.
 
 Requirements on a cluster: ``affectseq[ray]`` installed on every node, and the
 dataset, the model file and the output directory on a filesystem every node sees
@@ -23,18 +25,24 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
+from affectseq.data.crop_export import CropJob
 from affectseq.errors import ConfigError
-from affectseq.features.extract import ExtractReport, MAX_LOGGED_ERRORS, extract_videos, open_store, raise_if_failed
+from affectseq.features.extract import ExtractReport, MAX_LOGGED_ERRORS, extract_into_store, extract_videos
 from affectseq.features.extract_jobs import plan_videos
-from affectseq.predict.batch import BatchReport, OutputOptions, VideoOutcome, VideoPlan, failed_outcome
+from affectseq.predict.batch import (BatchReport, OutputOptions, VideoOutcome, VideoPlan, describe_failure,
+                                     failed_outcome)
 from affectseq.predict.pipeline import PredictOptions
+from affectseq.prepare.face_crops import CropRunner, crop_video
+from affectseq.prepare.video_crops import CropOptions
+from affectseq.prepare.video_features import extract_raw_jobs, plan_raw_videos, unfinished_jobs
 from affectseq.scale.predict_shards import ModelRequest, predict_pairs, shard_plans, split_lost, start_batch
 from affectseq.scale.shards import balanced_shards, default_shard_count
 from affectseq.utils.progress import make_progress
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,6 +118,26 @@ def task_slots(ray: Any, options: RayOptions) -> int:
     return max(1, int(slots))
 
 
+def _task_results(ray: Any, fn: Callable[..., Any], items: Sequence[T], args: tuple,
+                  options: RayOptions) -> Iterator[tuple[T, Any, Exception | None]]:
+    """Submit ``fn(item, *args)`` per item; ``(item, result, None)`` or ``(item, None, error)`` as each ends.
+
+    ``error``: the task failed for good (after Ray's retries of a dead worker).
+    """
+    remote = ray.remote(num_cpus=options.cpus_per_task, num_gpus=options.gpus_per_task, max_retries=2)(fn)
+    arg_refs = tuple(ray.put(a) for a in args)  # shared objects go to the object store once, not per task
+    item_of = {remote.remote(item, *arg_refs): item for item in items}
+    pending = list(item_of)
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        try:
+            result = ray.get(done[0])
+        except Exception as err:  # noqa: BLE001 -- RayTaskError, WorkerCrashedError, ...
+            yield item_of[done[0]], None, err
+        else:
+            yield item_of[done[0]], result, None
+
+
 def _run_shards(ray: Any, fn: Callable[..., Any], shards: Sequence[Any], args: tuple, options: RayOptions,
                 label: str, progress: bool | None, on_result: Callable[[Any], None],
                 on_error: Callable[[Any, Exception], None] | None = None) -> None:
@@ -118,26 +146,39 @@ def _run_shards(ray: Any, fn: Callable[..., Any], shards: Sequence[Any], args: t
     A task that failed for good (after Ray's retries of a dead worker) raises here,
     or goes to ``on_error(shard, error)`` when given, and the other shards go on.
     """
-    remote = ray.remote(num_cpus=options.cpus_per_task, num_gpus=options.gpus_per_task, max_retries=2)(fn)
-    arg_refs = tuple(ray.put(a) for a in args)  # shared objects go to the object store once, not per task
-    shard_of = {remote.remote(shard, *arg_refs): shard for shard in shards}
-    pending = list(shard_of)
     with make_progress(disable=None if progress is None else not progress) as bar:
         task = bar.add_task(f"{label} (ray, {len(shards)} shards)", total=len(shards))
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            try:
-                result = ray.get(done[0])
-            except Exception as err:  # noqa: BLE001 -- RayTaskError, WorkerCrashedError, ...
-                if on_error is None:
-                    raise
-                on_error(shard_of[done[0]], err)
-            else:
+        for shard, result, error in _task_results(ray, fn, shards, args, options):
+            if error is None:
                 on_result(result)
+            elif on_error is None:
+                raise error
+            else:
+                on_error(shard, error)
             bar.advance(task)
 
 
 # -- extract ----------------------------------------------------------------------------------------------------
+def _extract_in_tasks(fn: Callable[..., dict[str, Any]], n_todo: int, make_shards: Callable[[int], list[list[Any]]],
+                      args: tuple, options: RayOptions, progress: bool | None) -> ExtractReport:
+    """Run ``fn(shard, *args)`` (an :class:`ExtractReport` as a dict) over ``make_shards(task slots)``; merged."""
+    report = ExtractReport()
+    if n_todo == 0:
+        return report
+    with ray_session(options) as ray:
+        shards = make_shards(task_slots(ray, options))
+
+        def merge(part: dict[str, Any]) -> None:
+            for key in ("n_written", "n_frames_encoded", "n_corrupt", "n_missing", "failed"):
+                setattr(report, key, getattr(report, key) + part[key])
+            report.errors.extend(part["errors"][: MAX_LOGGED_ERRORS - len(report.errors)])
+
+        started = time.perf_counter()
+        _run_shards(ray, fn, shards, args, options, "extract", progress, merge)
+        report.seconds = time.perf_counter() - started
+    return report
+
+
 def _extract_shard(jobs: list[Any], frame_model: Any, writer: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
     report = extract_videos(jobs, frame_model, writer, update_manifest=False, progress=False, **kwargs)
     return dataclasses.asdict(report)
@@ -161,28 +202,72 @@ def extract_with_ray(
     ``workers_per_task`` DataLoader processes decode crops inside each task (0: in the task itself).
     Videos with unreadable crops are not committed; ``ExtractIncomplete`` names them at the end.
     """
-    writer = open_store(out_dir, frame_model, dataset, checkpoint_path)
     jobs = plan_videos(dataset)
-    writer.set_planned([job.video_id for job in jobs])  # an aborted run leaves a store known to be incomplete
-    todo = [job for job in jobs if not writer.is_done(job.video_id)]
-    report = ExtractReport(n_videos=len(jobs), n_skipped=len(jobs) - len(todo))
-    if todo:
-        kwargs = {"batch_size": batch_size, "num_workers": workers_per_task, "device": device, "framing": framing}
+    kwargs = {"batch_size": batch_size, "num_workers": workers_per_task, "device": device, "framing": framing}
+
+    def run(writer: Any) -> ExtractReport:
+        todo = [job for job in jobs if not writer.is_done(job.video_id)]
+
+        def shards(slots: int) -> list[list[Any]]:
+            n_shards = options.n_shards or default_shard_count(len(todo), slots)
+            return balanced_shards(todo, [1 + int(j.has_face.sum()) for j in todo], n_shards)
+
+        return _extract_in_tasks(_extract_shard, len(todo), shards, (frame_model.cpu(), writer, kwargs), options,
+                                 progress)
+
+    return extract_into_store(out_dir, frame_model, dataset, [job.video_id for job in jobs], run, checkpoint_path)
+
+
+def _extract_raw_shard(jobs: list[CropJob], people: dict[str, Any], frame_model: Any, writer: Any,
+                       crop_options: CropOptions, kwargs: dict[str, Any]) -> dict[str, Any]:
+    report = extract_raw_jobs(jobs, people, frame_model, writer, crop_options, num_workers=0, update_manifest=False,
+                              progress=False, **kwargs)
+    return dataclasses.asdict(report)
+
+
+def extract_raw_videos_with_ray(
+    root: str | Path,
+    frame_model: Any,
+    out_dir: str | Path,
+    *,
+    crop_options: CropOptions = CropOptions(),
+    checkpoint_path: str | Path | None = None,
+    batch_size: int = 128,
+    device: str = "auto",
+    options: RayOptions = RayOptions(),
+    progress: bool | None = None,
+) -> ExtractReport:
+    """``extract_raw_videos`` with one Ray task per raw video (its face stage and encoder): the same store.
+
+    A video that cannot be read fails alone, as with the local engine (``ExtractIncomplete`` at the end).
+    """
+    dataset, crop_jobs, people = plan_raw_videos(root)
+    kwargs = {"batch_size": batch_size, "device": device}
+
+    def run(writer: Any) -> ExtractReport:
+        todo = unfinished_jobs(crop_jobs, writer)
+        return _extract_in_tasks(_extract_raw_shard, len(todo), lambda slots: [[job] for job in todo],
+                                 (people, frame_model.cpu(), writer, crop_options, kwargs), options, progress)
+
+    return extract_into_store(out_dir, frame_model, dataset, sorted(people), run, checkpoint_path)
+
+
+# -- data faces -------------------------------------------------------------------------------------------------
+def crop_with_ray(options: RayOptions = RayOptions()) -> CropRunner:
+    """A runner for :func:`~affectseq.prepare.face_crops.export_face_crops`: one Ray task per raw video.
+
+    Each task runs the local engine's per-video function (:func:`~affectseq.prepare.face_crops.crop_video`:
+    crops published, marker last), so outputs and resume are the local engine's; a task that
+    dies for good is that video's one-line failure.
+    """
+    def run(jobs: Sequence[CropJob], out: Path, crop_options: CropOptions) -> Iterator[tuple[CropJob, int | str]]:
+        if not jobs:
+            return
         with ray_session(options) as ray:
-            n_shards = options.n_shards or default_shard_count(len(todo), task_slots(ray, options))
-            shards = balanced_shards(todo, [1 + int(j.has_face.sum()) for j in todo], n_shards)
+            for job, outcome, error in _task_results(ray, crop_video, jobs, (out, crop_options), options):
+                yield job, describe_failure(job.video, error) if error is not None else outcome
 
-            def merge(part: dict[str, Any]) -> None:
-                for key in ("n_written", "n_frames_encoded", "n_corrupt", "n_missing", "failed"):
-                    setattr(report, key, getattr(report, key) + part[key])
-                report.errors.extend(part["errors"][: MAX_LOGGED_ERRORS - len(report.errors)])
-
-            started = time.perf_counter()
-            _run_shards(ray, _extract_shard, shards, (frame_model.cpu(), writer, kwargs), options, "extract",
-                        progress, merge)
-            report.seconds = time.perf_counter() - started
-    writer.rebuild_manifest()
-    return raise_if_failed(writer.root, report)
+    return run
 
 
 # -- predict ----------------------------------------------------------------------------------------------------
