@@ -148,13 +148,20 @@ def test_crop_folders_record_their_videos_fps(dataset, exported, clips_dir, capl
     assert "no known frame rate" not in caplog.text
 
 
-def test_abaw_crops_without_videos_leave_fps_unknown_said_once(tmp_path, caplog) -> None:
+def test_abaw_crops_take_fps_from_the_trees_videos_else_unknown_said_once(tmp_path, caplog) -> None:
     from affectseq.config import load_config
     from affectseq.data.synth import SynthConfig, generate
     from affectseq.features.video_fps import dataset_video_fps
+    from affectseq.io.video import probe_video
 
-    cfg = load_config(SynthConfig, overrides={"n_videos": 2, "n_frames": 12, "seed": 3, "write_videos": False})
-    generate(tmp_path / "abaw", cfg, workers=1, show_progress=False)
+    cfg = load_config(SynthConfig, overrides={"n_videos": 2, "n_frames": 12, "seed": 3})
+    generate(tmp_path / "abaw", cfg, workers=1, show_progress=False)  # ABAW crops + raw videos in the tree
+    videos = sorted((tmp_path / "abaw").rglob("*.mp4"))
+    assert len(videos) == 2
+    rates = dataset_video_fps(AbawDataset(tmp_path / "abaw"))
+    assert len(rates) == 3 and set(rates.values()) == {probe_video(videos[0]).fps}  # _left/_right share one
+    for video in videos:
+        video.unlink()
     with caplog.at_level("WARNING"):
         rates = dataset_video_fps(AbawDataset(tmp_path / "abaw"))
     assert len(rates) == 3 and set(rates.values()) == {None}
