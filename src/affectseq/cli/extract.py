@@ -19,7 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "finished videos. Unreadable crops are reported and masked. A dataset of raw videos "
                     "(<name>.mp4 + <name>.csv pairs, or an ABAW tree with videos but no crops) is extracted "
                     "straight from its videos: predict's face stage runs on the fly (no crops written) and the "
-                    "store equals extracting from the crops 'affectseq data faces' writes.",
+                    "store equals extracting from the crops 'affectseq data faces' writes (--engine ray: one Ray task "
+                    "per raw video, the same store).",
     )
     parser.add_argument("--data", required=True,
                         help="dataset root: an ABAW layout with cropped_aligned crops, or raw videos with labels")

@@ -43,7 +43,7 @@ from affectseq.utils.threads import torch_threads
 log = logging.getLogger(__name__)
 MARKER_DIR = ".affectseq-faces"
 # Runs unfinished jobs somewhere (Ray tasks): ``(job, crops written | one-line failure)`` as each ends.
-CropRunner = Callable[[list[CropJob], Path, CropOptions], Iterable[tuple[CropJob, "int | str"]]]
+CropRunner = Callable[[list[CropJob], Path, CropOptions], Iterable[tuple[CropJob, int | str]]]
 
 
 @dataclass
