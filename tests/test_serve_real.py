@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,11 @@ def test_job_frames_csv_equals_predicts(tmp_path: Path, clips_dir: Path) -> None
     assert main(["predict", str(clip), "-o", str(out), "--detect-every", "4", "--main-face-only",
                  "--no-progress"]) == 0
     assert served == (out / "single_face" / "frames.csv").read_bytes()
+    # The job's own summary.json records predict's options: no serve wrapper posing as a custom face source.
+    [job_summary] = (tmp_path / "data").rglob("summary.json")
+    job_print = json.loads(job_summary.read_text())["fingerprint"]
+    cli_print = json.loads((out / "single_face" / "summary.json").read_text())["fingerprint"]
+    assert job_print["options"] == cli_print["options"] and job_print["options"]["face_source"] == "default"
 
 
 def test_a_deleted_job_stops_between_frames(tmp_path: Path, clips_dir: Path) -> None:

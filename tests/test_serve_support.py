@@ -42,7 +42,7 @@ class FakePredict:
         self._lock = threading.Lock()
 
     def __call__(self, video: Path, out_dir: Path, bundle: Any, options: Any, output: Any,
-                 face_source_factory: Any = None, aligner: Any = None) -> Any:
+                 face_source_factory: Any = None, aligner: Any = None, on_frame: Any = None) -> Any:
         with self._lock:
             self.running += 1
             self.calls += 1

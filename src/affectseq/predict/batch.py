@@ -361,11 +361,13 @@ def predict_one(
     output_options: OutputOptions,
     face_source_factory: Callable[[], Any] | None = None,
     aligner: Callable[..., Any] | None = None,
+    on_frame: Callable[[int, int], None] | None = None,
 ) -> VideoPrediction:
     """Predict one video and publish its folder atomically (nothing is left on failure).
 
     An existing ``out_dir`` is replaced only when it holds an earlier result of this
     same video; anything else there raises InputError and is left untouched.
+    ``on_frame``: progress callback, as in :func:`~affectseq.predict.pipeline.predict_video_table`.
     """
     video = Path(video)
     # Fingerprint before predicting: a source that changes meanwhile is redone by the next run.
@@ -374,7 +376,8 @@ def predict_one(
     face_source = face_source_factory() if face_source_factory else None
     extra = {"aligner": aligner} if aligner is not None else {}
     # An absolute path: FFmpeg reads a relative "a:b.mp4" as protocol "a".
-    prediction = predict_video_table(video.absolute(), bundle, options, face_source=face_source, **extra)
+    prediction = predict_video_table(video.absolute(), bundle, options, face_source=face_source, on_frame=on_frame,
+                                     **extra)
     prediction.summary["fingerprint"] = fingerprint
     if prediction.summary["frames_with_face"] == 0:
         log.warning("%s: no face found; every frame is listed without predictions", display_name(str(video)))

@@ -184,11 +184,16 @@ def predict_video_table(
     options: PredictOptions = PredictOptions(),
     face_source: FaceSource | None = None,
     aligner: Callable[[np.ndarray, list[Any]], np.ndarray] | None = None,
+    on_frame: Callable[[int, int], None] | None = None,
 ) -> VideoPrediction:
     """Run the whole pipeline on one video; raise ``InputError`` for a video that cannot be read.
 
     ``face_source`` (default: detector + tracker from ``options``) and ``aligner``
     (frame, detections -> uint8 crops) replace the face stage for custom setups.
+    ``on_frame(frames_done, frames_expected)`` is called after each processed frame
+    (``frames_expected`` is the header's count, approximate); an exception it raises
+    stops the video there (how ``affectseq serve`` reports progress and cancels a job).
+    It changes no output, so it is not part of the fingerprint.
     """
     from affectseq.io.video import VideoReader
 
@@ -204,7 +209,7 @@ def predict_video_table(
     temporal = bundle.temporal_stage.at_fps(reader.info.fps / options.stride if reader.info.fps else None)
     model = BatchedFrameModel(bundle.frame_stage, options.batch_size, options.torch_threads)
     setup_sec = time.perf_counter() - start  # probing, and building the detector (weights, first imports)
-    rows, outputs, drain_sec = _read_faces(path, reader, stream, model, options)
+    rows, outputs, drain_sec = _read_faces(path, reader, stream, model, options, on_frame)
     faces_done = time.perf_counter()
 
     classes = tuple(bundle.info.classes)
@@ -237,7 +242,8 @@ def predict_video_table(
 
 
 def _read_faces(path: str | Path, reader: Any, stream: FaceCropStream, model: BatchedFrameModel,
-                options: PredictOptions) -> tuple[FaceRows, dict[str, np.ndarray], float]:
+                options: PredictOptions, on_frame: Callable[[int, int], None] | None = None,
+                ) -> tuple[FaceRows, dict[str, np.ndarray], float]:
     """Stages 1-3 over the whole video: face rows, frame-model outputs (one row per face), drain seconds."""
     from affectseq.utils.progress import make_progress
 
@@ -246,11 +252,14 @@ def _read_faces(path: str | Path, reader: Any, stream: FaceCropStream, model: Ba
     frames = stream.frames(reader)
     try:
         with make_progress(disable=None if options.progress is None else not options.progress) as progress:
-            task = progress.add_task(Path(path).name, total=max(reader.info.frame_count // options.stride, 1))
-            for frame in frames:
+            expected = max(reader.info.frame_count // options.stride, 1)
+            task = progress.add_task(Path(path).name, total=expected)
+            for done, frame in enumerate(frames, start=1):
                 rows.add(frame)
                 model.add([face.crop for face in frame.faces])
                 progress.advance(task)
+                if on_frame is not None:
+                    on_frame(done, expected)
         drain = time.perf_counter()
         outputs = model.result()
         return rows, outputs, time.perf_counter() - drain  # the model finishing after the last frame

@@ -2,8 +2,8 @@
 
 It calls the same public functions as ``affectseq predict`` (``predict_one``
 with its atomic per-video folder), so a job's ``frames.csv`` is the file
-``predict`` writes for the same video and options. Progress and cancellation
-ride on the face source, which ``predict`` calls once per frame.
+``predict`` writes for the same video and options (and the same fingerprint in its
+``summary.json``). Progress and cancellation ride on predict's per-frame callback.
 """
 
 from __future__ import annotations
@@ -22,30 +22,20 @@ FRAMES_SHARE = {True: 0.8, False: 0.95}
 MAX_CACHED_MODELS = 4
 
 
-class _ProgressFaces:
-    """Wraps predict's face source: counts frames for progress and stops a deleted job between frames."""
+class _FrameProgress:
+    """predict's ``on_frame`` callback: job progress, and a deleted job stopped between frames."""
 
-    def __init__(self, inner: Any, total: int, request: RunRequest, share: float):
-        self._inner = inner
-        self._total = max(total, 1)
+    def __init__(self, request: RunRequest, share: float):
         self._request = request
         self._share = share
-        self._done = 0
 
-    def __getattr__(self, name: str) -> Any:  # planner() and anything else predict looks up
-        return getattr(self._inner, name)
-
-    def update(self, frame_idx: int, rgb: Any, plan: Any = None) -> Any:
+    def __call__(self, done: int, expected: int) -> None:
         if self._request.cancelled.is_set():
             raise JobCancelled(self._request.job_id)
-        self._done += 1
-        if self._done % 8 == 1 or self._done == self._total:  # not a lock and a dict update per frame
+        if done % 8 == 1 or done >= expected:  # not a lock and a dict update per frame
             # The frame count is the header's (approximate); past it, what remains is writing files.
-            stage = "analysing frames" if self._done < self._total else "writing timeline and overlay"
-            self._request.progress(self._share * min(self._done / self._total, 1.0), stage)
-        if plan is None:
-            return self._inner.update(frame_idx, rgb)
-        return self._inner.update(frame_idx, rgb, plan)
+            stage = "analysing frames" if done < expected else "writing timeline and overlay"
+            self._request.progress(self._share * min(done / expected, 1.0), stage)
 
 
 class PredictRunner:
@@ -73,9 +63,7 @@ class PredictRunner:
 
     def __call__(self, request: RunRequest) -> dict[str, Any]:
         """Predict ``request.video`` into ``request.out_dir``; InputErrors name the client's file, not ours."""
-        from affectseq.io.video import probe_video
         from affectseq.predict.batch import OutputOptions, predict_one
-        from affectseq.predict.faces import make_face_source
         from affectseq.predict.pipeline import PredictOptions
 
         opts = request.options
@@ -87,12 +75,9 @@ class PredictRunner:
         request.progress(0.0, "loading model")
         bundle = self.bundle(opts.get("smoothing_sec"))
         try:
-            total = probe_video(request.video).frame_count
-            factory = lambda: _ProgressFaces(  # noqa: E731
-                make_face_source(options.detector, options.detect_every, options.main_face_only),
-                total, request, share)
             request.progress(0.0, "analysing frames")
-            prediction = predict_one(request.video, request.out_dir, bundle, options, output, factory)
+            prediction = predict_one(request.video, request.out_dir, bundle, options, output,
+                                     on_frame=_FrameProgress(request, share))
         except InputError as err:
             raise InputError(request.name, err.problem, err.line) from None
         # The API shows the client's file name and no server paths; summary.json on disk keeps
