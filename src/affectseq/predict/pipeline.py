@@ -190,10 +190,8 @@ def predict_video_table(
 
     ``face_source`` (default: detector + tracker from ``options``) and ``aligner``
     (frame, detections -> uint8 crops) replace the face stage for custom setups.
-    ``on_frame(frames_done, frames_expected)`` is called after each processed frame
-    (``frames_expected`` is the header's count, approximate); an exception it raises
-    stops the video there (how ``affectseq serve`` reports progress and cancels a job).
-    It changes no output, so it is not part of the fingerprint.
+    ``on_frame(frames_done, frames_expected)`` runs after each frame (expected: the header's count); an
+    exception it raises stops the video (``serve``'s progress and cancel). It changes no output.
     """
     from affectseq.io.video import VideoReader
 
