@@ -87,7 +87,7 @@ def main() -> None:
 
     from affectseq.io.video import probe_video
     from affectseq.predict.batch import OutputOptions, predict_one
-    from affectseq.predict.faces import DEFAULT_DETECT_EVERY
+    from affectseq.faces.stream import DEFAULT_DETECT_EVERY  # in this code and older
     from affectseq.predict.model import load_model
     from affectseq.predict.pipeline import PredictOptions
 
@@ -161,7 +161,7 @@ def one_run(args: argparse.Namespace) -> None:
     import torch
 
     from affectseq.predict.batch import OutputOptions, predict_one
-    from affectseq.predict.faces import DEFAULT_DETECT_EVERY
+    from affectseq.faces.stream import DEFAULT_DETECT_EVERY  # in this code and older
     from affectseq.predict.model import load_model
     from affectseq.predict.pipeline import PredictOptions
 

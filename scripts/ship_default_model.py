@@ -1,7 +1,7 @@
 """Ship a training run's best checkpoint as the packaged default model, with its JSON card.
 
-Maintainers only. Copies ``RUN/checkpoint_best.safetensors`` into ``src/affectseq/weights`` (via
-``affectseq.features.pretrained.export_shipped_model``) and writes the card: the run's own
+Maintainers only. Copies ``RUN/checkpoint_best.safetensors`` into ``src/affectseq/weights``
+(:func:`export_shipped_model`) and writes the card: the run's own
 selection metrics (from the checkpoint), then the shipped weights scored one pass per face (as
 ``predict`` uses them) on the validation split -- the number ``tests/test_default_model_guard.py``
 holds the weights to -- and, once, on the test split with 95% bootstrap intervals.
@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 CARD = {
     "terms": "Trained on FER+ labels (MIT, Microsoft) of the FER2013 images (released for research via the ICML "
@@ -26,6 +28,45 @@ CARD = {
     "smoothing_sec_default": 0.5,
     "model_card": "docs/model_card.md",
 }
+
+
+def export_shipped_model(run_dir: str | os.PathLike[str], name: str = "default",
+                         card: dict[str, Any] | None = None, dest_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Copy a run's ``checkpoint_best.safetensors`` into the weights folder as shipped model ``name``.
+
+    Writes the JSON card beside it: the run's validation metrics (from the checkpoint),
+    its test metrics (``test_metrics.json``, when the run finished) and ``card`` entries.
+    """
+    import shutil
+
+    from affectseq.features.shipped import SHIPPED_MODELS, weights_dir
+    from affectseq.modelfile.frame import read_frame_model_header
+    from affectseq.utils.atomic import atomic_path, write_json_atomic
+    from affectseq.utils.hashing import sha256_file
+
+    run = Path(run_dir)
+    source = run / "checkpoint_best.safetensors"
+    header = read_frame_model_header(source)
+    target = Path(dest_dir or weights_dir()) / SHIPPED_MODELS[name]
+    with atomic_path(target) as tmp:
+        shutil.copyfile(source, tmp)
+    test_file = run / "test_metrics.json"
+    meta = header.get("meta", {})
+    data = {
+        "name": name,
+        "file": target.name,
+        "sha256": sha256_file(target),  # the card describes exactly these weights (tests/test_default_model_guard.py)
+        "spec": header["encoder"],
+        "tasks": header["tasks"],
+        "expr_classes": header["expr_classes"],
+        "selected_epoch": meta.get("epoch"),
+        "val_metrics": meta.get("val_metrics"),
+        "test_metrics": json.loads(test_file.read_text(encoding="utf-8")) if test_file.is_file() else None,
+        "training_command": meta.get("command"),
+        **(card or {}),
+    }
+    write_json_atomic(target.with_suffix(".json"), data)
+    return target
 
 
 def one_pass_scores(model: str, data: str, split: str, bootstrap: int) -> dict:
@@ -53,8 +94,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--status", default="", help="one line for the card's status entry")
     args = parser.parse_args(argv)
-
-    from affectseq.features.pretrained import export_shipped_model
 
     card = dict(CARD, status=args.status, ship_command="python " + shlex.join(sys.argv))
     target = export_shipped_model(args.run, "default", card=card)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from affectseq.faces.stream import FaceCropStream, make_tracker
-from affectseq.predict.faces import align_crops
+from affectseq.faces import align_faces
 from affectseq.predict.pipeline import PredictOptions, predict_video_table
 from tests.test_predict_helpers import brightness_bundle
 
@@ -16,7 +16,7 @@ def _predict_crops(video, detect_every: int) -> tuple[list[np.ndarray], object]:
     recorded: list[np.ndarray] = []
 
     def recording_aligner(rgb, detections):
-        crops = align_crops(rgb, detections)
+        crops = align_faces(rgb, detections)
         recorded.extend(crops)
         return crops
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from affectseq.features.pretrained import model_card
+from affectseq.features.shipped import model_card
 
 pytestmark = pytest.mark.slow
 

@@ -94,7 +94,7 @@ def test_resume_does_not_need_the_warm_start_donor(ferplus_path, tmp_path):
     """The donor initialises a fresh run only; a resumed run restores its own checkpoint (the donor may be gone)."""
     import shutil
 
-    from affectseq.features.pretrained import shipped_model_path
+    from affectseq.features.shipped import shipped_model_path
 
     donor = tmp_path / "donor.safetensors"
     shutil.copyfile(shipped_model_path("fer2013-v1"), donor)

@@ -37,7 +37,7 @@ def predict_video(
     ``mode="causal"`` uses past frames only (streaming); ``"offline"`` may look
     ahead. Raises :class:`affectseq.errors.InputError` for an unreadable video.
     """
-    from affectseq.predict.faces import DEFAULT_DETECT_EVERY
+    from affectseq.faces.settings import DEFAULT_DETECT_EVERY
     from affectseq.predict.model import load_model
     from affectseq.predict.pipeline import DEFAULT_BATCH_SIZE, PredictOptions, predict_video_table
     from affectseq.predict.stages import ModelBundle

@@ -26,3 +26,8 @@ class InputError(AffectseqError):
 
 class ConfigError(AffectseqError):
     """A configuration value or option is invalid."""
+
+
+class SettingError(ConfigError, ValueError):
+    """A declared setting (``affectseq.utils.params``) out of its range or choices; also a ``ValueError``,
+    as the face tracker's own checks were."""

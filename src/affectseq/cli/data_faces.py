@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from affectseq.cli.options import add_engine_options, ray_options
-from affectseq.faces.stream import DEFAULT_DETECT_EVERY
+from affectseq.cli.options import add_engine_options, add_face_options, face_settings, ray_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,9 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created; resumed if present)")
     parser.add_argument("--workers", type=int, default=1, metavar="N",
                         help="processes cropping videos in parallel (default %(default)s)")
-    parser.add_argument("--detect-every", type=int, default=DEFAULT_DETECT_EVERY, metavar="K",
-                        help="run the face detector every K frames and track in between (default %(default)s)")
-    parser.add_argument("--detector", default="mtcnn", help="face detector backend: mtcnn or haar (default %(default)s)")
+    add_face_options(parser, ("detect_every", "detector"))
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_engine_options(parser)
     parser.set_defaults(handler=_faces)
@@ -45,9 +42,9 @@ def _faces(args: argparse.Namespace) -> int:
     from affectseq.prepare.face_crops import export_face_crops
     from affectseq.prepare.video_crops import CropOptions
 
-    if args.workers < 1 or args.detect_every < 1:
-        raise ConfigError("--workers and --detect-every must be at least 1")
-    options = CropOptions(detector=args.detector, detect_every=args.detect_every)
+    if args.workers < 1:
+        raise ConfigError("--workers must be at least 1")
+    options = CropOptions(**face_settings(args))
     runner = None
     if args.engine == "ray":
         from affectseq.scale.ray_engine import crop_with_ray

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from affectseq.cli.options import add_engine_options, ray_options
-from affectseq.faces.stream import DEFAULT_DETECT_EVERY
+from affectseq.cli.options import add_engine_options, add_face_options, face_settings, ray_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,11 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     parser.add_argument("--framing", default="abaw112",
                         help="how the dataset's crops are framed (default abaw112: ABAW cropped_aligned)")
-    parser.add_argument("--detect-every", type=int, default=DEFAULT_DETECT_EVERY, metavar="K",
-                        help="raw videos only: detect faces every K frames, track in between (default %(default)s; "
-                             "as data faces)")
-    parser.add_argument("--detector", default="mtcnn",
-                        help="raw videos only: face detector, mtcnn or haar (default %(default)s; as data faces)")
+    add_face_options(parser, ("detect_every", "detector"), note="raw videos only (as data faces): ")
     add_engine_options(parser)
     parser.set_defaults(handler=dispatch)
 
@@ -56,17 +51,14 @@ def dispatch(args: argparse.Namespace) -> int:
 
 def run_raw_videos(args: argparse.Namespace) -> int:
     """``affectseq extract`` on raw videos: faces found on the fly by ``--workers`` processes or Ray tasks."""
-    from affectseq.errors import ConfigError
     from affectseq.features.checkpoint import load_frame_model
     from affectseq.features.extract import resolve_device
     from affectseq.prepare.video_crops import CropOptions
 
-    if args.detect_every < 1:
-        raise ConfigError("--detect-every must be at least 1")
+    crop_options = CropOptions(**face_settings(args))  # checked before the model loads
     ray = args.engine == "ray"
     options = ray_options(args) if ray else None
     model = load_frame_model(args.checkpoint, device="cpu" if ray else resolve_device(args.device))
-    crop_options = CropOptions(detector=args.detector, detect_every=args.detect_every)
     common = dict(checkpoint_path=getattr(model, "source_path", None), batch_size=args.batch_size, device=args.device)
     print(f"{args.data}: raw videos, no face crops: running the face stage on the fly "
           f"(--detector {args.detector}, --detect-every {args.detect_every}; no crops written)")

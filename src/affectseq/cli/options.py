@@ -43,3 +43,48 @@ def ray_options(args: argparse.Namespace) -> Any:
     return RayOptions(address=args.ray_address, cpus_per_task=args.ray_cpus_per_task,
                       gpus_per_task=args.ray_gpus_per_task, n_shards=args.ray_shards,
                       log_to_driver=bool(getattr(args, "verbose", False)))
+
+
+def add_param_argument(parser: Any, name: str, param: Any, default: Any = None, note: str = "") -> None:
+    """One command-line option from a declared setting (``affectseq.utils.params.Param``).
+
+    A boolean that defaults to false is a ``--flag``; one that defaults to true is ``--no-flag``;
+    anything else takes a value, parsed and checked by the declaration when the options object is made.
+    """
+    from affectseq.utils.params import Boolean, Interval, OneOf
+
+    default = param.default if default is None else default
+    flag = param.option(name)
+    text = note + param.help
+    if isinstance(param.constraint, Boolean):
+        if default:
+            parser.add_argument("--no-" + flag.removeprefix("--"), dest=name, action="store_false",
+                                help=f"do not: {text}")
+        else:
+            parser.add_argument(flag, dest=name, action="store_true", help=text)
+        parser.set_defaults(**{name: bool(default)})
+        return
+    kwargs: dict[str, Any] = {"dest": name, "default": default, "help": text}
+    if isinstance(param.constraint, Interval):
+        kwargs.update(type=param.constraint.kind, metavar="K" if param.constraint.kind is int else "X")
+    elif isinstance(param.constraint, OneOf) and not callable(param.constraint.names):
+        kwargs["choices"] = param.constraint.choices()
+    parser.add_argument(flag, **kwargs)
+
+
+FACE_OPTION_NAMES: tuple[str, ...] = ("detector", "detect_every", "main_face_only")
+
+
+def add_face_options(parser: Any, names: tuple[str, ...] = FACE_OPTION_NAMES, note: str = "") -> None:
+    """Add the face settings ``names`` (``--detector``, ``--detect-every``, ``--main-face-only``) as declared
+    once in :mod:`affectseq.faces.settings` (``predict``, ``demo``, ``extract``, ``data faces``, ``live``);
+    ``note`` starts each help text (``extract``: raw videos only)."""
+    from affectseq.faces.settings import FACE_PARAMS
+
+    for name in names:
+        add_param_argument(parser, name, FACE_PARAMS[name], note=note)
+
+
+def face_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The face settings given on the command line (those the command has), as keyword arguments."""
+    return {name: getattr(args, name) for name in FACE_OPTION_NAMES if hasattr(args, name)}

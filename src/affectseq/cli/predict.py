@@ -7,21 +7,16 @@ import os
 import sys
 from typing import Any
 
-from affectseq.cli.options import add_engine_options, ray_options
+from affectseq.cli.options import add_engine_options, add_face_options, face_settings, ray_options
 
 DEFAULT_OUT = "affectseq_predictions"
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``predict`` and ``demo``: how the model and faces run."""
-    from affectseq.predict.faces import DEFAULT_DETECT_EVERY
     from affectseq.predict.pipeline import DEFAULT_BATCH_SIZE
 
-    parser.add_argument("--detect-every", type=int, default=DEFAULT_DETECT_EVERY, metavar="K",
-                        help="run the face detector every K frames and track in between (default %(default)s)")
-    parser.add_argument("--detector", default="mtcnn", help="face detector backend: mtcnn or haar (default %(default)s)")
-    parser.add_argument("--main-face-only", action="store_true", help="keep only the main face: the one with the largest accumulated area, while it is on screen; "
-                             "when it leaves, the largest remaining face takes over")
+    add_face_options(parser)
     parser.add_argument("--smoothing-sec", type=float, default=None, metavar="S",
                         help="smoothing window in seconds for frame models (default: the model's, 0 = none)")
     parser.add_argument("--mode", choices=("offline", "causal"), default="offline",
@@ -74,10 +69,8 @@ def build_options(args: argparse.Namespace) -> tuple[Any, Any]:
     from affectseq.predict.batch import OutputOptions
     from affectseq.predict.pipeline import PredictOptions
 
-    options = PredictOptions(
-        detector=args.detector, detect_every=args.detect_every, main_face_only=args.main_face_only,
-        mode=args.mode, batch_size=args.batch_size, progress=False if args.no_progress else None,
-    )
+    options = PredictOptions(**face_settings(args), mode=args.mode, batch_size=args.batch_size,
+                             progress=False if args.no_progress else None)
     output = OutputOptions(table_format=args.table_format, overlay=getattr(args, "overlay", False),
                            keep_audio=args.keep_audio)
     return options, output

@@ -23,6 +23,7 @@ import numpy as np
 
 from affectseq.faces.detector import Detection, FaceDetector, check_rgb
 from affectseq.faces.orientation import rotate_frame
+from affectseq.faces.settings import check_face_setting
 from affectseq.faces.working import WORK_MAX_SIDE, working_frame
 
 _THUMB_SIZE = (32, 18)
@@ -55,8 +56,7 @@ class DetectionSchedule:
     """
 
     def __init__(self, detect_every: int, cut_threshold: float | None) -> None:
-        if detect_every < 1:
-            raise ValueError(f"detect_every must be >= 1, got {detect_every}")
+        check_face_setting("detect_every", detect_every)
         self.detect_every = int(detect_every)
         self.cut_threshold = cut_threshold
         self.reset()

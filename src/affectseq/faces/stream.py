@@ -38,12 +38,11 @@ import numpy as np
 from affectseq.errors import ConfigError
 from affectseq.faces.align import align_faces
 from affectseq.faces.detector import DEFAULT_DETECTOR, Detection, create_detector
+from affectseq.faces.settings import DEFAULT_DETECT_EVERY, FaceSettings
 from affectseq.faces.tracking import FaceTracker, MainFace, TrackedFace
 from affectseq.faces.working import detection_to_full, working_frame
 from affectseq.utils.prefetch import prefetch
 
-# FaceTracker's own default and predict's: the setting the tracker's accuracy is measured at.
-DEFAULT_DETECT_EVERY = 8
 ALIGNED_SIZE = 112
 # Frames in flight between the threads of ``ahead=True``: 24 decoded + 8 planned (a 640x360
 # frame is 0.7 MB, a working copy at most 1920 px 6 MB).
@@ -70,10 +69,10 @@ def make_tracker(detector: str = DEFAULT_DETECTOR, detect_every: int = DEFAULT_D
     """The face tracker of ``predict`` and of :class:`FaceCropStream`: ``create_detector(detector)`` tracked.
 
     One constructor for both, so crops made for training come from exactly the faces
-    ``predict`` sees. Raises :class:`~affectseq.errors.ConfigError` for ``detect_every < 1``.
+    ``predict`` sees. Raises :class:`~affectseq.errors.SettingError` for settings out of range
+    (:mod:`affectseq.faces.settings`), before any detector is built.
     """
-    if detect_every < 1:
-        raise ConfigError(f"--detect-every must be >= 1, got {detect_every}")
+    FaceSettings(detector, detect_every, main_face_only)
     return FaceTracker(create_detector(detector), detect_every=detect_every, main_face_only=main_face_only)
 
 

@@ -46,6 +46,7 @@ import numpy as np
 from affectseq.faces.detector import Detection, FaceDetector, box_iou_matrix, check_rgb
 from affectseq.faces.orientation import box_to_rotated, detection_from_rotated, quarter_turns, rotate_frame
 from affectseq.faces.schedule import DetectionSchedule, FramePlan, FramePlanner
+from affectseq.faces.settings import DEFAULT_DETECT_EVERY, check_face_setting
 from affectseq.faces.working import WORK_MAX_SIDE, detection_to_full, working_frame
 
 
@@ -174,7 +175,7 @@ class FaceTracker:
     def __init__(
         self,
         detector: FaceDetector,
-        detect_every: int = 8,
+        detect_every: int = DEFAULT_DETECT_EVERY,
         *,
         main_face_only: bool = False,
         iou_threshold: float = 0.3,
@@ -188,8 +189,7 @@ class FaceTracker:
         refine_every: int = 2,
         max_side: int | None = WORK_MAX_SIDE,
     ) -> None:
-        if detect_every < 1:
-            raise ValueError(f"detect_every must be >= 1, got {detect_every}")
+        check_face_setting("detect_every", detect_every)
         if refine_every < 1:
             raise ValueError(f"refine_every must be >= 1, got {refine_every}")
         self.refine_every = int(refine_every)

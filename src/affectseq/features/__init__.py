@@ -19,7 +19,7 @@ _EXPORTS: dict[str, str] = {
     "save_frame_model": "affectseq.features.checkpoint",
     "load_frame_model": "affectseq.features.checkpoint",
     "read_frame_model_header": "affectseq.features.checkpoint",
-    "default_model_path": "affectseq.features.pretrained",
+    "default_model_path": "affectseq.features.shipped",
 }
 
 __all__ = sorted(_EXPORTS)

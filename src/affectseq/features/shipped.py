@@ -1,10 +1,8 @@
 """The registry of models shipped inside the package (``src/affectseq/weights/``): names, paths, cards.
 
 ``"default"`` is the expression model trained on FER2013 (see docs/model_card.md). This is
-the small module every loader imports to turn a name into a file (``resolve_model_path``);
-:mod:`affectseq.features.pretrained` re-exports it and adds the maintainers' export tool,
-which needs :mod:`affectseq.features.checkpoint` -- kept apart so that checkpoint loading
-and the registry never import each other.
+the small module every loader imports to turn a name into a file (``resolve_model_path``).
+Maintainers ship a trained model with ``scripts/ship_default_model.py``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Video prediction: any video in, per-frame emotions out (``affectseq predict``).
 
 Stages (each pluggable, chained by :mod:`.pipeline`): decode and the face stream
-(:mod:`affectseq.faces.stream`, shared with extraction; :mod:`.faces`) -> frame stage
+(:mod:`affectseq.faces.stream`, shared with extraction) -> frame stage
 (batched CNN, from :mod:`.model`) -> temporal stage (smoothing or a trained RNN from a
 sequence bundle, :mod:`.stages`, :mod:`.sequence`; live: :mod:`.streaming`) -> :mod:`.table`
 (frames table) -> :mod:`.outputs`, :mod:`.timeline`, :mod:`.overlay` (files) with

@@ -26,29 +26,43 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 import pandas as pd
 
 from affectseq.errors import ConfigError
-from affectseq.faces.stream import FaceCropStream, FrameFaces
-from affectseq.predict.faces import DEFAULT_DETECT_EVERY, FaceSource, make_face_source
+from affectseq.faces.settings import FACE_PARAMS, FaceSettings
+from affectseq.faces.stream import FaceCropStream, FaceSource, FrameFaces, make_tracker
 from affectseq.predict.outputs import summarize, video_metadata
 from affectseq.predict.smoothing import SMOOTHING_MODES
 from affectseq.predict.stages import ModelBundle, TemporalStage
 from affectseq.predict.table import FaceObservations, build_frames_table
+from affectseq.utils.params import Boolean, Interval, OneOf, Param
 
 DEFAULT_BATCH_SIZE = 64
 
 
 @dataclass(frozen=True)
-class PredictOptions:
-    """How faces are found and predictions assembled (model choice lives in :func:`load_model`)."""
+class PredictOptions(FaceSettings):
+    """How faces are found (:class:`~affectseq.faces.settings.FaceSettings`, the first three fields) and
+    predictions assembled; the model choice lives in :func:`load_model`. Each setting is declared once in
+    ``PARAMS``, which checks it and says whether it changes the outputs (the run fingerprint)."""
 
-    detector: str = "mtcnn"
-    detect_every: int = DEFAULT_DETECT_EVERY
-    main_face_only: bool = False
+    PARAMS: ClassVar[dict[str, Param]] = {
+        **FACE_PARAMS,
+        "mode": Param("offline", OneOf(SMOOTHING_MODES),
+                      "offline: centred/bidirectional over the whole video; causal: streaming, uses past frames "
+                      "only (default %(default)s)"),
+        "batch_size": Param(DEFAULT_BATCH_SIZE, Interval(int, 1, None), "faces per model batch",
+                            fingerprint=False),
+        "stride": Param(1, Interval(int, 1, None), "process every k-th frame (1 = all)"),
+        "torch_threads": Param(1, Interval(int, 1, None), "intra-op threads of each torch stage",
+                               fingerprint=False, nullable=True),
+        "progress": Param(None, Boolean(), "a progress bar (None: when stderr is a terminal)",
+                          fingerprint=False, nullable=True),
+    }
+
     mode: str = "offline"           # "offline" (centred / bidirectional) or "causal" (streaming)
     batch_size: int = DEFAULT_BATCH_SIZE
     stride: int = 1                 # process every k-th frame (1 = all)
@@ -58,11 +72,10 @@ class PredictOptions:
     torch_threads: int | None = 1
     progress: bool | None = None    # None: a bar when stderr is a terminal
 
-    def __post_init__(self) -> None:
-        if self.mode not in SMOOTHING_MODES:
-            raise ConfigError(f"--mode must be one of {', '.join(SMOOTHING_MODES)}, got {self.mode!r}")
-        if self.batch_size < 1 or self.detect_every < 1 or self.stride < 1:
-            raise ConfigError("--batch-size, --detect-every and stride must be >= 1")
+    @property
+    def faces(self) -> FaceSettings:
+        """The face settings alone."""
+        return FaceSettings(self.detector, self.detect_every, self.main_face_only)
 
 
 @dataclass
@@ -201,7 +214,7 @@ def predict_video_table(
         )
     start = time.perf_counter()
     reader = VideoReader(path, stride=options.stride)  # probes: InputError for non-videos
-    source = face_source or make_face_source(options.detector, options.detect_every, options.main_face_only)
+    source = face_source or make_tracker(options.detector, options.detect_every, options.main_face_only)
     stream = FaceCropStream(path, source, main_face_only=options.main_face_only, stride=options.stride,
                             aligner=aligner, ahead=True, torch_threads=options.torch_threads)
     temporal = bundle.temporal_stage.at_fps(reader.info.fps / options.stride if reader.info.fps else None)

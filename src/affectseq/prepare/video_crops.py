@@ -13,13 +13,16 @@ import shutil
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import ClassVar, Iterator
 
 import numpy as np
 
 from affectseq.data.abaw_layout import CROPS_MANIFEST
 from affectseq.data.crop_export import CropJob, CropPerson
-from affectseq.faces.stream import DEFAULT_DETECT_EVERY, FaceCrop, FaceCropStream, FrameFaces, make_tracker
+from affectseq.faces.detector import DEFAULT_DETECTOR
+from affectseq.faces.settings import DEFAULT_DETECT_EVERY, FACE_PARAMS
+from affectseq.faces.stream import FaceCrop, FaceCropStream, FrameFaces, make_tracker
+from affectseq.utils.params import Interval, Param, params_fingerprint, validate_params
 
 OWNER_FILE = CROPS_MANIFEST  # in each crop folder: marks it as ours, records its raw video and fps
 _TRACKS = ".tracks"
@@ -27,15 +30,26 @@ _TRACKS = ".tracks"
 
 @dataclass(frozen=True)
 class CropOptions:
-    """How faces are found (predict's options of the same names) and crops stored."""
+    """How faces are found (the face settings of the same names, :mod:`affectseq.faces.settings`) and crops
+    stored. Which face is the person is decided per person (:mod:`affectseq.data.crop_export`), so
+    ``main_face_only`` is not one of them."""
 
-    detector: str = "mtcnn"
+    PARAMS: ClassVar[dict[str, Param]] = {
+        "detector": FACE_PARAMS["detector"],
+        "detect_every": FACE_PARAMS["detect_every"],
+        "jpeg_quality": Param(95, Interval(int, 1, 100), "JPEG quality of the stored crops"),
+    }
+
+    detector: str = DEFAULT_DETECTOR
     detect_every: int = DEFAULT_DETECT_EVERY
     jpeg_quality: int = 95
 
+    def __post_init__(self) -> None:
+        validate_params(self)
+
     def fingerprint(self) -> dict[str, object]:
         """What a finished video's marker records; a rerun with other options redoes the video."""
-        return {"detector": self.detector, "detect_every": self.detect_every, "jpeg_quality": self.jpeg_quality}
+        return params_fingerprint(self)
 
 
 def crop_name(frame_idx: int) -> str:

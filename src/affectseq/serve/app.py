@@ -29,7 +29,7 @@ from affectseq import __version__
 from affectseq.errors import InputError
 from affectseq.predict.outputs import FRAMES_FILES, OVERLAY_FILE, SUMMARY_FILE, TIMELINE_FILE
 from affectseq.serve.jobs import OUT_DIR, UPLOAD_FILE, Job, JobQueue, JobStore, Runner, valid_job_id
-from affectseq.serve.options import OptionError, parse_options
+from affectseq.serve.options import OptionError, form_schema, parse_options
 from affectseq.serve.runner import client_error, media_type
 from affectseq.serve.upload import FILE_FIELD, UploadError, receive_upload
 
@@ -46,12 +46,7 @@ _UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-da
     "type": "object", "required": [FILE_FIELD],
     "properties": {
         FILE_FIELD: {"type": "string", "format": "binary", "description": "the video file"},
-        "detect_every": {"type": "integer", "minimum": 1, "default": 8,
-                         "description": "run the face detector every K frames"},
-        "main_face_only": {"type": "boolean", "default": False, "description": "keep only the main face"},
-        "smoothing_sec": {"type": "number", "minimum": 0,
-                          "description": "smoothing window in seconds (default: the model's)"},
-        "overlay": {"type": "boolean", "default": True, "description": "also write the annotated overlay.mp4"},
+        **form_schema(),
     }}}}}}
 
 

@@ -1,58 +1,56 @@
-"""Job options sent as form fields, checked once for the upload and the sample endpoints."""
+"""Job options sent as form fields, checked once for the upload and the sample endpoints.
+
+Each field is a declared setting (:mod:`affectseq.utils.params`): the face settings come from
+:mod:`affectseq.faces.settings` (the same ranges as the command line), so the form, the API schema
+(:func:`form_schema`) and ``predict`` agree.
+"""
 
 from __future__ import annotations
 
 from typing import Any, Mapping
 
-from affectseq.predict.faces import DEFAULT_DETECT_EVERY
+from affectseq.errors import SettingError
+from affectseq.faces.settings import FACE_PARAMS
+from affectseq.utils.params import Boolean, Interval, Param
 
-_TRUE = {"1", "true", "on", "yes"}
-_FALSE = {"0", "false", "off", "no", ""}
-FIELDS = ("detect_every", "main_face_only", "smoothing_sec", "overlay")
+FORM_PARAMS: dict[str, Param] = {
+    "detect_every": FACE_PARAMS["detect_every"],
+    "main_face_only": FACE_PARAMS["main_face_only"],
+    "smoothing_sec": Param(None, Interval(float, 0.0, 60.0), "smoothing window in seconds (default: the model's)",
+                           nullable=True),
+    # The page plays the overlay, so a job writes it unless told not to.
+    "overlay": Param(True, Boolean(), "also write the annotated overlay.mp4"),
+}
+FIELDS = tuple(FORM_PARAMS)
 
 
 class OptionError(ValueError):
     """A bad option value (answered with 422 and this message)."""
 
 
-def _bool(name: str, text: str) -> bool:
-    value = text.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise OptionError(f"{name} must be true or false, got {text!r}")
-
-
 def parse_options(fields: Mapping[str, str]) -> dict[str, Any]:
     """``{"detect_every", "main_face_only", "smoothing_sec", "overlay"}`` from form text, with defaults.
 
-    ``smoothing_sec`` is ``None`` (the model's own window) unless given;
-    ``overlay`` defaults to true because the page plays it. Unknown fields are
-    refused so a misspelt option is not silently ignored.
+    ``smoothing_sec`` is ``None`` (the model's own window) unless given; an empty field
+    keeps the default (false for a yes/no field). Unknown fields are refused so a misspelt option is not silently ignored.
     """
     unknown = sorted(set(fields) - set(FIELDS))
     if unknown:
         raise OptionError(f"unknown form field(s): {', '.join(unknown)} (known: {', '.join(FIELDS)})")
-    options: dict[str, Any] = {"detect_every": DEFAULT_DETECT_EVERY, "main_face_only": False,
-                               "smoothing_sec": None, "overlay": True}
-    if fields.get("detect_every", "").strip():
+    options: dict[str, Any] = {name: param.default for name, param in FORM_PARAMS.items()}
+    for name, param in FORM_PARAMS.items():
+        text = fields.get(name, "")
+        if not text.strip():
+            if name in fields and isinstance(param.constraint, Boolean):
+                options[name] = False  # an empty checkbox value
+            continue
         try:
-            options["detect_every"] = int(fields["detect_every"])
-        except ValueError:
-            raise OptionError(f"detect_every must be an integer, got {fields['detect_every']!r}") from None
-        if not 1 <= options["detect_every"] <= 1000:
-            raise OptionError("detect_every must be between 1 and 1000")
-    if "main_face_only" in fields:
-        options["main_face_only"] = _bool("main_face_only", fields["main_face_only"])
-    if "overlay" in fields:
-        options["overlay"] = _bool("overlay", fields["overlay"])
-    if fields.get("smoothing_sec", "").strip():
-        try:
-            value = float(fields["smoothing_sec"])
-        except ValueError:
-            raise OptionError(f"smoothing_sec must be a number, got {fields['smoothing_sec']!r}") from None
-        if not 0.0 <= value <= 60.0:  # also refuses nan
-            raise OptionError("smoothing_sec must be between 0 and 60 seconds")
-        options["smoothing_sec"] = value
+            options[name] = param.parse(name, text)
+        except SettingError as err:
+            raise OptionError(str(err)) from None
     return options
+
+
+def form_schema() -> dict[str, Any]:
+    """The JSON schema of each form field (the API docs' upload body)."""
+    return {name: param.json_schema() for name, param in FORM_PARAMS.items()}

@@ -63,12 +63,13 @@ class PredictRunner:
 
     def __call__(self, request: RunRequest) -> dict[str, Any]:
         """Predict ``request.video`` into ``request.out_dir``; InputErrors name the client's file, not ours."""
+        from affectseq.faces.settings import FACE_PARAMS
         from affectseq.predict.batch import OutputOptions, predict_one
         from affectseq.predict.pipeline import PredictOptions
 
         opts = request.options
-        options = PredictOptions(detect_every=int(opts.get("detect_every", PredictOptions.detect_every)),
-                                 main_face_only=bool(opts.get("main_face_only", False)), progress=False)
+        faces = {name: opts[name] for name in FACE_PARAMS if name in opts}  # the form's face settings
+        options = PredictOptions(**faces, progress=False)
         overlay = bool(opts.get("overlay", True))
         output = OutputOptions(table_format="csv", timeline=True, overlay=overlay)
         share = FRAMES_SHARE[overlay]
