@@ -114,6 +114,28 @@ def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(np.mean(true == pred))
 
 
+def uar(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> float:
+    """Unweighted average recall: the mean over classes of the fraction of their items predicted right.
+
+    The headline metric of clip benchmarks (DFEW, FERV39k, MAFW), where classes are very
+    unequal. Averaged over the classes **present in the truth** (a class without a true
+    item has no recall; the benchmarks' test sets hold every class, so this equals the mean
+    over all ``num_classes``). ``nan`` when nothing is annotated. Its companion, WAR
+    (weighted average recall), is :func:`accuracy`.
+    """
+    true, pred = _annotated_labels(y_true, y_pred)
+    if true.size == 0:
+        return float("nan")
+    present = np.unique(true)
+    present = present[present < num_classes]
+    return float(np.mean([np.mean(pred[true == c] == c) for c in present]))
+
+
+def war(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Weighted average recall (the clip benchmarks' name for it): exactly :func:`accuracy`."""
+    return accuracy(y_true, y_pred)
+
+
 def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> float:
     """Unweighted mean over the ``num_classes`` classes of the per-class F1 score.
 

@@ -50,7 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _add_bootstrap(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bootstrap", type=int, default=0, metavar="N",
-                        help="add 95%% confidence intervals from N bootstrap resamples of the frames (e.g. 1000)")
+                        help="add 95%% confidence intervals from N bootstrap resamples of the frames (e.g. 1000); "
+                        "clip data always gets UAR/WAR intervals over clips (N, or 1000)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -88,6 +89,12 @@ def run_model(args: argparse.Namespace) -> int:
 def summary_line(metrics: dict) -> str:
     """One line with the headline metric of every task present."""
     parts = [f"{metrics['n_frames']} frames"]
+    if "clip" in metrics:
+        clip = metrics["clip"]
+        ci = clip.get("ci95")
+        parts.append(f"{clip['n_clips']} clips: UAR={clip['uar']:.4f} WAR={clip['war']:.4f}"
+                     + (f" (95% CI UAR [{ci['uar'][0]:.4f}, {ci['uar'][1]:.4f}] "
+                        f"WAR [{ci['war'][0]:.4f}, {ci['war'][1]:.4f}])" if ci else ""))
     if "va" in metrics:
         va = metrics["va"]
         parts.append(f"CCC v={va['ccc_valence']:.4f} a={va['ccc_arousal']:.4f} mean={va['mean_ccc']:.4f}")

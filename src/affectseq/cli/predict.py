@@ -85,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
 
     report = run_batch(args.inputs, args.out, bundle, options, output, overwrite=args.overwrite,
                        on_outcome=print_outcome)
+    print_clips_csv(args.out, report)
     print(report.format())
     return report.exit_code
 
@@ -108,8 +109,18 @@ def run_scaled(args: argparse.Namespace) -> int:
         workers = min(args.workers, os.cpu_count() or 1)
         report = predict_parallel(args.inputs, args.out, model, options, output, workers=workers,
                                   overwrite=args.overwrite, on_outcome=print_outcome)
+    print_clips_csv(args.out, report)
     print(report.format())
     return report.exit_code
+
+
+def print_clips_csv(out: str, report: Any) -> None:
+    """A clip-trained model: write ``OUT/clips.csv`` (one row per input clip) and say where it is."""
+    from affectseq.predict.clip import write_clips_csv
+
+    path = write_clips_csv(out, report.outcomes)
+    if path is not None:
+        print(f"clip labels: {path}")
 
 
 def print_outcome(outcome: Any) -> None:

@@ -33,6 +33,8 @@ class Predictions:
     va_pred: np.ndarray | None = None
     au_true: np.ndarray | None = None
     au_prob: np.ndarray | None = None
+    # "clip": the data has one label per clip (video_id); rows may be frames or already one per clip.
+    label_level: str = "frame"
 
     def __len__(self) -> int:
         return int(self.frame_idx.shape[0])
@@ -72,7 +74,7 @@ class Predictions:
             video_id=self.video_id[keep], frame_idx=self.frame_idx[keep],
             expr_true=cut(self.expr_true), expr_prob=cut(self.expr_prob), expr_classes=self.expr_classes,
             va_true=cut(self.va_true), va_pred=cut(self.va_pred),
-            au_true=cut(self.au_true), au_prob=cut(self.au_prob),
+            au_true=cut(self.au_true), au_prob=cut(self.au_prob), label_level=self.label_level,
         )
 
 
@@ -125,4 +127,15 @@ def load_predictions(path: str | Path) -> Predictions:
         va_pred=None if va_pred is None else va_pred.astype(np.float64),
         au_true=None if au_true is None else au_true.astype(np.int8),
         au_prob=None if au_prob is None else au_prob.astype(np.float64),
+        label_level=_label_level(data, path),
     )
+
+
+def _label_level(data: dict[str, np.ndarray], path: Path) -> str:
+    """The file's ``label_level`` (files written before clip datasets have none: per-frame labels)."""
+    if "label_level" not in data:
+        return "frame"
+    level = str(data["label_level"])
+    if level not in ("frame", "clip"):
+        raise InputError(path, f"label_level must be 'frame' or 'clip', got {level[:40]!r}")
+    return level

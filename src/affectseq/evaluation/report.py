@@ -23,6 +23,7 @@ import pandas as pd
 from affectseq import metrics as M
 from affectseq.errors import InputError
 from affectseq.evaluation import plots
+from affectseq.evaluation.clips import scored_clip_predictions
 from affectseq.evaluation.predictions import Predictions, load_predictions
 from affectseq.evaluation.scores import compute_metrics, markdown_table
 from affectseq.utils.atomic import write_json_atomic, write_text_atomic
@@ -103,6 +104,9 @@ def evaluate_run(run_dir: str | Path, out_dir: str | Path | None = None,
     files: dict[str, str] = {}
     if preds.expr_true is not None:
         files.update({k: f"{FIGURES_DIR}/{v}" for k, v in write_expr_outputs(preds, figures).items()})
+    if "clip" in metrics:
+        clip_files = write_expr_outputs(scored_clip_predictions(preds), figures, prefix="clip_")
+        files.update({f"clip_{k}": f"{FIGURES_DIR}/{v}" for k, v in clip_files.items()})
     if preds.va_true is not None:
         files["va_scatter"] = f"{FIGURES_DIR}/" + plots.save_figure(
             plots.plot_va_scatter(preds.va_true, preds.va_pred), figures / "va_scatter.png").name
@@ -161,8 +165,29 @@ def render_report(run_dir: Path, metrics: dict[str, Any], files: dict[str, str],
                   f"Per-class scores ([CSV]({files['per_class_csv']})):", "", markdown_table(per_class),
                   f"![confusion matrix, counts]({files['confusion_counts']})",
                   f"![confusion matrix, row-normalised]({files['confusion_normalized']})", ""]
+    if "clip" in metrics:
+        lines += clip_report_lines(metrics["clip"], files)
     if "au" in metrics:
         lines += ["## Action units", "", f"AU macro-F1: {_fmt(metrics['au']['au_macro_f1'])} "
                   f"({metrics['au']['n_annotated_entries']} annotated AU entries)", ""]
     lines += ["All numbers: `affectseq.metrics`; every metric is also in [metrics.json](metrics.json).", ""]
     return "\n".join(lines)
+
+
+def clip_report_lines(clip: dict[str, Any], files: dict[str, str]) -> list[str]:
+    """The report's clip section: UAR/WAR with CIs, per-class recall, the clip confusion matrices."""
+    ci = clip.get("ci95")
+
+    def with_ci(key: str) -> str:
+        return _fmt(clip[key]) + (f" [{ci[key][0]:.4f}, {ci[key][1]:.4f}]" if ci else "")
+
+    recall = " | ".join(f"{name}: {_fmt(value)}" for name, value in clip["per_class_recall"].items())
+    return ["## Clips (one label per clip)", "",
+            f"Scored over {clip['n_clips']} clips ({clip['aggregation']}); "
+            f"{clip['n_clips_without_prediction']} clip(s) without any prediction are left out.", "",
+            "| UAR (mean per-class recall) | WAR (accuracy) | macro-F1 |", "|---|---|---|",
+            f"| {with_ci('uar')} | {with_ci('war')} | {_fmt(clip['macro_f1'])} |", "",
+            (f"95% intervals: {ci['n_boot']} bootstrap resamples of the clips." if ci else ""), "",
+            f"Per-class recall: {recall}", "",
+            f"![clip confusion matrix, counts]({files['clip_confusion_counts']})",
+            f"![clip confusion matrix, row-normalised]({files['clip_confusion_normalized']})", ""]

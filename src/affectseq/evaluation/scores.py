@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from affectseq import metrics as M
+from affectseq.evaluation.clips import DEFAULT_CLIP_BOOTSTRAP, clip_metrics
 from affectseq.evaluation.predictions import Predictions
 
 
@@ -21,6 +22,9 @@ def compute_metrics(preds: Predictions, bootstrap: int = 0) -> dict[str, Any]:
     ``mean_ccc`` (= ABAW VA score). ``au``: ``au_macro_f1`` over annotated AUs.
     ``bootstrap`` > 0 adds ``ci95`` (95% percentile-bootstrap intervals over that many
     resamples of the frames) to ``expr`` (accuracy, macro-F1) and ``va`` (mean CCC).
+    Clip data (``preds.label_level == "clip"``) adds ``level: "clip"``, ``uar``, ``war`` and
+    ``clip`` (:func:`affectseq.evaluation.clips.clip_metrics`, with CIs over clips: ``bootstrap``
+    resamples, 1000 when 0).
     """
     out: dict[str, Any] = {"n_frames": len(preds), "n_videos": int(len(np.unique(preds.video_id)))}
     if preds.expr_true is not None:
@@ -42,6 +46,11 @@ def compute_metrics(preds: Predictions, bootstrap: int = 0) -> dict[str, Any]:
             "n_annotated_entries": int(annotated.sum()),
             "au_macro_f1": M.au_macro_f1(preds.au_true, preds.au_prob),
         }
+    if preds.label_level == "clip" and preds.expr_true is not None:
+        # Clip data is scored over clips: UAR and WAR at the top level, the rest under "clip".
+        out["level"] = "clip"
+        out["clip"] = clip_metrics(preds, bootstrap or DEFAULT_CLIP_BOOTSTRAP)
+        out["uar"], out["war"] = out["clip"]["uar"], out["clip"]["war"]
     return out
 
 

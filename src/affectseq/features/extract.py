@@ -105,6 +105,8 @@ def open_store(
         checkpoint_path=str(Path(checkpoint_path).resolve()) if checkpoint_path else None,
         tasks=tuple(t.lower() for t in dataset.tasks),
         expr_classes=tuple(getattr(dataset, "expr_classes", ())) if "EXPR" in dataset.tasks else (),
+        # Clip datasets: "clip" (one label per video); every other dataset has per-frame labels.
+        label_level="clip" if getattr(dataset, "label_level", "frame") == "clip" else "frame",
         source=str(getattr(dataset, "root", "")) or None,
         video_fps=dataset_video_fps(dataset),
     )

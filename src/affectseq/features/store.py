@@ -2,7 +2,7 @@
 
 Layout of a store directory::
 
-    manifest.json                  format/version, encoder spec, checkpoint sha256, feature_dim,
+    manifest.json                  format/version, encoder spec, checkpoint sha256, feature_dim, label_level,
                                    dtype, tasks, expr_classes, AU names, frame_model, one entry per video
     frame_model.safetensors        a copy of the frame model that made the features (manifest
                                    ``frame_model``: file name + sha256), so the store alone trains a
@@ -41,6 +41,7 @@ FRAME_MODEL_NAME = "frame_model.safetensors"
 VIDEOS_DIR = "videos"
 FEATURE_DTYPE = np.dtype(np.float16)
 TASKS: tuple[str, ...] = ("expr", "va", "au")
+LABEL_LEVELS: tuple[str, ...] = ("frame", "clip")  # per-frame labels, or one label per video (clip datasets)
 
 # One record per frame. ``feature_valid``: the row holds a real feature (a face crop
 # existed and decoded); ``has_face``: the dataset says a face is there (a crop that
@@ -173,6 +174,11 @@ class FeatureStore:
         self.feature_dim = int(manifest["feature_dim"])
         self.tasks: tuple[str, ...] = tuple(manifest.get("tasks", ()))
         self.expr_classes: tuple[str, ...] = tuple(manifest.get("expr_classes", ()))
+        # Stores written before clip datasets existed hold per-frame labels.
+        self.label_level: str = str(manifest.get("label_level") or "frame")
+        if self.label_level not in LABEL_LEVELS:
+            raise InputError(manifest_path, f"label_level must be one of {', '.join(LABEL_LEVELS)}, "
+                                            f"got {self.label_level!r}")
         self.encoder: dict[str, Any] = dict(manifest.get("encoder") or {})
         self.checkpoint_sha256: str | None = manifest.get("checkpoint_sha256")
         self.entries: dict[str, VideoEntry] = {

@@ -33,6 +33,7 @@ from affectseq.features.store import (
     FEATURE_DTYPE,
     FRAME_MODEL_NAME,
     LABEL_DTYPE,
+    LABEL_LEVELS,
     MANIFEST_NAME,
     STORE_FORMAT,
     STORE_VERSION,
@@ -77,6 +78,7 @@ class StoreWriter:
         checkpoint_path: str | Path | None = None,
         tasks: Sequence[str] = (),
         expr_classes: Sequence[str] = (),
+        label_level: str = "frame",
         source: str | None = None,
         remove_stale: bool = True,
         video_fps: Mapping[str, float | None] | None = None,
@@ -95,6 +97,9 @@ class StoreWriter:
             "checkpoint_path": str(checkpoint_path) if checkpoint_path else None,
             "tasks": list(tasks),
             "expr_classes": list(expr_classes),
+            # "clip": one label per video (a clip dataset); "frame": per-frame labels. `train sequence`
+            # defaults to clip-level training on a clip store (affectseq.sequences.clips).
+            "label_level": _checked_label_level(label_level),
             "au_names": list(AU_NAMES),
             "source": source,
         }
@@ -256,6 +261,12 @@ class StoreWriter:
         if update_manifest:
             self._write_manifest()
         return entry
+
+
+def _checked_label_level(level: str) -> str:
+    if level not in LABEL_LEVELS:
+        raise ValueError(f"label_level must be one of {LABEL_LEVELS}, got {level!r}")
+    return level
 
 
 def _checked_sha256(path: Path, expected: str | None) -> str:

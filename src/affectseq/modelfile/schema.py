@@ -292,7 +292,7 @@ def _check_sequence_fields(check: HeaderChecker, header: dict[str, Any], legacy:
     for task in heads:
         check.nested("heads").integer(heads, task, 1, MAX_CLASSES)
     _check_temporal_config(check, check.mapping(header, "model_config"))
-    check.string(header, "mode", MODES)
+    check.string(header, "mode", MODES + ("clip",))  # clip: one output per clip (affectseq.sequences.clips)
     window = check.integer(header, "window", 1, 1_000_000)
     _optional_number(check, header, "fps", 1e-3, MAX_FPS)
     _optional_number(check, header, "window_sec", 0.0, 1e7)

@@ -164,6 +164,9 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     if summary.get("dominant_expression") is None:
         lines.append("  no face found: every frame is listed without predictions")
         return "\n".join(lines)
+    if summary.get("clip_label") is not None:  # a clip-trained bundle: one label for the clip
+        top_p = summary["clip_probabilities"][summary["clip_label"]]
+        lines.append(f"  clip label: {summary['clip_label']} (p={top_p:.2f}, face {summary['clip_face_id']})")
     shares = sorted(summary["time_share"].items(), key=lambda kv: -kv[1])
     top = ", ".join(f"{name} {100 * share:.0f}%" for name, share in shares[:4] if share > 0)
     lines.append(f"  dominant expression: {summary['dominant_expression']} (time share: {top})")

@@ -35,6 +35,7 @@ from affectseq.errors import ConfigError
 from affectseq.faces.settings import FACE_PARAMS, FaceSettings
 from affectseq.faces.stream import FaceCropStream, FaceSource, FrameFaces, make_tracker
 from affectseq.predict.outputs import summarize, video_metadata
+from affectseq.predict.clip import ClipTemporal, clip_summary
 from affectseq.predict.smoothing import SMOOTHING_MODES
 from affectseq.predict.stages import ModelBundle, TemporalStage
 from affectseq.predict.table import FaceObservations, build_frames_table
@@ -240,6 +241,7 @@ def predict_video_table(
     }
     summary = summarize(table, list(classes), bundle.info.has_va, video=video_metadata(reader.info, path),
                         model=bundle.info.to_dict(), processing=processing)
+    summary.update(clip_summary(table, classes) if isinstance(temporal, ClipTemporal) else {})  # clip bundles
     # Where the time went (benchmarks/predict_speed.py prints them per frame). CPU times are per
     # thread: faces = the calling thread's frame loop (tracking, alignment, bookkeeping);
     # detect-ahead = schedule + full detections; model = the frame stage.

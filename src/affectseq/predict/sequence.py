@@ -244,6 +244,13 @@ def load_sequence_model(path: Path, *, model_id: str, backend: str, device: str)
                "device": device, "trained_fps": _positive(header.get("fps")),
                "window_sec": _positive(header.get("window_sec"))},
     )
+    if bundle.mode == "clip":  # one prediction per clip (track): affectseq.predict.clip
+        from affectseq.predict.clip import ClipTemporal
+
+        info.temporal = f"{config.cell.upper()} {'-'.join(map(str, config.hidden_sizes))} clip, " \
+                        f"{bundle.window} frames sampled per clip"
+        return ModelBundle(frame_stage=frame_stage, temporal_stage=ClipTemporal(temporal, bundle.window, device),
+                           info=info, causal_ok=not config.bidirectional)
     return ModelBundle(
         frame_stage=frame_stage,
         temporal_stage=SequenceTemporal(temporal, bundle.window, device, trained_fps=_positive(header.get("fps")),

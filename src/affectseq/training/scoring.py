@@ -87,7 +87,8 @@ def frame_metrics(pred: dict[str, np.ndarray], num_classes: int) -> dict[str, fl
         y_true, y_pred = pred["expr_true"], pred["expr_prob"].argmax(1)
         scores["expr_accuracy"] = metrics.accuracy(y_true, y_pred)
         scores["expr_macro_f1"] = metrics.macro_f1(y_true, y_pred, num_classes)
-        scores["expr_abaw_score"] = metrics.abaw_expr_score(y_true, y_pred, num_classes)
+        if num_classes in (7, 8):  # a dataset's own classes (a study's "calm", "pain") have no ABAW score
+            scores["expr_abaw_score"] = metrics.abaw_expr_score(y_true, y_pred, num_classes)
     if "va_pred" in pred:
         ccc_v, ccc_a = metrics.ccc_per_dim(pred["va_true"], pred["va_pred"])
         scores.update(va_ccc_valence=float(ccc_v), va_ccc_arousal=float(ccc_a),
@@ -98,20 +99,28 @@ def frame_metrics(pred: dict[str, np.ndarray], num_classes: int) -> dict[str, fl
 
 
 def selection_score(scores: dict[str, float], select_metric: str) -> float:
-    """The number early stopping maximises: a named metric, or for ``auto`` the mean of each task's ABAW score."""
+    """The number early stopping maximises: a named metric, or for ``auto`` the mean of each task's ABAW score
+    (macro-F1 for expressions outside the 7/8 canonical classes)."""
     if select_metric != "auto":
         if select_metric not in scores:
             raise KeyError(f"select_metric {select_metric!r} not among {sorted(scores)}")
         return float(scores[select_metric])
-    parts = [scores[k] for k in ("expr_abaw_score", "va_mean_ccc", "au_macro_f1") if k in scores]
+    expr_key = "expr_abaw_score" if "expr_abaw_score" in scores else "expr_macro_f1"  # own class names
+    parts = [scores[k] for k in (expr_key, "va_mean_ccc", "au_macro_f1") if k in scores]
     return float(np.mean(parts))
 
 
 def write_predictions(path: str | Path, frame_set: FrameSet, indices: np.ndarray, pred: dict[str, np.ndarray],
-                      expr_classes: tuple[str, ...]) -> None:
-    """Write ``*_predictions.npz`` per the run-directory contract (atomically)."""
+                      expr_classes: tuple[str, ...], label_level: str | None = None) -> None:
+    """Write ``*_predictions.npz`` per the run-directory contract (atomically).
+
+    ``label_level`` (default: the frame set's, else ``"frame"``): ``"clip"`` when each video is a
+    clip with one label, so ``affectseq evaluate`` also scores clips (UAR/WAR over clips).
+    """
     video_id, frame_idx = frame_ids(frame_set, indices)
-    save_predictions_npz(path, {"video_id": video_id, "frame_idx": frame_idx}, pred, expr_classes)
+    level = label_level or getattr(frame_set, "label_level", "frame")
+    save_predictions_npz(path, {"video_id": video_id, "frame_idx": frame_idx,
+                                "label_level": np.asarray("clip" if level == "clip" else "frame")}, pred, expr_classes)
 
 
 def save_predictions_npz(path: str | Path, ids: dict[str, np.ndarray], pred: dict[str, np.ndarray],

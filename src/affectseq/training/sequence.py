@@ -18,6 +18,7 @@ plain batch-mean loss, ``W`` ranks take the same steps as one process.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,12 +30,14 @@ import torch
 from affectseq.errors import ConfigError, InputError
 from affectseq.features.store import FeatureStore
 from affectseq.models.temporal import TemporalConfig, TemporalModel
+from affectseq import metrics as M
+from affectseq.sequences.clips import ClipDataset
 from affectseq.sequences.dataset import WindowDataset, balanced_window_indices, collate_windows
-from affectseq.sequences.windows import WindowSpec
 from affectseq.training import distributed as ddp
 from affectseq.modelfile.sequence import BEST_NAME, save_sequence_checkpoint
 from affectseq.training.fit import FitSettings, TrainState, fit
 from affectseq.training.scoring import frame_metrics
+from affectseq.training.sequence_data import make_sample_datasets
 from affectseq.training.sequence_eval import predict_windows, window_loss, write_sequence_predictions
 
 log = logging.getLogger(__name__)
@@ -56,10 +59,14 @@ class SequenceTrainConfig:
     """Everything a sequence run depends on (saved as ``config.yaml``; override with ``key=value``)."""
 
     task: Literal["expr", "va", "multi"] = "expr"
-    mode: Literal["seq2one", "seq2seq"] = "seq2one"
+    # auto: clip on a clip store (one label per clip), else seq2one (the paper); see training.sequence_data
+    mode: Literal["auto", "seq2one", "seq2seq", "clip"] = "auto"
     window: int = 100  # frames per window (the paper: 100)
     stride: int | None = None  # anchor step of training windows; None: 1 (seq2one) / window (seq2seq)
-    pad_start: bool = False  # seq2one: also train/predict frames t < window from left-padded windows
+    # seq2one: also train/predict frames t < window from left-padded windows; None (auto): only when a
+    # split would otherwise have no window (videos shorter than the window), and say so
+    pad_start: bool | None = None
+    clip_frames: int = 16  # clip mode: frames sampled uniformly over each clip (the DFER convention)
     model: SequenceModelConfig = field(default_factory=SequenceModelConfig)
     epochs: int = 30
     batch_size: int = 64
@@ -84,8 +91,8 @@ class SequenceTrainConfig:
     allow_incomplete_store: bool = False
 
     def __post_init__(self) -> None:
-        if self.window < 1 or self.epochs < 1 or self.batch_size < 1:
-            raise ValueError("window, epochs and batch_size must be >= 1")
+        if self.window < 1 or self.epochs < 1 or self.batch_size < 1 or self.clip_frames < 1:
+            raise ValueError("window, clip_frames, epochs and batch_size must be >= 1")
 
 
 @dataclass
@@ -108,36 +115,35 @@ def resolve_tasks(store: FeatureStore, task: str) -> tuple[str, ...]:
     return tasks
 
 
-def build_model(config: SequenceTrainConfig, input_dim: int, tasks: tuple[str, ...], n_classes: int) -> TemporalModel:
-    """The temporal model of ``config`` with one head per task."""
+def build_model(config: SequenceTrainConfig, input_dim: int, tasks: tuple[str, ...], n_classes: int,
+                mode: str | None = None) -> TemporalModel:
+    """The temporal model of ``config`` with one head per task (``mode``: the resolved sample mode)."""
     sizes = {"expr": n_classes, "va": 2, "au": 13}
     m = config.model
+    mode = mode or config.mode
+    # A clip sample is read like a seq2one window: one output per sequence, after its last frame.
     arch = TemporalConfig(cell=m.cell, hidden_sizes=tuple(m.hidden_sizes), bidirectional=m.bidirectional,
-                          dropout=m.dropout, mode=config.mode, mask_channel=m.mask_channel)
+                          dropout=m.dropout, mode="seq2seq" if mode == "seq2seq" else "seq2one",
+                          mask_channel=m.mask_channel)
     return TemporalModel(input_dim, {t: sizes[t] for t in tasks}, arch)
 
 
 def make_datasets(store: FeatureStore, config: SequenceTrainConfig, tasks: tuple[str, ...]):
-    """(train, validation) window datasets; validation seq2seq windows never overlap (each frame once)."""
-    split_task = tasks[0] if len(tasks) == 1 else "multi"
-    train_ids = store.video_ids(split_task, config.train_split)
-    val_ids = store.video_ids(split_task, config.val_split)
-    if not train_ids or not val_ids:
-        raise InputError(store.root / "manifest.json",
-                         f"need videos in splits {config.train_split!r} and {config.val_split!r} for {split_task} "
-                         f"(store splits: {', '.join(store.splits(tasks[0])) or 'none'})")
-    spec = WindowSpec(mode=config.mode, length=config.window, stride=config.stride, tasks=tasks,
-                      pad_start=config.pad_start)
-    val_spec = WindowSpec(mode=config.mode, length=config.window, stride=None, tasks=tasks, pad_start=config.pad_start)
-    allow = config.allow_incomplete_store
-    return (WindowDataset(store, train_ids, spec, split=config.train_split, allow_incomplete=allow),
-            WindowDataset(store, val_ids, val_spec, split=config.val_split, allow_incomplete=allow))
+    """(train, validation) datasets: windows, or one sample per clip (see :mod:`affectseq.training.sequence_data`).
+
+    Validation seq2seq windows never overlap (each frame once).
+    """
+    train, val, _ = make_sample_datasets(store, config, tasks)
+    return train, val
 
 
-def _expr_class_weights(store: FeatureStore, dataset: WindowDataset, n_classes: int) -> torch.Tensor:
+def _expr_class_weights(store: FeatureStore, dataset: Any, n_classes: int) -> torch.Tensor:
     from affectseq.data.balance import class_weights
 
-    labels = np.concatenate([np.asarray(store.labels(v)["expr"]) for v in dataset.video_ids])
+    if isinstance(dataset, ClipDataset):  # one label per clip, whatever the clip's length
+        labels = dataset.target_labels("expr")
+    else:
+        labels = np.concatenate([np.asarray(store.labels(v)["expr"]) for v in dataset.video_ids])
     return torch.from_numpy(class_weights(labels, n_classes))
 
 
@@ -162,8 +168,8 @@ def _training_pool(train_ds: WindowDataset, config: SequenceTrainConfig, tasks: 
     """The training windows an epoch's order is drawn from: all, or a balanced seeded selection (seq2one)."""
     if config.balance == "none":
         return np.arange(len(train_ds))
-    if config.mode != "seq2one":
-        raise ConfigError(f"balance={config.balance} balances seq2one windows by their target; "
+    if isinstance(train_ds, WindowDataset) and train_ds.spec.mode != "seq2one":
+        raise ConfigError(f"balance={config.balance} balances seq2one windows or clips by their target; "
                           "seq2seq windows have no single target (use class_weighted=true)")
     try:
         return balanced_window_indices(train_ds, tasks[0], config.balance, random_state=config.seed)
@@ -194,15 +200,17 @@ class SequenceTask:
         self.store = store = FeatureStore(self.store_path)
         self.tasks = resolve_tasks(store, c.task)
         self.n_classes = len(store.expr_classes) or 7
-        self.train_ds, self.val_ds = make_datasets(store, c, self.tasks)
-        if len(self.train_ds) == 0 or len(self.val_ds) == 0:
-            raise InputError(store.root, f"no windows to train on ({len(self.train_ds)} train, {len(self.val_ds)} "
-                             f"validation); are videos shorter than window={c.window}?")
+        self.train_ds, self.val_ds, self.plan = make_sample_datasets(store, c, self.tasks)
+        if self.plan.mode == "clip":
+            self.items_name = "clips"
+            if c.select_metric == "auto" and self.tasks == ("expr",):
+                # Clip benchmarks rank by UAR (mean per-class recall): select the model on it.
+                self.settings = dataclasses.replace(self.settings, select_metric="expr_uar")
         self.pool = _training_pool(self.train_ds, c, self.tasks)
         self.val_eval = _validation_windows(self.val_ds, c)
 
     def build_model(self) -> TemporalModel:
-        return build_model(self.config, self.store.feature_dim, self.tasks, self.n_classes)
+        return build_model(self.config, self.store.feature_dim, self.tasks, self.n_classes, self.plan.mode)
 
     def init_fresh(self, model: torch.nn.Module) -> None:
         """Nothing to add: a temporal model starts from its seeded initialisation."""
@@ -216,11 +224,11 @@ class SequenceTask:
         self.class_weights = (_expr_class_weights(store, self.train_ds, self.n_classes).to(device)
                               if c.class_weighted and "expr" in self.tasks else None)
         self.frame_ckpt = store.frame_model_file()  # the store's own copy: the frame run folder may be gone
-        self.info = {"mode": c.mode, "window": c.window, "tasks": list(self.tasks),
+        self.info = {"mode": self.plan.mode, "window": self.plan.length, "tasks": list(self.tasks),
                      "expr_classes": list(store.expr_classes) if "expr" in self.tasks else [],
                      "encoder": store.encoder, "store_checkpoint_sha256": store.checkpoint_sha256,
                      "fps": store.fps(self.train_ds.video_ids),
-                     "meta": {"store": str(store.root), "run_dir": str(run_dir),
+                     "meta": {"store": str(store.root), "run_dir": str(run_dir), "samples": self.plan.to_dict(),
                               **({"world_size": ctx.world_size} if ctx.enabled else {})}}
         # Global step i covers order[i*B:(i+1)*B] whatever the number of ranks (rank r takes the r-th block).
         self.sampler = ddp.FixedOrderSampler(lambda e: epoch_order(self.pool, c, e), c.batch_size // ctx.world_size,
@@ -251,7 +259,10 @@ class SequenceTask:
             pred = predict_windows(ddp.unwrap(model), part, c.eval_batch_size, self.device, c.va_loss,
                                    c.num_workers)
             pred = ddp.gather_predictions(pred, -(-len(block) // c.eval_batch_size), ctx)
-        return frame_metrics(pred, self.n_classes), pred
+        scores = frame_metrics(pred, self.n_classes)
+        if self.plan.mode == "clip" and "expr_prob" in pred:
+            scores["expr_uar"] = M.uar(pred["expr_true"], pred["expr_prob"].argmax(1), self.n_classes)
+        return scores, pred
 
     def save_best(self, run_dir: Path, model: torch.nn.Module, state: TrainState, metrics: dict[str, float],
                   pred: dict[str, np.ndarray]) -> None:
@@ -259,10 +270,10 @@ class SequenceTask:
                                                               "val_score": state.best_score},
                                  frame_checkpoint=self.frame_ckpt)
         write_sequence_predictions(run_dir / "val_predictions.npz", pred, self.val_ds.video_ids,
-                                   self.store.expr_classes)
+                                   self.store.expr_classes, label_level="clip" if self.plan.mode == "clip" else "frame")
 
     def finish(self, run_dir: Path, state: TrainState) -> dict[str, Any]:
-        return {}
+        return {"samples": self.plan.to_dict()}
 
 
 def train_sequence(

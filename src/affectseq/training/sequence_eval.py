@@ -46,7 +46,8 @@ def predict_windows(
 ) -> dict[str, np.ndarray]:
     """Predictions per evaluated frame, with truths and the mean loss (key ``loss``).
 
-    Rows: seq2one -- one per window, the predicted (target) frame; seq2seq -- every
+    Rows: seq2one -- one per window, the predicted (target) frame; clip samples
+    (:class:`~affectseq.sequences.clips.ClipDataset`) -- one per clip, ``frame_idx`` -1; seq2seq -- every
     frame inside the video of every window (padding dropped). Keys follow the
     run-directory contract (``expr_true``/``expr_prob``, ``va_true``/``va_pred``,
     ``au_true``/``au_prob``) plus ``video`` (position in ``dataset.video_ids``),
@@ -64,11 +65,13 @@ def predict_windows(
         n_batches += 1
         if model.config.mode == "seq2one":
             keep = np.ones(len(batch["video"]), dtype=bool)
+            target = batch["target_frame_idx"].numpy()
             rows = {
                 "video": batch["video"].numpy(),
-                "frame_idx": batch["target_frame_idx"].numpy(),
+                "frame_idx": target,
                 # The target's own face is not an input in seq2one; report whether the last input frame had one.
-                "has_feature": batch["mask"][:, -1].numpy(),
+                # A clip sample (target -1: the whole clip) reports whether any sampled frame had a face.
+                "has_feature": np.where(target >= 0, batch["mask"][:, -1].numpy(), batch["mask"].any(1).numpy()),
             }
         else:
             frame_idx = batch["frame_idx"].numpy()
@@ -90,13 +93,19 @@ def predict_windows(
 
 
 def write_sequence_predictions(
-    path: str | Path, pred: dict[str, np.ndarray], video_ids: Sequence[str], expr_classes: Sequence[str]
+    path: str | Path, pred: dict[str, np.ndarray], video_ids: Sequence[str], expr_classes: Sequence[str],
+    label_level: str = "frame",
 ) -> None:
-    """Write ``val_predictions.npz`` per the run-directory contract (atomically)."""
+    """Write ``val_predictions.npz`` per the run-directory contract (atomically).
+
+    ``label_level="clip"``: one row per clip (``frame_idx`` -1), recorded in the file so
+    ``affectseq evaluate`` reports UAR/WAR over clips.
+    """
     ids = {
         "video_id": np.asarray(video_ids, dtype=str)[pred["video"]] if len(pred.get("video", [])) else
         np.zeros(0, dtype=str),
         "frame_idx": pred["frame_idx"].astype(np.int64),
         "has_feature": pred["has_feature"].astype(bool),
+        "label_level": np.asarray(label_level),
     }
     save_predictions_npz(path, ids, pred, expr_classes)
