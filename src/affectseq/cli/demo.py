@@ -11,6 +11,7 @@ DEFAULT_DEMO_OUT = "affectseq_demo"
 
 def register(subparsers: Any) -> None:
     """Add the ``demo`` subcommand."""
+    from affectseq.cli.options import add_output_options
     from affectseq.cli.predict import add_model_options
 
     parser = subparsers.add_parser(
@@ -22,8 +23,8 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--out", "-o", default=DEFAULT_DEMO_OUT, help="output folder (default ./%(default)s)")
     parser.add_argument("--model", default="default", help="model to demo (default: the shipped one)")
-    parser.add_argument("--no-overlay", action="store_true", help="skip the annotated video (faster)")
     add_model_options(parser)
+    add_output_options(parser, defaults={"overlay": True})  # --no-overlay: skip the annotated video (faster)
     parser.set_defaults(handler=run)
 
 
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     """
     from affectseq.cli.predict import build_options, say
     from affectseq.predict.batch import (
-        OutputOptions, check_output_root, expected_fingerprint, output_session, plan_video, predict_one,
+        check_output_root, expected_fingerprint, output_session, plan_video, predict_one,
     )
     from affectseq.predict.model import load_model
     from affectseq.predict.outputs import format_summary
@@ -43,8 +44,6 @@ def run(args: argparse.Namespace) -> int:
 
     video = sample_video_path()
     options, output = build_options(args)
-    output = OutputOptions(table_format=output.table_format, overlay=not args.no_overlay,
-                           keep_audio=args.keep_audio)
     out_root = Path(args.out)
     check_output_root(out_root)
     say(f"affectseq demo: {video.name} ({SAMPLE_ATTRIBUTION}) with model '{args.model}'")

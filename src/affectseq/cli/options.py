@@ -59,7 +59,7 @@ def add_param_argument(parser: Any, name: str, param: Any, default: Any = None, 
     if isinstance(param.constraint, Boolean):
         if default:
             parser.add_argument("--no-" + flag.removeprefix("--"), dest=name, action="store_false",
-                                help=f"do not: {text}")
+                                help=f"turn off: {text}")
         else:
             parser.add_argument(flag, dest=name, action="store_true", help=text)
         parser.set_defaults(**{name: bool(default)})
@@ -88,3 +88,24 @@ def add_face_options(parser: Any, names: tuple[str, ...] = FACE_OPTION_NAMES, no
 def face_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The face settings given on the command line (those the command has), as keyword arguments."""
     return {name: getattr(args, name) for name in FACE_OPTION_NAMES if hasattr(args, name)}
+
+
+def add_output_options(parser: Any, defaults: dict[str, Any] | None = None) -> None:
+    """Add the settings of every registered output writer (``affectseq.predict.writers``): ``--format``,
+    ``--no-timeline``, ``--overlay``, ``--keep-audio`` and those of writers registered by plug-ins.
+
+    ``defaults`` changes a default for this command (``demo``: the overlay is on, so it offers ``--no-overlay``).
+    """
+    from affectseq.predict.writers import output_params
+
+    defaults = defaults or {}
+    group = parser.add_argument_group("output files (affectseq.predict.writers)")
+    for name, param in output_params().items():
+        add_param_argument(group, name, param, default=defaults.get(name))
+
+
+def output_options(args: argparse.Namespace) -> Any:
+    """``OutputOptions`` from the options of :func:`add_output_options`."""
+    from affectseq.predict.writers import OutputOptions, output_params
+
+    return OutputOptions(**{name: getattr(args, name) for name in output_params() if hasattr(args, name)})

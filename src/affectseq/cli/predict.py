@@ -7,13 +7,15 @@ import os
 import sys
 from typing import Any
 
-from affectseq.cli.options import add_engine_options, add_face_options, face_settings, ray_options
+from affectseq.cli.options import (add_engine_options, add_face_options, add_output_options, face_settings,
+                                  output_options, ray_options)
 
 DEFAULT_OUT = "affectseq_predictions"
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
-    """Options shared by ``predict`` and ``demo``: how the model and faces run."""
+    """Options shared by ``predict`` and ``demo``: how the model and faces run (the output files are
+    :func:`~affectseq.cli.options.add_output_options`)."""
     from affectseq.predict.pipeline import DEFAULT_BATCH_SIZE
 
     add_face_options(parser)
@@ -27,9 +29,6 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                              "(pip install 'affectseq[onnx]'), else torch (default %(default)s)")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="faces per model batch")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default %(default)s)")
-    parser.add_argument("--keep-audio", action="store_true", help="keep the original audio in the overlay video")
-    parser.add_argument("--format", choices=("csv", "parquet"), default="csv", dest="table_format",
-                        help="frames table format (default %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="redo videos whose outputs already exist")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -46,8 +45,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("-o", "--out", default=DEFAULT_OUT, help="output folder (default %(default)s)")
     parser.add_argument("--model", default="default",
                         help="'default' (shipped), a frame-model .safetensors, a sequence bundle or a run folder")
-    parser.add_argument("--overlay", action="store_true", help="also write an annotated overlay.mp4")
     add_model_options(parser)
+    add_output_options(parser)
     engine = add_engine_options(parser)
     engine.add_argument("--workers", type=int, default=1, metavar="N",
                         help="local engine: predict N videos at once in N processes (default %(default)s)")
@@ -66,14 +65,11 @@ def dispatch(args: argparse.Namespace) -> int:
 
 def build_options(args: argparse.Namespace) -> tuple[Any, Any]:
     """``(PredictOptions, OutputOptions)`` from parsed arguments."""
-    from affectseq.predict.batch import OutputOptions
     from affectseq.predict.pipeline import PredictOptions
 
     options = PredictOptions(**face_settings(args), mode=args.mode, batch_size=args.batch_size,
                              progress=False if args.no_progress else None)
-    output = OutputOptions(table_format=args.table_format, overlay=getattr(args, "overlay", False),
-                           keep_audio=args.keep_audio)
-    return options, output
+    return options, output_options(args)
 
 
 def run(args: argparse.Namespace) -> int:

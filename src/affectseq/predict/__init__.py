@@ -4,7 +4,7 @@ Stages (each pluggable, chained by :mod:`.pipeline`): decode and the face stream
 (:mod:`affectseq.faces.stream`, shared with extraction) -> frame stage
 (batched CNN, from :mod:`.model`) -> temporal stage (smoothing or a trained RNN from a
 sequence bundle, :mod:`.stages`, :mod:`.sequence`; live: :mod:`.streaming`) -> :mod:`.table`
-(frames table) -> :mod:`.outputs`, :mod:`.timeline`, :mod:`.overlay` (files) with
+(frames table) -> :mod:`.writers` (one per output file: :mod:`.outputs`, :mod:`.timeline`, :mod:`.overlay`) with
 :mod:`.batch` running many videos.
 Heavy modules load lazily.
 """
@@ -21,7 +21,9 @@ _LAZY: dict[str, str] = {
     "SmoothingTemporal": "affectseq.predict.stages",
     "PredictOptions": "affectseq.predict.pipeline",
     "predict_video_table": "affectseq.predict.pipeline",
-    "OutputOptions": "affectseq.predict.batch",
+    "OutputOptions": "affectseq.predict.writers",
+    "OutputWriter": "affectseq.predict.writers",
+    "register_output": "affectseq.predict.writers",
     "run_batch": "affectseq.predict.batch",
     "smooth_track": "affectseq.predict.smoothing",
     "CausalSmoother": "affectseq.predict.smoothing",

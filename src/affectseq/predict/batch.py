@@ -1,7 +1,8 @@
 """Predict over many videos and folders: one atomic output folder per video, never stopping at a bad file.
 
-For each input video, ``OUT/<name>/`` gets ``frames.csv`` (or ``frames.parquet``),
-``summary.json``, ``timeline.png`` and optionally ``overlay.mp4``. Promises
+For each input video, ``OUT/<name>/`` gets the files of the output writers
+(:mod:`affectseq.predict.writers`: ``frames.csv`` or ``frames.parquet``, ``timeline.png``,
+optionally ``overlay.mp4``, then ``summary.json``). Promises
 (``docs/reliability.md``):
 
 * **names** -- ``<name>`` is :func:`affectseq.utils.naming.safe_name` of the file
@@ -25,8 +26,7 @@ import contextlib
 import logging
 import os
 import tempfile
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
@@ -35,26 +35,13 @@ from affectseq.io.video import VIDEO_SUFFIXES
 from affectseq.predict import outputs
 from affectseq.predict.pipeline import PredictOptions, VideoPrediction, predict_video_table
 from affectseq.predict.stages import ModelBundle
+from affectseq.predict.writers import OutputOptions, write_outputs
 from affectseq.utils.interrupt import sigterm_as_interrupt
 from affectseq.utils.lock import LOCK_FILE, hold_lock
 from affectseq.utils.naming import display_name, safe_name, short_hash
 from affectseq.utils.publish import partial_dir, publish_dir, remove_partials
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class OutputOptions:
-    """Which files to write per video."""
-
-    table_format: str = "csv"       # "csv" or "parquet"
-    timeline: bool = True
-    overlay: bool = False
-    keep_audio: bool = False
-
-    def fingerprint(self) -> dict[str, Any]:
-        """The output choices recorded in the fingerprint (all of them change what is written)."""
-        return asdict(self)
 
 
 @dataclass
@@ -220,15 +207,13 @@ def predict_fingerprint(options: PredictOptions, face_source_factory: Any = None
                         ) -> dict[str, Any]:
     """The prediction options recorded in the fingerprint: those that change the frames table.
 
-    Batch size, threads and progress give identical results and are left out;
-    a custom face source or aligner (Python API) is recorded by name.
+    ``PredictOptions.fingerprint()`` (batch size, threads and progress give identical results and are
+    declared out of it); a custom face source or aligner (Python API) is recorded by name.
     """
     def name(fn: Any) -> str:
         return "default" if fn is None else f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', '?')}"
 
-    return {"detector": options.detector, "detect_every": options.detect_every,
-            "main_face_only": options.main_face_only, "mode": options.mode, "stride": options.stride,
-            "face_source": name(face_source_factory), "aligner": name(aligner)}
+    return {**options.fingerprint(), "face_source": name(face_source_factory), "aligner": name(aligner)}
 
 
 def expected_fingerprint(video: Path, model_info: Mapping[str, Any], options: PredictOptions,
@@ -324,33 +309,9 @@ def is_finished(out_dir: Path) -> bool:
 def write_video_outputs(
     video: Path, out_dir: Path, prediction: VideoPrediction, options: OutputOptions, stride: int = 1
 ) -> dict[str, float]:
-    """Write all files of one video into ``out_dir`` (an empty, temporary folder); seconds per file."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    seconds: dict[str, float] = {}
-    start = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal start
-        now = time.perf_counter()
-        seconds[name], start = now - start, now
-
-    outputs.write_frames_table(prediction.table, out_dir, options.table_format)
-    lap("table_sec")
-    if options.timeline:
-        from affectseq.predict.timeline import draw_timeline
-
-        draw_timeline(prediction.table, prediction.classes, out_dir / outputs.TIMELINE_FILE,
-                      title=display_name(video.name), summary=prediction.summary, has_va=prediction.has_va)
-        lap("timeline_sec")
-    if options.overlay:
-        from affectseq.predict.overlay import write_overlay
-
-        write_overlay(video, prediction.table, prediction.classes, out_dir / outputs.OVERLAY_FILE,
-                      has_va=prediction.has_va, keep_audio=options.keep_audio, stride=stride)
-        lap("overlay_sec")
-    outputs.write_summary(prediction.summary, out_dir)
-    lap("summary_sec")
-    return seconds
+    """Write all files of one video into ``out_dir`` (an empty, temporary folder): each writer of ``options``
+    (:mod:`affectseq.predict.writers`), ``summary.json`` last; seconds per file."""
+    return write_outputs(video, out_dir, prediction, options, stride)
 
 
 def predict_one(

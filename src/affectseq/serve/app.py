@@ -27,7 +27,8 @@ from starlette.requests import ClientDisconnect
 
 from affectseq import __version__
 from affectseq.errors import InputError
-from affectseq.predict.outputs import FRAMES_FILES, OVERLAY_FILE, SUMMARY_FILE, TIMELINE_FILE
+from affectseq.predict.outputs import FRAMES_FILES, OVERLAY_FILE
+from affectseq.predict.writers import output_writers
 from affectseq.serve.jobs import OUT_DIR, UPLOAD_FILE, Job, JobQueue, JobStore, Runner, valid_job_id
 from affectseq.serve.options import OptionError, form_schema, parse_options
 from affectseq.serve.runner import client_error, media_type
@@ -35,13 +36,15 @@ from affectseq.serve.upload import FILE_FIELD, UploadError, receive_upload
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(str(resources.files("affectseq.serve") / "static"))
-# Result files by URL name: (file in the job's out/ folder, media type).
-RESULT_FILES: dict[str, tuple[str, str]] = {
-    "frames.csv": (FRAMES_FILES["csv"], "text/csv"),
-    "summary.json": (SUMMARY_FILE, "application/json"),
-    "timeline.png": (TIMELINE_FILE, "image/png"),
-    "overlay.mp4": (OVERLAY_FILE, "video/mp4"),
-}
+
+
+def result_files() -> dict[str, tuple[str, str]]:
+    """Result files by URL name: (file in the job's out/ folder, media type), one per file of each output writer
+    (``frames.parquet`` is made from the CSV on request instead: jobs write CSV)."""
+    return {name: (name, mime) for writer in output_writers() for name, mime in writer.files.items()
+            if name != FRAMES_FILES["parquet"]}
+
+
 _UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": [FILE_FIELD],
     "properties": {
@@ -240,7 +243,7 @@ def _add_result_routes(app: FastAPI, store: JobStore) -> None:
 
         return frames_series(_result_path(store, job_id, FRAMES_FILES["csv"]), max(100, min(max_points, 100_000)))
 
-    for url_name, (file_name, mime) in RESULT_FILES.items():
+    for url_name, (file_name, mime) in result_files().items():
         _add_result_file_route(app, store, url_name, file_name, mime)
 
 

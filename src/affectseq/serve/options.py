@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+import dataclasses
+
 from affectseq.errors import SettingError
 from affectseq.faces.settings import FACE_PARAMS
+from affectseq.predict.writers import output_params
 from affectseq.utils.params import Boolean, Interval, Param
 
 FORM_PARAMS: dict[str, Param] = {
@@ -18,8 +21,8 @@ FORM_PARAMS: dict[str, Param] = {
     "main_face_only": FACE_PARAMS["main_face_only"],
     "smoothing_sec": Param(None, Interval(float, 0.0, 60.0), "smoothing window in seconds (default: the model's)",
                            nullable=True),
-    # The page plays the overlay, so a job writes it unless told not to.
-    "overlay": Param(True, Boolean(), "also write the annotated overlay.mp4"),
+    # The overlay writer's switch; the page plays the overlay, so a job writes it unless told not to.
+    "overlay": dataclasses.replace(output_params()["overlay"], default=True),
 }
 FIELDS = tuple(FORM_PARAMS)
 

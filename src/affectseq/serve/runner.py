@@ -64,14 +64,15 @@ class PredictRunner:
     def __call__(self, request: RunRequest) -> dict[str, Any]:
         """Predict ``request.video`` into ``request.out_dir``; InputErrors name the client's file, not ours."""
         from affectseq.faces.settings import FACE_PARAMS
-        from affectseq.predict.batch import OutputOptions, predict_one
+        from affectseq.predict.batch import predict_one
+        from affectseq.predict.writers import OutputOptions
         from affectseq.predict.pipeline import PredictOptions
 
         opts = request.options
         faces = {name: opts[name] for name in FACE_PARAMS if name in opts}  # the form's face settings
         options = PredictOptions(**faces, progress=False)
         overlay = bool(opts.get("overlay", True))
-        output = OutputOptions(table_format="csv", timeline=True, overlay=overlay)
+        output = OutputOptions(table_format="csv", timeline=True, overlay=overlay)  # other writers: their defaults
         share = FRAMES_SHARE[overlay]
         request.progress(0.0, "loading model")
         bundle = self.bundle(opts.get("smoothing_sec"))
