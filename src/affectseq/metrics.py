@@ -151,6 +151,58 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> float:
     )
 
 
+def _annotated_probs(y_true: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Annotated labels and their probability rows ``(N, C)`` (float64); ValueError on a shape mismatch."""
+    true = np.asarray(y_true).astype(np.int64).reshape(-1)
+    prob = np.asarray(probs, dtype=np.float64)
+    if prob.ndim != 2 or prob.shape[0] != true.shape[0]:
+        raise ValueError(f"probabilities must be (N, C) with N = {true.shape[0]}, got shape {prob.shape}")
+    keep = true >= 0
+    return true[keep], prob[keep]
+
+
+def reliability_bins(y_true: np.ndarray, probs: np.ndarray, n_bins: int = 15) -> dict[str, np.ndarray]:
+    """Top-class confidence binned into ``n_bins`` equal-width bins of [0, 1] (the usual reliability diagram).
+
+    Returns ``edges`` (n_bins + 1,), and per bin ``count``, ``confidence`` (mean top-class
+    probability) and ``accuracy`` (fraction whose top class is the true one); empty bins hold NaN.
+    A confidence equal to a bin's upper edge falls in that bin (bins are ``(lo, hi]``, the first ``[0, hi]``).
+    """
+    true, prob = _annotated_probs(y_true, probs)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    confidence = prob.max(axis=1) if prob.size else np.zeros(0)
+    correct = (prob.argmax(axis=1) == true) if prob.size else np.zeros(0, dtype=bool)
+    which = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, n_bins - 1)
+    count = np.bincount(which, minlength=n_bins).astype(np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_conf = np.bincount(which, weights=confidence, minlength=n_bins) / count
+        accuracy_per_bin = np.bincount(which, weights=correct.astype(np.float64), minlength=n_bins) / count
+    return {"edges": edges, "count": count, "confidence": mean_conf, "accuracy": accuracy_per_bin}
+
+
+def expected_calibration_error(y_true: np.ndarray, probs: np.ndarray, n_bins: int = 15) -> float:
+    """ECE of the top-class confidence: ``sum_b (n_b / N) * |accuracy_b - confidence_b|`` over
+    :func:`reliability_bins` (15 equal-width bins by default, Guo et al. 2017); ``nan`` if none annotated.
+
+    0 means that among faces given top probability p, a fraction p is classified correctly.
+    """
+    bins = reliability_bins(y_true, probs, n_bins)
+    total = bins["count"].sum()
+    if total == 0:
+        return float("nan")
+    used = bins["count"] > 0
+    gaps = np.abs(bins["accuracy"][used] - bins["confidence"][used])
+    return float(np.sum(bins["count"][used] / total * gaps))
+
+
+def negative_log_likelihood(y_true: np.ndarray, probs: np.ndarray, eps: float = 1e-12) -> float:
+    """Mean ``-log p(true class)`` over annotated frames (probabilities clipped at ``eps``); ``nan`` if none."""
+    true, prob = _annotated_probs(y_true, probs)
+    if true.size == 0:
+        return float("nan")
+    return float(-np.mean(np.log(np.clip(prob[np.arange(true.size), true], eps, 1.0))))
+
+
 def per_class_scores(
     y_true: np.ndarray,
     y_pred: np.ndarray,

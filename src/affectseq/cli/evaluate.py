@@ -27,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="score a trained frame model on one split of a dataset and write its report",
         description="Run a frame model (a .safetensors file, a training run folder's checkpoint or 'default') "
         "over every frame of one split of a dataset (FER2013/FER+ .npz, image tree or ABAW root) and write "
-        "OUT/<split>_predictions.npz, metrics.json, confusion matrices, per-class tables and report.md.",
+        "OUT/<split>_predictions.npz, metrics.json (accuracy, UAR, macro-F1, ECE, NLL), confusion matrices, "
+        "per-class tables, a reliability diagram and report.md.",
     )
     model_parser.add_argument("model", metavar="MODEL",
                               help="'default', a frame-model .safetensors file or a training run folder")
@@ -101,10 +102,12 @@ def summary_line(metrics: dict) -> str:
     if "expr" in metrics:
         ex = metrics["expr"]
         score = "" if ex["abaw_score"] is None else f" ABAW={ex['abaw_score']:.4f}"
-        parts.append(f"EXPR acc={ex['accuracy']:.4f} macro-F1={ex['macro_f1']:.4f}{score}")
+        parts.append(f"EXPR acc={ex['accuracy']:.4f} UAR={ex['uar']:.4f} macro-F1={ex['macro_f1']:.4f}{score} "
+                     f"ECE={ex['ece']:.4f} NLL={ex['nll']:.4f}")
         if "ci95" in ex:
-            (a_lo, a_hi), (f_lo, f_hi) = ex["ci95"]["accuracy"], ex["ci95"]["macro_f1"]
-            parts.append(f"95% CI acc [{a_lo:.4f}, {a_hi:.4f}] macro-F1 [{f_lo:.4f}, {f_hi:.4f}]")
+            ci = ex["ci95"]
+            parts.append("95% CI " + " ".join(f"{name} [{ci[key][0]:.4f}, {ci[key][1]:.4f}]" for key, name in (
+                ("accuracy", "acc"), ("uar", "UAR"), ("macro_f1", "macro-F1"), ("ece", "ECE")) if key in ci))
     if "au" in metrics:
         parts.append(f"AU macro-F1={metrics['au']['au_macro_f1']:.4f}")
     return " | ".join(parts)

@@ -221,6 +221,21 @@ def class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
     return weights.astype(np.float32)
 
 
+def class_prior(labels: np.ndarray, num_classes: int, pseudo_count: float = 1.0) -> np.ndarray:
+    """Training class frequencies ``(n_c + a) / (n + k * a)``, float64 ``(num_classes,)``, all > 0.
+
+    The prior that logit adjustment (Menon et al. 2021) subtracts or adds in log space; the
+    pseudo-count ``a`` keeps a class absent from ``labels`` finite in ``log(prior)``.
+    Unannotated labels (-1) are ignored.
+    """
+    labels = np.asarray(labels).astype(np.int64).reshape(-1)
+    annotated = labels[labels >= 0]
+    if annotated.size and annotated.max() >= num_classes:
+        raise ValueError(f"label {annotated.max()} out of range for {num_classes} classes")
+    counts = np.bincount(annotated, minlength=num_classes).astype(np.float64) + pseudo_count
+    return counts / counts.sum()
+
+
 # --------------------------------------------------------------------------- reports
 
 

@@ -135,3 +135,32 @@ def plot_training_curves(history: pd.DataFrame, ax: Any = None) -> Figure:
             axis.legend(fontsize=8)
         axis.grid(alpha=0.3)
     return fig
+
+
+def plot_reliability_diagram(bins: dict[str, np.ndarray], title: str = "", ece: float | None = None,
+                             ax: Any = None) -> Figure:
+    """Reliability diagram of :func:`affectseq.metrics.reliability_bins`: per confidence bin, the fraction
+    classified correctly (bars) against the diagonal a calibrated model follows; bar shading and the
+    lower strip show how many faces fall in each bin."""
+    fig, ax = _new_axes(ax, 1, figsize=(4.2, 4.2))
+    edges, count = bins["edges"], bins["count"]
+    width = np.diff(edges)
+    used = count > 0
+    share = count / max(int(count.sum()), 1)
+    ax.bar(edges[:-1][used], bins["accuracy"][used], width=width[used], align="edge", color="#4C72B0",
+           edgecolor="white", label="accuracy in bin")
+    gap_low = np.minimum(bins["accuracy"][used], bins["confidence"][used])
+    ax.bar(edges[:-1][used], np.abs(bins["accuracy"][used] - bins["confidence"][used]), bottom=gap_low,
+           width=width[used], align="edge", color="#DD8452", alpha=0.45, label="gap to mean confidence")
+    ax.plot([0, 1], [0, 1], linestyle="--", color="0.3", linewidth=1, label="calibrated")
+    ax.bar(edges[:-1], share / max(float(share.max()), 1e-12) * 0.25, width=width, align="edge", bottom=-0.3,
+           color="0.6", label="faces per bin (relative)")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(-0.3, 1.0)
+    ax.set_yticks(np.linspace(0, 1, 6))
+    ax.set_xlabel("top-class probability (confidence)")
+    ax.set_ylabel("fraction correct")
+    text = f"{title}  ECE {ece:.3f}" if ece is not None else title
+    ax.set_title(text.strip(), fontsize=10)
+    ax.legend(loc="upper left", fontsize=7)
+    return fig

@@ -25,7 +25,7 @@ from affectseq.errors import InputError
 from affectseq.evaluation import plots
 from affectseq.evaluation.clips import scored_clip_predictions
 from affectseq.evaluation.predictions import Predictions, load_predictions
-from affectseq.evaluation.scores import compute_metrics, markdown_table
+from affectseq.evaluation.scores import ECE_BINS, compute_metrics, markdown_table
 from affectseq.utils.atomic import write_json_atomic, write_text_atomic
 from affectseq.utils.rundir import predictions_file
 
@@ -76,6 +76,10 @@ def write_expr_outputs(preds: Predictions, figures: Path, prefix: str = "") -> d
         fig = plots.plot_confusion_matrix(matrix, names, title, normalized=normalize is not None)
         path = plots.save_figure(fig, figures / f"{prefix}confusion_{key}.png")
         files[f"confusion_{key}"] = path.name
+    bins = M.reliability_bins(preds.expr_true, preds.expr_prob, ECE_BINS)
+    fig = plots.plot_reliability_diagram(bins, f"{prefix}reliability",
+                                         M.expected_calibration_error(preds.expr_true, preds.expr_prob, ECE_BINS))
+    files["reliability"] = plots.save_figure(fig, figures / f"{prefix}reliability.png").name
     table = M.per_class_scores(preds.expr_true, preds.expr_pred, n, names)
     csv_path = figures / f"{prefix}per_class.csv"
     write_text_atomic(csv_path, table.to_csv(float_format="%.6f"))
@@ -159,12 +163,16 @@ def render_report(run_dir: Path, metrics: dict[str, Any], files: dict[str, str],
         ex = metrics["expr"]
         per_class = pd.DataFrame(ex["per_class"]).set_index("class")
         lines += ["## Expressions", "",
-                  "| accuracy | macro-F1 | ABAW score | formula | annotated frames |", "|---|---|---|---|---|",
-                  f"| {_fmt(ex['accuracy'])} | {_fmt(ex['macro_f1'])} | {_fmt(ex['abaw_score'])} | "
-                  f"{ex['abaw_formula'] or '-'} | {ex['n_frames']} |", "",
+                  "| accuracy (WAR) | UAR | macro-F1 | ABAW score | formula | ECE | NLL | annotated frames |",
+                  "|---|---|---|---|---|---|---|---|",
+                  f"| {_fmt(ex['accuracy'])} | {_fmt(ex['uar'])} | {_fmt(ex['macro_f1'])} | {_fmt(ex['abaw_score'])} | "
+                  f"{ex['abaw_formula'] or '-'} | {_fmt(ex['ece'])} | {_fmt(ex['nll'])} | {ex['n_frames']} |", "",
+                  "UAR: mean per-class recall. ECE: expected calibration error of the top-class probability "
+                  f"({ex['ece_bins']} equal bins). NLL: mean -log probability of the true class.", "",
                   f"Per-class scores ([CSV]({files['per_class_csv']})):", "", markdown_table(per_class),
                   f"![confusion matrix, counts]({files['confusion_counts']})",
-                  f"![confusion matrix, row-normalised]({files['confusion_normalized']})", ""]
+                  f"![confusion matrix, row-normalised]({files['confusion_normalized']})",
+                  f"![reliability diagram]({files['reliability']})", ""]
     if "clip" in metrics:
         lines += clip_report_lines(metrics["clip"], files)
     if "au" in metrics:

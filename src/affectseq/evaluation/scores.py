@@ -11,17 +11,20 @@ from affectseq import metrics as M
 from affectseq.evaluation.clips import DEFAULT_CLIP_BOOTSTRAP, clip_metrics
 from affectseq.evaluation.predictions import Predictions
 
+ECE_BINS = 15  # equal-width confidence bins of the reported ECE and the reliability diagram
+
 
 def compute_metrics(preds: Predictions, bootstrap: int = 0) -> dict[str, Any]:
     """JSON-able metrics per task present.
 
     ``expr``: ``n_frames`` (annotated), ``num_classes``, ``accuracy``,
     ``macro_f1``, ``abaw_score`` and ``abaw_formula``, ``per_class`` (precision,
-    recall, F1, support, predicted per class), ``confusion_counts`` (rows true).
+    recall, F1, support, predicted per class), ``confusion_counts`` (rows true), and from the
+    probabilities ``uar`` (mean per-class recall), ``ece`` (15 bins, top-class confidence) and ``nll``.
     ``va``: ``n_frames`` per dimension, ``ccc_valence``, ``ccc_arousal``,
     ``mean_ccc`` (= ABAW VA score). ``au``: ``au_macro_f1`` over annotated AUs.
     ``bootstrap`` > 0 adds ``ci95`` (95% percentile-bootstrap intervals over that many
-    resamples of the frames) to ``expr`` (accuracy, macro-F1) and ``va`` (mean CCC).
+    resamples of the frames) to ``expr`` (accuracy, macro-F1, UAR, ECE) and ``va`` (mean CCC).
     Clip data (``preds.label_level == "clip"``) adds ``level: "clip"``, ``uar``, ``war`` and
     ``clip`` (:func:`affectseq.evaluation.clips.clip_metrics`, with CIs over clips: ``bootstrap``
     resamples, 1000 when 0).
@@ -29,12 +32,16 @@ def compute_metrics(preds: Predictions, bootstrap: int = 0) -> dict[str, Any]:
     out: dict[str, Any] = {"n_frames": len(preds), "n_videos": int(len(np.unique(preds.video_id)))}
     if preds.expr_true is not None:
         out["expr"] = expr_metrics(preds.expr_true, preds.expr_pred, preds.num_classes, preds.class_names)
+        out["expr"].update(probability_metrics(preds.expr_true, preds.expr_prob))
         if bootstrap:
             n = preds.num_classes
             out["expr"]["ci95"] = {
                 "accuracy": M.bootstrap_ci(M.accuracy, preds.expr_true, preds.expr_pred, bootstrap),
                 "macro_f1": M.bootstrap_ci(lambda t, p: M.macro_f1(t, p, n), preds.expr_true, preds.expr_pred,
                                            bootstrap),
+                "uar": M.bootstrap_ci(lambda t, p: M.uar(t, p, n), preds.expr_true, preds.expr_pred, bootstrap),
+                # Resamples rows of the probabilities: the interval of the calibration error itself.
+                "ece": M.bootstrap_ci(M.expected_calibration_error, preds.expr_true, preds.expr_prob, bootstrap),
             }
     if preds.va_true is not None:
         out["va"] = va_metrics(preds.va_true, preds.va_pred)
@@ -68,6 +75,16 @@ def expr_metrics(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int,
         "abaw_formula": formula,
         "per_class": per_class_records(table),
         "confusion_counts": M.confusion_matrix(y_true, y_pred, num_classes).tolist(),
+    }
+
+
+def probability_metrics(y_true: np.ndarray, probs: np.ndarray) -> dict[str, Any]:
+    """UAR, ECE (15 bins, top-class confidence) and NLL of expression probabilities ``(N, C)``."""
+    return {
+        "uar": M.uar(y_true, probs, probs.shape[1]),
+        "ece": M.expected_calibration_error(y_true, probs, ECE_BINS),
+        "nll": M.negative_log_likelihood(y_true, probs),
+        "ece_bins": ECE_BINS,
     }
 
 

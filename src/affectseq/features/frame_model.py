@@ -21,8 +21,13 @@ class FrameModel(nn.Module):
     """Encoder -> dropout -> one linear head per task.
 
     ``forward(x)`` returns ``{"expr": logits (N, C), "va": tanh (N, 2), "au": logits (N, 13)}``
-    for the tasks the model has.
+    for the tasks the model has. ``expr_temperature`` (1.0 unless the model file's header sets one)
+    divides the EXPR logits: the calibration temperature fitted on validation data, so the softmax
+    of every consumer of ``forward`` (predict's torch and ONNX backends, serve, live, the API,
+    ``evaluate-model``) gives the same calibrated probabilities; argmax is unchanged.
     """
+
+    expr_temperature: float = 1.0
 
     def __init__(
         self,
@@ -54,8 +59,11 @@ class FrameModel(nn.Module):
         return self.encoder.forward_features(x)
 
     def heads_forward(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Task outputs from features (dropout applies in training mode only)."""
-        return apply_heads(self.heads, self.dropout(features))
+        """Task outputs from features (dropout applies in training mode only; EXPR logits over the temperature)."""
+        out = apply_heads(self.heads, self.dropout(features))
+        if "expr" in out and self.expr_temperature != 1.0:
+            out["expr"] = out["expr"] / self.expr_temperature
+        return out
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """(N, C, S, S) preprocessed faces -> task outputs."""

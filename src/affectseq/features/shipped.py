@@ -18,6 +18,7 @@ from affectseq.errors import InputError
 # name -> file in affectseq/weights/ (+ a JSON card with the same stem)
 SHIPPED_MODELS: dict[str, str] = {
     "default": "default_expr_ferplus.safetensors",  # v2: FER+ labels, 8 classes (docs/model_card.md)
+    "ferplus-v2": "default_expr_ferplus.safetensors",  # v2 by name, whatever "default" points to
     "fer2013-v1": "default_expr_fer2013.safetensors",  # the first default (FER2013 labels), kept for comparison
 }
 

@@ -25,7 +25,7 @@ from affectseq.modelfile.schema import FRAME_FORMAT, SCHEMA_VERSION, VA_RANGE, f
 def frame_header(model: FrameModel, meta: dict[str, Any] | None = None) -> dict[str, Any]:
     """The version-2 header describing ``model``."""
     encoder = model.spec.to_dict()
-    return {
+    header = {
         "format": FRAME_FORMAT,
         "version": SCHEMA_VERSION,
         "affectseq_version": __version__,
@@ -38,6 +38,10 @@ def frame_header(model: FrameModel, meta: dict[str, Any] | None = None) -> dict[
         "num_aus": int(model.heads["au"].out_features) if "au" in model.heads else 0,
         "dropout": float(model.dropout.p),
     }
+    # The calibration temperature is optional: written only when set, so uncalibrated files keep v2's header.
+    if model.expr_temperature != 1.0:
+        header["expr_temperature"] = float(model.expr_temperature)
+    return header
 
 
 def save_frame_model(path: str | os.PathLike[str], model: FrameModel, meta: dict[str, Any] | None = None) -> Path:
@@ -78,6 +82,7 @@ def load_frame_model(path_or_name: str | os.PathLike[str], device: str | torch.d
         # One line: torch's size-mismatch messages span many lines.
         reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
         raise InputError(path, f"affectseq model file does not match its metadata ({reason})") from None
+    model.expr_temperature = header.get("expr_temperature", 1.0)
     model.meta = header["meta"]  # type: ignore[assignment]
     model.source_path = str(path)  # type: ignore[assignment]
     return model.to(device).eval()

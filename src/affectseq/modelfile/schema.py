@@ -208,6 +208,9 @@ COMMON_FIELDS: tuple[str, ...] = (
     "tasks", "expr_classes", "va_range", "meta",  # meta: free training information (metrics, command)
 )
 FRAME_FIELDS: tuple[str, ...] = ("num_aus", "dropout")
+# Optional frame fields (absent in older files): the EXPR calibration temperature (model, #21).
+OPTIONAL_FRAME_FIELDS: tuple[str, ...] = ("expr_temperature",)
+TEMPERATURE_RANGE: tuple[float, float] = (0.05, 20.0)
 SEQUENCE_FIELDS: tuple[str, ...] = (
     "input_dim", "heads", "model_config",  # the temporal network
     "mode", "window",  # seq2one/seq2seq over windows of `window` frames...
@@ -232,17 +235,20 @@ def check_header(check: HeaderChecker, header: dict[str, Any], fmt: str, legacy:
     Raises one-line ``InputError``.
     """
     path, what = check.path, check.what
-    allowed = set(COMMON_FIELDS) | set(FRAME_FIELDS if fmt == FRAME_FORMAT else SEQUENCE_FIELDS)
+    required = set(COMMON_FIELDS) | set(FRAME_FIELDS if fmt == FRAME_FORMAT else SEQUENCE_FIELDS)
+    allowed = required | set(OPTIONAL_FRAME_FIELDS if fmt == FRAME_FORMAT else ())
     unknown = sorted(set(header) - allowed)
     if unknown:
         raise InputError(path, f"invalid {what} header: unknown fields {unknown}")
-    missing = sorted(allowed - set(header))
+    missing = sorted(required - set(header))
     if missing:
         raise InputError(path, f"invalid {what} header: missing fields {missing}")
     out = _check_common(check, header, optional_encoder=fmt == SEQUENCE_FORMAT)
     if fmt == FRAME_FORMAT:
         check.integer(header, "num_aus", 0, MAX_CLASSES)
         check.number(header, "dropout", 0.0, 1.0)
+        if "expr_temperature" in header:
+            check.number(header, "expr_temperature", *TEMPERATURE_RANGE)
     else:
         _check_sequence_fields(check, header, legacy)
     return out

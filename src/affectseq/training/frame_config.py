@@ -55,6 +55,9 @@ class FrameTrainConfig:
     va_loss: Literal["ccc", "mse"] = "ccc"
     balance: Literal["none", "downsample", "oversample", "class_weight"] = "none"
     balance_target: int | None = None  # per-class cap (downsample) / goal (oversample); None: minority / majority
+    # Logit-adjusted EXPR loss (Menon et al. 2021): tau * log(training class prior) added to the logits in the
+    # loss only, so the trained model's plain argmax is balanced; 0 disables.
+    logit_adjust_tau: float = 0.0
     select_metric: str = "auto"  # a validation metric (history.csv name, val_ optional), or auto: mean ABAW score
     early_stopping_patience: int = 5  # epochs without a better selection score; 0 disables (was 10, see fit)
     max_minutes: float | None = None  # wall-time budget over all resumes

@@ -146,6 +146,12 @@ class FrameTask:
 
             self.class_weights = torch.from_numpy(balance.class_weights(train_set.expr[fit_idx],
                                                                         len(self.expr_classes))).to(device)
+        self.expr_logit_offset = None
+        if c.logit_adjust_tau and "expr" in self.tasks:
+            from affectseq.data import balance
+
+            prior = balance.class_prior(train_set.expr[fit_idx], len(self.expr_classes))
+            self.expr_logit_offset = (c.logit_adjust_tau * torch.from_numpy(np.log(prior))).float().to(device)
         if ctx.is_main:
             self._write_data_summary(run_dir, fit_idx)
         self.train_ds = FrameDataset(train_set, fit_idx, spec, soft_targets=c.expr_targets == "votes")
@@ -205,7 +211,8 @@ class FrameTask:
     def loss(self, model: torch.nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         x, expr, va, au = batch
         c = self.config
-        return batch_loss(model(x), expr, va, au, self.class_weights, c.label_smoothing, c.va_loss)
+        return batch_loss(model(x), expr, va, au, self.class_weights, c.label_smoothing, c.va_loss,
+                          self.expr_logit_offset)
 
     # ------------------------------------------------------------------ scores and files
     def validate(self, model: torch.nn.Module, ctx: ddp.DistContext) -> tuple[dict[str, float], dict[str, np.ndarray]]:

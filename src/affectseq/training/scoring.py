@@ -65,11 +65,16 @@ def predict_frames(model: FrameModel, loader: torch.utils.data.DataLoader, tta_f
 
 def batch_loss(pred: dict[str, torch.Tensor], expr: torch.Tensor, va: torch.Tensor, au: torch.Tensor,
                class_weights: torch.Tensor | None = None, label_smoothing: float = 0.0,
-               va_loss: str = "ccc") -> torch.Tensor:
-    """Sum of the masked losses of the tasks the model predicts (0 when the batch has no target)."""
+               va_loss: str = "ccc", expr_logit_offset: torch.Tensor | None = None) -> torch.Tensor:
+    """Sum of the masked losses of the tasks the model predicts (0 when the batch has no target).
+
+    ``expr_logit_offset`` (C,) is added to the EXPR logits inside the loss only: the logit-adjusted
+    loss of Menon et al. (2021) with offset ``tau * log(prior)``; the model's own outputs stay unadjusted.
+    """
     terms = []
     if "expr" in pred:
-        terms.append(expr_loss(pred["expr"], expr, class_weights, label_smoothing))
+        logits = pred["expr"] if expr_logit_offset is None else pred["expr"] + expr_logit_offset
+        terms.append(expr_loss(logits, expr, class_weights, label_smoothing))
     if "va" in pred:
         terms.append((ccc_loss if va_loss == "ccc" else mse_loss)(pred["va"], va))
     if "au" in pred:
@@ -87,6 +92,7 @@ def frame_metrics(pred: dict[str, np.ndarray], num_classes: int) -> dict[str, fl
         y_true, y_pred = pred["expr_true"], pred["expr_prob"].argmax(1)
         scores["expr_accuracy"] = metrics.accuracy(y_true, y_pred)
         scores["expr_macro_f1"] = metrics.macro_f1(y_true, y_pred, num_classes)
+        scores["expr_uar"] = metrics.uar(y_true, y_pred, num_classes)
         if num_classes in (7, 8):  # a dataset's own classes (a study's "calm", "pain") have no ABAW score
             scores["expr_abaw_score"] = metrics.abaw_expr_score(y_true, y_pred, num_classes)
     if "va_pred" in pred:
