@@ -5,6 +5,7 @@ first use, so ``import affectseq`` is cheap::
 
     import affectseq
     frames = affectseq.predict_video("clip.mp4")          # pandas DataFrame, one row per frame and face
+    for row in affectseq.live(0): ...                     # rows from a camera (or stream) as they happen
     info = affectseq.probe_video("clip.mp4")              # fps, frame count, size, rotation
     dataset = affectseq.AbawDataset("/data/Aff-Wild2")    # any ABAW edition's layout
 """
@@ -19,6 +20,7 @@ __version__ = "0.1.0"
 # Public name -> module that defines it (resolved lazily by __getattr__).
 _LAZY_EXPORTS: dict[str, str] = {
     "predict_video": "affectseq.api",
+    "live": "affectseq.api",
     "VideoReader": "affectseq.io.video",
     "probe_video": "affectseq.io.video",
     "AbawDataset": "affectseq.data.abaw",

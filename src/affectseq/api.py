@@ -1,4 +1,5 @@
-"""The Python API: ``predict_video`` mirrors ``affectseq predict`` for one video, returning a DataFrame."""
+"""The Python API: ``predict_video`` mirrors ``affectseq predict`` for one video (a DataFrame); ``live`` mirrors
+``affectseq live`` (rows as they happen)."""
 
 from __future__ import annotations
 
@@ -57,3 +58,56 @@ def predict_video(
     table = prediction.table
     table.attrs["summary"] = prediction.summary
     return table
+
+
+def live(
+    source: str | int | os.PathLike[str],
+    model: str | os.PathLike[str] | Any = "default",
+    *,
+    realtime: bool = False,
+    detect_every: int | None = None,
+    main_face_only: bool = False,
+    max_seconds: float | None = None,
+    smoothing_sec: float | None = None,
+    detector: str = "mtcnn",
+    backend: str = "auto",
+    device: str | None = "auto",
+    buffer_frames: int | None = None,
+    retries: int | None = None,
+    on_event: Any = None,
+) -> Any:
+    """Rows of emotions from a camera, a stream or a file as they happen (what ``affectseq live`` prints).
+
+    ``source``: a camera index (``0``), a stream URL PyAV opens (``rtsp://``, ``http(s)://``,
+    ``udp://``, ``srt://``) or a video file (``realtime=True``: paced at its frame rate, as a
+    camera). Returns an iterator of dicts, one per face per processed frame: ``frame_idx``,
+    ``time_sec`` (stream time), ``wall_time``, ``face_id``, ``box`` ``[x1, y1, x2, y2]``,
+    ``det_score``, ``label``, ``prob_<class>``..., ``valence``/``arousal`` for VA models; a frame
+    without a face gives one row with null face fields. Predictions are causal (past frames
+    only: the same as ``predict_video(..., mode="causal")``). When the loop body is slower
+    than the source, frames are dropped and counted, never queued. The iterator's ``.stats``
+    has the counts and latencies; ``.close()`` (or leaving a ``with`` block) stops the
+    capture. ``model`` as in :func:`predict_video` (bidirectional sequence models cannot
+    run live). Raises :class:`affectseq.errors.InputError` when the source cannot be opened.
+
+    >>> for row in affectseq.live(0, max_seconds=10):      # doctest: +SKIP
+    ...     print(row["frame_idx"], row["label"])
+    """
+    from affectseq.predict.faces import DEFAULT_DETECT_EVERY
+    from affectseq.predict.live_capture import DEFAULT_BUFFER_FRAMES, DEFAULT_RETRIES
+    from affectseq.predict.live_run import LiveOptions, LiveRun
+    from affectseq.predict.model import load_model
+    from affectseq.predict.stages import ModelBundle
+
+    options = LiveOptions(
+        realtime=realtime, detector=detector,
+        detect_every=DEFAULT_DETECT_EVERY if detect_every is None else detect_every,
+        main_face_only=main_face_only, max_seconds=max_seconds,
+        buffer_frames=DEFAULT_BUFFER_FRAMES if buffer_frames is None else buffer_frames,
+        retries=DEFAULT_RETRIES if retries is None else retries,
+    )
+    options.check()
+    bundle = model if isinstance(model, ModelBundle) else load_model(
+        model, backend=backend, device=device, smoothing_sec=smoothing_sec
+    )
+    return LiveRun(str(source), bundle, options, on_event=on_event)

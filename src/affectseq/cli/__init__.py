@@ -22,6 +22,7 @@ from affectseq.errors import AffectseqError
 COMMAND_MODULES: tuple[str, ...] = (
     "affectseq.cli.demo",
     "affectseq.cli.predict",
+    "affectseq.cli.live",
     "affectseq.cli.serve",
     "affectseq.cli.data",
     "affectseq.cli.train",

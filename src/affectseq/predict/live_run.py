@@ -1,0 +1,130 @@
+"""A live run: a source's frames through a :class:`~affectseq.predict.live_session.LiveSession`, rows as they come.
+
+``affectseq live`` and :func:`affectseq.live` iterate a :class:`LiveRun`. The capture
+thread never waits for the model: frames it cannot hand over in time are dropped from
+a bounded buffer (:class:`~affectseq.predict.live_capture.FrameBuffer`) and counted, so a
+slow model -- or a slow consumer of the rows -- costs frames, never memory.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+from affectseq.errors import ConfigError
+from affectseq.predict.faces import DEFAULT_DETECT_EVERY
+from affectseq.predict.live_capture import DEFAULT_BUFFER_FRAMES, DEFAULT_RETRIES, Capture, parse_source
+from affectseq.predict.live_session import LiveSession, LiveStats
+from affectseq.predict.stages import ModelBundle
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    """How a live run reads its source and finds faces (the ``affectseq live`` options)."""
+
+    realtime: bool = False
+    detector: str = "mtcnn"
+    detect_every: int = DEFAULT_DETECT_EVERY
+    main_face_only: bool = False
+    max_seconds: float | None = None
+    buffer_frames: int = DEFAULT_BUFFER_FRAMES
+    retries: int = DEFAULT_RETRIES
+    retry_wait_sec: float = 1.0
+
+    def check(self) -> None:
+        if self.max_seconds is not None and not self.max_seconds > 0:
+            raise ConfigError(f"--max-seconds must be > 0, got {self.max_seconds}")
+        if self.buffer_frames < 1:
+            raise ConfigError(f"--buffer must be >= 1 frame, got {self.buffer_frames}")
+        if self.retries < 0:
+            raise ConfigError(f"--retries must be >= 0, got {self.retries}")
+        if self.detect_every < 1:
+            raise ConfigError(f"--detect-every must be >= 1, got {self.detect_every}")
+
+
+class LiveRun:
+    """An iterator of live rows (dicts, see :mod:`.live_session`) from ``source``; :attr:`stats` counts them.
+
+    ``source``: a camera index, a stream URL or a video file (``options.realtime``: paced
+    at its frame rate, dropping frames when behind, as a camera; otherwise every frame).
+    Opening happens on construction, so an unopenable source raises
+    :class:`~affectseq.errors.InputError` here. The run ends at the end of the stream,
+    after ``options.max_seconds``, or when :meth:`close` is called (also by ``with``).
+    """
+
+    def __init__(self, source: str | os.PathLike[str], bundle: ModelBundle, options: LiveOptions = LiveOptions(),
+                 on_event: Callable[[str], None] | None = None, face_source: Any = None):
+        options.check()
+        self.source = parse_source(os.fspath(source), realtime=options.realtime)
+        self.options = options
+        self.capture = Capture(self.source, buffer_frames=options.buffer_frames, retries=options.retries,
+                               retry_wait_sec=options.retry_wait_sec, on_event=on_event)
+        self.capture_fps: float | None = None
+        self.session: LiveSession | None = None
+        self._bundle, self._face_source = bundle, face_source
+        self._rows: Iterator[dict[str, Any]] | None = None
+        self._open()
+
+    def _open(self) -> None:
+        opts = self.options
+        self.capture.open()  # raises for an unopenable source before any model work
+        try:
+            self.session = LiveSession(self._bundle, detector=opts.detector, detect_every=opts.detect_every,
+                                       main_face_only=opts.main_face_only, fps=self.capture.fps,
+                                       face_source=self._face_source)
+            if self._face_source is None:
+                self.session.warm_up()
+            self.capture.start()  # a live source's clock starts once the model is ready
+        except BaseException:
+            self.capture.stop()
+            raise
+        self.session.stats.started_at = time.monotonic()
+        self._rows = self._generate()
+
+    @property
+    def stats(self) -> LiveStats:
+        """Counts so far (final after the run ends): offered/processed/dropped frames, latency."""
+        assert self.session is not None
+        stats = self.session.stats
+        if self.source.live:
+            stats.offered, stats.dropped = self.capture.buffer.offered, self.capture.buffer.dropped
+        else:
+            stats.offered = stats.processed
+        return stats
+
+    @property
+    def columns(self) -> list[str]:
+        assert self.session is not None
+        return self.session.columns
+
+    def __iter__(self) -> "LiveRun":
+        return self
+
+    def __next__(self) -> dict[str, Any]:
+        assert self._rows is not None
+        return next(self._rows)
+
+    def close(self) -> None:
+        """Stop capturing; the stats are final."""
+        if self._rows is not None:
+            self._rows.close()
+
+    def __enter__(self) -> "LiveRun":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _generate(self) -> Iterator[dict[str, Any]]:
+        assert self.session is not None
+        session, stats = self.session, self.session.stats
+        deadline = None if self.options.max_seconds is None else stats.started_at + self.options.max_seconds
+        try:
+            for frame in self.capture.frames(until=deadline):
+                yield from session.process(frame)
+        finally:
+            self.capture.stop()
+            self.stats  # noqa: B018 (final counts, read before the buffer goes)
+            stats.ended_at = time.monotonic()

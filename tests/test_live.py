@@ -1,0 +1,191 @@
+"""``affectseq live`` and ``affectseq.live()``: rows equal to causal predict, bounded buffering, reconnects, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from affectseq.errors import InputError
+from affectseq.predict import live_capture
+from affectseq.predict.live_capture import Capture, CapturedFrame, FrameBuffer, LiveSource, parse_source
+from affectseq.predict.live_session import LatencyHistogram
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    from affectseq.predict.model import load_model
+
+    return load_model("default")
+
+
+def _frame(i: int) -> CapturedFrame:
+    return CapturedFrame(i, i / 30, np.zeros((4, 4, 3), np.uint8), time.monotonic(), time.time())
+
+
+def test_buffer_drops_the_oldest_and_counts() -> None:
+    buffer = FrameBuffer(3)
+    for i in range(10):
+        buffer.put(_frame(i))
+        assert len(buffer) <= 3
+    assert (buffer.offered, buffer.dropped) == (10, 7)
+    assert [buffer.get(0).frame_idx for _ in range(3)] == [7, 8, 9]  # the newest are kept, in order
+    assert buffer.get(0.01) is None
+    buffer.close()
+    assert buffer.get() is None  # closed and empty: no wait
+
+
+def test_latency_percentiles_are_exact_to_the_millisecond() -> None:
+    hist = LatencyHistogram()
+    assert hist.percentile(50) is None
+    for ms in range(1, 101):  # 1..100 ms
+        hist.add(ms / 1000)
+    assert hist.percentile(50) == 50 and hist.percentile(95) == 95
+    hist.add(3600.0)  # an hour: counted in the last bin, memory unchanged
+    assert hist.counts.shape == (10_001,) and hist.percentile(100) == 10_000
+
+
+def test_parse_source(clips_dir: Path) -> None:
+    assert parse_source("0") == LiveSource("camera", "0", realtime=True)
+    assert parse_source("rtsp://cam.local/stream").kind == "url"
+    assert parse_source("HTTPS://x/y.m3u8").live
+    clip = clips_dir / "single_face.mp4"
+    assert not parse_source(str(clip)).live and parse_source(str(clip), realtime=True).live
+    with pytest.raises(InputError, match="no such file, camera index or stream URL"):
+        parse_source(str(clips_dir / "missing.mp4"))
+
+
+class _BrokenContainer:
+    """A stream that yields ``n`` frames, then breaks off with an FFmpeg error."""
+
+    def __init__(self, n: int):
+        import av
+
+        self.n, self.error = n, av.error.FFmpegError(5, "Input/output error")
+        self.streams = type("S", (), {"video": [type("V", (), {"average_rate": 25, "guessed_rate": None,
+                                                              "base_rate": None})()]})()
+
+    def decode(self, video: int = 0):
+        import av
+
+        for i in range(self.n):
+            frame = av.VideoFrame(8, 8, "rgb24")
+            frame.pts, frame.time_base = i, __import__("fractions").Fraction(1, 25)
+            yield frame
+        raise self.error
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_broken_stream_reconnects_with_one_line_per_retry_then_gives_up(monkeypatch) -> None:
+    opened: list[int] = []
+
+    def fake_open(source: LiveSource) -> _BrokenContainer:
+        opened.append(1)
+        if len(opened) == 3:  # the second reconnection fails to open at all
+            raise InputError(source.describe(), "cannot open (Connection refused)")
+        return _BrokenContainer(4)
+
+    monkeypatch.setattr(live_capture, "_open_av", fake_open)
+    events: list[str] = []
+    capture = Capture(LiveSource("url", "rtsp://cam/x", True), buffer_frames=100, retries=3, retry_wait_sec=0.01,
+                      on_event=events.append).start()
+    got = []
+    with pytest.raises(InputError, match="gave up after 3 reconnection attempts"):
+        for frame in capture.frames():
+            got.append(frame)
+    assert len(opened) == 4  # the first open + 3 retries
+    assert len(events) == 3 and all("reconnecting" in e for e in events), events
+    assert "read failed" in events[0] and "(1/3)" in events[0] and "(3/3)" in events[2]
+    assert "Connection refused" in events[2]  # the failed reopen is the reason of the next attempt
+    # frame_idx and stream time keep counting over reconnections
+    assert [f.frame_idx for f in got] == list(range(12))
+    assert np.all(np.diff([f.time_sec for f in got]) > 0)
+
+
+def test_live_rows_equal_causal_predict_on_every_frame(clips_dir: Path, bundle) -> None:
+    """A file without --realtime: every frame, and rows equal to predict_video(mode="causal")."""
+    import affectseq
+
+    clip = clips_dir / "single_face.mp4"
+    with affectseq.live(clip, bundle) as run:
+        rows = list(run)
+    offline = affectseq.predict_video(clip, bundle, mode="causal")
+    assert [r["frame_idx"] for r in rows] == offline["frame_idx"].tolist()
+    assert run.stats.offered == run.stats.processed == 72 and run.stats.dropped == 0
+    assert [r["label"] for r in rows] == offline["label"].tolist()
+    probs = [c for c in offline.columns if c.startswith("prob_")]
+    assert np.allclose([[r[c] for c in probs] for r in rows], offline[probs].to_numpy(), atol=1e-6)
+    assert np.allclose([r["box"] for r in rows], offline[["x1", "y1", "x2", "y2"]].to_numpy(), atol=0.01)
+    assert list(rows[0]) == run.columns and run.columns[:7] == [
+        "frame_idx", "time_sec", "wall_time", "face_id", "box", "det_score", "label"]
+
+
+def test_a_slow_consumer_drops_frames_instead_of_growing_a_queue(clips_dir: Path, bundle) -> None:
+    import affectseq
+
+    run = affectseq.live(clips_dir / "single_face.mp4", bundle, realtime=True, buffer_frames=4)
+    waiting = []
+    for row in run:
+        waiting.append(len(run.capture.buffer))
+        time.sleep(0.1)  # a consumer 3x slower than the 30 fps source
+    stats = run.stats
+    assert max(waiting) <= 4
+    assert stats.offered == 72 and stats.dropped > 30
+    assert stats.processed + stats.dropped == stats.offered
+    assert stats.latency.percentile(95) < 1000  # a bounded wait: at most the buffer's 4 frames behind
+
+
+def test_max_seconds_and_close_stop_the_capture_thread(clips_dir: Path, bundle) -> None:
+    import affectseq
+
+    before = threading.active_count()
+    run = affectseq.live(clips_dir / "multi_face_pan.mp4", bundle, realtime=True, max_seconds=0.5)
+    rows = list(run)
+    assert rows and run.stats.seconds < 1.5
+    assert {r["face_id"] for r in rows} >= {0, 1}  # several faces, one row each per frame
+    time.sleep(0.2)
+    assert threading.active_count() <= before
+
+
+def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "affectseq", "live", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_cli_unopenable_sources_are_one_line_and_nonzero(tmp_path: Path) -> None:
+    done = _cli(str(tmp_path / "nothing.mp4"))
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.strip().count("\n") == 0 and "nothing.mp4: no such file" in done.stderr
+    not_video = tmp_path / "notes.txt"
+    not_video.write_text("hello")
+    done = _cli(str(not_video))
+    assert done.returncode == 1 and "notes.txt: not a readable video" in done.stderr
+    assert done.stderr.strip().count("\n") == 0
+
+
+def test_cli_refuses_to_overwrite_and_writes_jsonl_and_csv(clips_dir: Path, tmp_path: Path) -> None:
+    out, table = tmp_path / "rows.jsonl", tmp_path / "rows.csv"
+    out.write_text("mine\n")
+    done = _cli(str(clips_dir / "single_face.mp4"), "--out", str(out))
+    assert done.returncode == 1 and "exists" in done.stderr and out.read_text() == "mine\n"
+    done = _cli(str(clips_dir / "single_face.mp4"), "--out", str(out), "--csv", str(table), "--overwrite",
+                "--max-seconds", "60")
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["frame_idx"] for r in rows] == list(range(72))
+    assert "72 frames offered, 72 processed" in done.stderr and "latency median" in done.stderr
+    import pandas as pd
+
+    csv = pd.read_csv(table)
+    assert csv["frame_idx"].tolist() == list(range(72)) and list(csv.columns[4:8]) == ["x1", "y1", "x2", "y2"]
+    assert csv["label"].tolist() == [r["label"] for r in rows]
