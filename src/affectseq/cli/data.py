@@ -1,9 +1,9 @@
 """``affectseq data ...``: dataset tools. ``inspect`` lives here, ``synth`` in :mod:`affectseq.cli.data_synth`,
 ``faces`` in :mod:`affectseq.cli.data_faces`.
 
-``affectseq data inspect PATH [--json] [--strict]`` auto-detects the layout
-(ABAW 2020/3/6 trees, FER2013 .npz, class-per-folder images, video + CSV) and
-prints per task and split: videos, frames, annotated frames, frames without a
+``affectseq data inspect PATH [--json] [--strict]`` detects the layout through the
+registry (ABAW 2020/3/6 trees, FER2013/FER+ .npz, class-per-folder images, video + CSV,
+clip datasets, and any registered layout; ``--list-layouts`` lists them) and prints per task and split: videos, frames, annotated frames, frames without a
 face crop, the class histogram with percent and imbalance ratio, VA mean/std
 and quadrant shares, AU positive rates, and the problems found in the files.
 """
@@ -16,6 +16,7 @@ import sys
 from typing import Any
 
 from affectseq.cli.data_faces import register as register_faces
+from affectseq.cli.layout_options import add_layout_options, layout_options
 from affectseq.cli.data_synth import register as register_synth
 
 WARNINGS_SHOWN = 10
@@ -31,14 +32,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     inspect = data_subparsers.add_parser(
         "inspect", help="counts, class balance and label statistics of a dataset",
-        description="Auto-detect a dataset's layout (Aff-Wild2/ABAW 2020, 3-5, 6+; FER2013 .npz; "
-                    "class-per-folder images; videos with per-frame CSVs) and report per task and split: "
+        description="Detect a dataset's layout (Aff-Wild2/ABAW 2020, 3-5, 6+; FER2013/FER+ .npz; "
+                    "class-per-folder images; videos with per-frame CSVs; labelled clips: clip_folders, "
+                    "clip_list, DFEW, FERV39k, MAFW, AFEW, RAVDESS, CREMA-D; any registered layout) and report "
+                    "per task and split: "
                     "videos, frames, annotated frames, frames without a face crop, the class histogram "
                     "and imbalance ratio, valence/arousal mean, std and quadrant shares.")
-    inspect.add_argument("path", help="dataset root folder or FER2013 .npz")
+    inspect.add_argument("path", nargs="?", help="dataset root folder, clip list CSV or FER2013/FER+ .npz")
     inspect.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     inspect.add_argument("--strict", action="store_true",
                          help="stop at the first malformed file or row instead of counting warnings")
+    inspect.add_argument("--list-layouts", action="store_true",
+                         help="list the registered layouts in detection order and exit")
+    add_layout_options(inspect)
     inspect.set_defaults(handler=_inspect)
 
     register_synth(data_subparsers)  # ``data synth`` lives in its own module (cli.data_synth)
@@ -52,13 +58,27 @@ def _print_help(parser: argparse.ArgumentParser) -> int:
 
 def _inspect(args: argparse.Namespace) -> int:
     from affectseq.data.inspect import inspect_dataset
+    from affectseq.errors import ConfigError
 
-    report = inspect_dataset(args.path, strict=args.strict)
+    if args.list_layouts:
+        return _list_layouts()
+    if args.path is None:
+        raise ConfigError("data inspect needs a dataset PATH (or --list-layouts)")
+    report = inspect_dataset(args.path, strict=args.strict, layout=args.layout, **layout_options(args))
     if args.json:
         json.dump(report, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         render_report(report)
+    return 0
+
+
+def _list_layouts() -> int:
+    from affectseq.data.registry import registered_layouts
+
+    for layout in registered_layouts():
+        options = f" (options: {', '.join('--' + o for o in layout.options)})" if layout.options else ""
+        print(f"{layout.priority:>3}  {layout.name:<14} {layout.kind:<7} {layout.summary}{options}")
     return 0
 
 
@@ -76,7 +96,11 @@ def render_report(report: dict[str, Any]) -> None:
     from rich.table import Table
 
     console = Console()
-    console.print(f"[bold]{report['root']}[/bold]  layout: [cyan]{report['layout']}[/cyan]")
+    level = report.get("label_level", "frame")
+    console.print(f"[bold]{report['root']}[/bold]  layout: [cyan]{report['layout']}[/cyan]"
+                  + ("  (one label per clip: each video is a clip)" if level == "clip" else ""))
+    for note in report.get("notes", []):
+        console.print(f"  note: {note}", markup=False, highlight=False, soft_wrap=True)
     for task, splits in report["tasks"].items():
         names = list(splits)
         table = Table(title=f"{task}: counts", title_justify="left")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 
+from affectseq.cli.layout_options import add_layout_options, layout_options
 from affectseq.cli.options import add_engine_options, add_face_options, face_settings, ray_options
 
 
@@ -19,7 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="detect, track and align the faces of a dataset's videos into an ABAW tree (cropped_aligned + labels)",
         description="Run predict's face stage (detector, tracker, alignment) over the raw videos of a dataset "
                     "with labels but no face crops -- videos with per-frame CSVs (<name>.mp4 + <name>.csv) or an "
-                    "Aff-Wild2/ABAW tree with raw videos -- and write DIR/cropped_aligned/<video>/<n:05d>.jpg "
+                    "Aff-Wild2/ABAW tree with raw videos, or labelled clips (class folders, a clip list, DFEW, "
+                    "...) -- and write DIR/cropped_aligned/<video>/<n:05d>.jpg "
                     "plus ABAW annotation files, so that data inspect, train frames, extract and experiment "
                     "paper read DIR. The annotated person is the main face; ABAW's _left/_right videos take "
                     "the faces of that half of the frame; a CSV face_id column names the face per frame. "
@@ -27,12 +29,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "others go on (exit 1 at the end). --engine ray runs one Ray task per video (same outputs; "
                     "--workers and --ray-shards do not apply).",
     )
-    parser.add_argument("dataset", metavar="DATASET", help="video+CSV folder or ABAW tree with raw videos")
+    parser.add_argument("dataset", metavar="DATASET",
+                        help="video+CSV folder, clip dataset (class folders, clip list, DFEW...) or ABAW tree "
+                             "with raw videos")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created; resumed if present)")
     parser.add_argument("--workers", type=int, default=1, metavar="N",
                         help="processes cropping videos in parallel (default %(default)s)")
     add_face_options(parser, ("detect_every", "detector"))
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_layout_options(parser)
     add_engine_options(parser)
     parser.set_defaults(handler=_faces)
 
@@ -51,7 +56,8 @@ def _faces(args: argparse.Namespace) -> int:
 
         runner = crop_with_ray(ray_options(args))
     report = export_face_crops(args.dataset, args.out, options, workers=args.workers,
-                               progress=False if args.no_progress else None, runner=runner)
+                               progress=False if args.no_progress else None, runner=runner, layout=args.layout,
+                               layout_options=layout_options(args))
     _print_report(report)
     return report.exit_code
 

@@ -1,10 +1,11 @@
-"""``affectseq data synth OUT``: write a synthetic Aff-Wild2-like dataset (ABAW 6 or video+CSV layout).
+"""``affectseq data synth OUT``: write a synthetic Aff-Wild2-like dataset (ABAW 6, video+CSV or clip_folders layout).
 
 Registered under the ``data`` group by :mod:`affectseq.cli.data`. Settings come from the
 :class:`~affectseq.data.synth.SynthConfig` defaults, an optional ``--config`` YAML and
 ``KEY=VALUE`` overrides (right after OUT, or anywhere as ``--set KEY=VALUE``); ``--videos/--frames/--seed``
 are shortcuts for the most used ones and win over both. ``--layout video_csv`` also sets
-``two_person_fraction=0`` (one person per CSV) unless an override says otherwise.
+``two_person_fraction=0`` (one person per CSV) unless an override says otherwise; ``--layout
+clip_folders`` writes ``--videos`` clips of ``n_frames=48`` (unless given), one expression each.
 """
 
 from __future__ import annotations
@@ -33,9 +34,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--frames", type=int, default=None, metavar="M",
                         help="frames per video (config n_frames, default 300)")
     parser.add_argument("--seed", type=int, default=None, metavar="S", help="random seed (config seed, default 0)")
-    parser.add_argument("--layout", choices=("abaw6", "video_csv"), default=None,
+    parser.add_argument("--layout", choices=("abaw6", "video_csv", "clip_folders"), default=None,
                         help="abaw6 (default): the ABAW 6 tree; video_csv: train/ and validation/ folders of "
-                             "<video>.mp4 + <video>.csv, no crops, one person per video (config layout)")
+                             "<video>.mp4 + <video>.csv, no crops, one person per video; clip_folders: "
+                             "train/ and validation/ <class>/<clip>.mp4, one expression per clip (default "
+                             "48 frames each) plus clips.csv listing them (config layout)")
     parser.add_argument("--config", default=None, metavar="YAML", help="YAML file with SynthConfig fields")
     parser.add_argument("--workers", type=int, default=None, metavar="K",
                         help="processes rendering videos in parallel (default: CPUs available); output is the same")
@@ -56,6 +59,8 @@ def _synth(args: argparse.Namespace) -> int:
     if args.layout == "video_csv":
         # One person per CSV: no two-person videos, unless the user asks for them (and is told why not).
         overrides.insert(0, "two_person_fraction=0")
+    if args.layout == "clip_folders":
+        overrides.insert(0, "n_frames=48")  # short clips (about 2 s at 25 fps), unless the user says otherwise
     for flag, key in (("videos", "n_videos"), ("frames", "n_frames"), ("seed", "seed"), ("layout", "layout")):
         if getattr(args, flag) is not None:
             overrides.append(f"{key}={getattr(args, flag)}")

@@ -1,10 +1,11 @@
-"""``affectseq extract``: per-frame features of a whole ABAW-layout dataset into a feature store."""
+"""``affectseq extract``: per-frame features of a whole dataset (any registered layout) into a feature store."""
 
 from __future__ import annotations
 
 import argparse
 import os
 
+from affectseq.cli.layout_options import add_layout_options, layout_options
 from affectseq.cli.options import add_engine_options, add_face_options, face_settings, ray_options
 
 
@@ -22,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "per raw video, the same store).",
     )
     parser.add_argument("--data", required=True,
-                        help="dataset root: an ABAW layout with cropped_aligned crops, or raw videos with labels")
+                        help="dataset: an ABAW layout with cropped_aligned crops, or raw videos/clips with labels "
+                             "(any layout 'affectseq data inspect' names)")
     parser.add_argument("--checkpoint", required=True,
                         help="frame model: a .safetensors file, a frame training run directory, or 'default'")
     parser.add_argument("--out", required=True, help="feature store directory (created or resumed)")
@@ -33,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--framing", default="abaw112",
                         help="how the dataset's crops are framed (default abaw112: ABAW cropped_aligned)")
     add_face_options(parser, ("detect_every", "detector"), note="raw videos only (as data faces): ")
+    add_layout_options(parser)
     add_engine_options(parser)
     parser.set_defaults(handler=dispatch)
 
@@ -44,7 +47,7 @@ def dispatch(args: argparse.Namespace) -> int:
     """
     from affectseq.prepare.face_crops import has_raw_videos_only
 
-    if has_raw_videos_only(args.data):
+    if has_raw_videos_only(args.data, args.layout, **layout_options(args)):
         return run_raw_videos(args)
     return run_ray(args) if args.engine == "ray" else run(args)
 
@@ -71,7 +74,7 @@ def run_raw_videos(args: argparse.Namespace) -> int:
         from affectseq.prepare.video_features import extract_raw_videos
 
         report = extract_raw_videos(args.data, model, args.out, options=crop_options, num_workers=args.workers,
-                                    **common)
+                                    layout=args.layout, layout_options=layout_options(args), **common)
     print(f"{args.out}: {report.n_written} videos written, {report.n_skipped} already done "
           f"(of {report.n_videos}); {report.n_frames_encoded} faces encoded in {report.seconds:.1f} s "
           f"({report.frames_per_sec:.0f} frames/s{', ray' if ray else ''})")
@@ -80,12 +83,12 @@ def run_raw_videos(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """``affectseq extract`` in this process (with ``--workers`` JPEG decoding processes)."""
-    from affectseq.data.abaw import AbawDataset
+    from affectseq.data.registry import open_dataset
     from affectseq.features.checkpoint import load_frame_model
     from affectseq.features.extract import extract_features
     from affectseq.utils.devices import resolve_device
 
-    dataset = AbawDataset(args.data)
+    dataset = open_dataset(args.data, args.layout, **layout_options(args))
     model = load_frame_model(args.checkpoint, device=resolve_device(args.device))
     report = extract_features(
         dataset, model, args.out,
@@ -100,12 +103,12 @@ def run(args: argparse.Namespace) -> int:
 
 def run_ray(args: argparse.Namespace) -> int:
     """``affectseq extract --engine ray``: the same store as the local engine, built by Ray tasks."""
-    from affectseq.data.abaw import AbawDataset
+    from affectseq.data.registry import open_dataset
     from affectseq.features.checkpoint import load_frame_model
     from affectseq.scale.ray_engine import extract_with_ray
 
     options = ray_options(args)
-    dataset = AbawDataset(args.data)
+    dataset = open_dataset(args.data, args.layout, **layout_options(args))
     model = load_frame_model(args.checkpoint, device="cpu")  # tasks move it to their own --device
     report = extract_with_ray(
         dataset, model, args.out, checkpoint_path=getattr(model, "source_path", None),

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from affectseq.cli.layout_options import add_layout_options, layout_options
 from affectseq.cli.train_sequence import add_allow_config_change, register as register_sequence
 
 
@@ -22,6 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Train a frame model on a FER2013 .npz, a class-per-folder image tree or an ABAW root. "
                     "Settings: --config YAML and key=value overrides (e.g. epochs=5 encoder.name=resnet18).")
     add_frame_training_options(frames)
+    add_layout_options(frames)  # raw videos and clips are cropped first (train frames only, not scale)
     add_allow_config_change(frames)
     frames.set_defaults(handler=_train_frames)
 
@@ -30,7 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def add_frame_training_options(parser: argparse.ArgumentParser) -> None:
     """The options of ``train frames`` (also those of ``scale train-frames``)."""
-    parser.add_argument("--data", required=True, help="dataset path (FER2013 .npz, image tree or ABAW root)")
+    parser.add_argument("--data", required=True, help="dataset path (FER2013 .npz, image tree, ABAW root, "
+                                                        "videos or clips with labels: any layout data inspect names)")
     parser.add_argument("--task", choices=("expr", "va", "multi"), default=None, help="task (default: config's)")
     parser.add_argument("--encoder", default=None, help="encoder name: paper_cnn, torchvision/<arch> or a timm model")
     parser.add_argument("--init-weights", default=None, help="local state-dict file to initialise the encoder")
@@ -64,7 +67,8 @@ def _train_frames(args: argparse.Namespace) -> int:
     config = frame_config_from_args(args)
     run_dir = Path(args.out)
     command = "affectseq " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    data, face_stage = crops_for_training(args.data)  # raw videos: their face crops, made or reused
+    # Raw videos or clips: their face crops, made or reused (layout options pick e.g. DFEW's fold).
+    data, face_stage = crops_for_training(args.data, layout=args.layout, layout_options=layout_options(args))
     if face_stage:
         print(face_stage)
     summary = train_frames(data, config, run_dir, resume=args.resume, command=command,

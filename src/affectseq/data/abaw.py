@@ -23,7 +23,8 @@ import numpy as np
 
 from affectseq import labels
 from affectseq.data.abaw_annotations import TASKS, AnnotationFileError, DataWarning, parse_annotation
-from affectseq.data.abaw_layout import AbawTree, crop_folder_fps, crop_frame_numbers, scan_abaw_root
+from affectseq.data.abaw_layout import (AbawTree, crop_folder_fps, crop_frame_numbers, read_dataset_declaration,
+                                        scan_abaw_root)
 from affectseq.data.frames import CropFrameSet
 from affectseq.errors import InputError
 
@@ -36,7 +37,10 @@ class AnnotatedVideo:
     :data:`affectseq.labels.AU_NAMES`, in canonical encoding (-1 / NaN where not
     valid); ``label_valid`` is (n,) (or (n, 13) for AU); ``has_face`` is (n,):
     whether the frame has a face crop. ``fps``: the frame rate of the video the frames come from,
-    when the dataset records it (``data faces`` crops); else None (read the raw video, if any).
+    when the dataset records it (``data faces`` crops, ``--fps`` of folders of frames); else None (read
+    the raw video, if any). ``start_sec``/``end_sec``: the part of ``source_video`` this record covers
+    (a ``clip_list`` row with a time range; frame 0 is the first frame at or after ``start_sec``);
+    None for the whole video.
     """
 
     video_id: str
@@ -52,6 +56,8 @@ class AnnotatedVideo:
     expr_classes: tuple[str, ...] = ()
     au_columns: tuple[str, ...] = ()
     fps: float | None = None
+    start_sec: float | None = None
+    end_sec: float | None = None
 
     def crop_path(self, frame_idx: int) -> Path | None:
         """Path of the face crop of ``frame_idx`` (0-based), or None when the frame has none."""
@@ -63,6 +69,11 @@ class AnnotatedVideo:
     def annotated(self) -> np.ndarray:
         """(n,) bool: the frame has a usable label (for AU: at least one annotated AU)."""
         return self.label_valid.any(axis=1) if self.label_valid.ndim == 2 else self.label_valid
+
+
+def detect_abaw(path: Path) -> str | None:
+    """The ABAW edition (``abaw2020``/``abaw3``/``abaw6``) of the tree at ``path``, or None (the registry's test)."""
+    return scan_abaw_root(path).layout if path.is_dir() else None
 
 
 def normalise_task(task: str) -> str:
@@ -88,6 +99,8 @@ class AbawDataset:
                                         "VA_Estimation_Challenge/, annotations/EXPR_Set/)")
         self.warnings: list[DataWarning] = []
         self.n_problems = 0  # every problem, also those beyond the per-file detail limit
+        # A tree data faces wrote from a clip dataset says so (one label per clip, its own classes).
+        self.declared = read_dataset_declaration(self.root)
         self._videos: dict[tuple[str, str], list[AnnotatedVideo]] = {}
         self._crop_numbers: dict[str, tuple[Path | None, set[int]]] = {}
         self._video_lengths: dict[Path, int | None] = {}
@@ -105,13 +118,26 @@ class AbawDataset:
         """Tasks with an annotation folder, in ``("VA", "EXPR", "AU")`` order."""
         return tuple(t for t in TASKS if t in self.tree.task_dirs)
 
+    @property
+    def label_level(self) -> str:
+        """``"frame"`` (Aff-Wild2), or ``"clip"`` for a tree ``data faces`` wrote from a clip dataset."""
+        return self.declared.get("label_level", "frame")
+
+    @property
+    def has_crops(self) -> bool:
+        """Whether the tree has ``cropped_aligned`` crops (else its faces come from its raw videos)."""
+        return bool(self.tree.crop_roots)
+
     def splits(self, task: str) -> tuple[str, ...]:
         """Split folder names of ``task`` as found on disk (e.g. ``Train_Set``, ``Validation_Set``)."""
         return tuple(self.tree.splits(normalise_task(task)))
 
     @property
     def expr_classes(self) -> tuple[str, ...]:
-        """The EXPR label space: 7 classes for ABAW 2020, 8 (with Other) from ABAW 3."""
+        """The EXPR label space: 7 classes for ABAW 2020, 8 (with Other) from ABAW 3; or the classes the
+        tree declares (written by ``data faces`` from a clip dataset)."""
+        if self.declared.get("expr_classes"):
+            return self.declared["expr_classes"]
         return labels.EXPR_CLASSES_7 if self.layout == "abaw2020" else labels.EXPR_CLASSES_8
 
     def videos(self, task: str, split: str) -> list[AnnotatedVideo]:
@@ -190,7 +216,7 @@ class AbawDataset:
 
     def _index_file(self, task: str, split: str, path: Path) -> AnnotatedVideo | None:
         try:
-            parsed = parse_annotation(path, task)
+            parsed = parse_annotation(path, task, self.declared.get("expr_classes", ()))
         except AnnotationFileError as err:
             self._warn(err.warning)  # the file is skipped; the rest of the split is indexed
             return None

@@ -69,15 +69,20 @@ def _header_columns(line: str) -> list[str]:
     return [c.strip() for c in line.strip().lstrip("\ufeff").split(",")]
 
 
-def check_header(task: str, header: str) -> tuple[str, ...]:
-    """Column names of a valid header for ``task``; raises ValueError explaining what was expected."""
+def check_header(task: str, header: str, expr_classes: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """Column names of a valid header for ``task``; raises ValueError explaining what was expected.
+
+    ``expr_classes``: a class list the tree declares (``data faces`` of a clip dataset with its own
+    classes), accepted as an EXPR header besides the ABAW ones.
+    """
     cols = _header_columns(header)
     if task == "VA":
         if [c.lower() for c in cols] != list(labels.VA_DIMS):
             raise ValueError(f"wrong header {header.strip()!r}: expected 'valence,arousal'")
         return tuple(labels.VA_DIMS)
     if task == "EXPR":
-        if tuple(cols) not in (labels.EXPR_CLASSES_7, labels.EXPR_CLASSES_8):
+        accepted = (labels.EXPR_CLASSES_7, labels.EXPR_CLASSES_8) + ((tuple(expr_classes),) if expr_classes else ())
+        if tuple(cols) not in accepted:
             raise ValueError(f"wrong header {header.strip()!r}: expected '{','.join(labels.EXPR_CLASSES_7)}'"
                              " (ABAW 2020) or the same with ',Other' (ABAW 3+)")
         return tuple(cols)
@@ -90,8 +95,11 @@ def check_header(task: str, header: str) -> tuple[str, ...]:
     raise ValueError(f"unknown task {task!r}")
 
 
-def parse_annotation(path: Path, task: str) -> ParsedAnnotation:
-    """Parse one annotation file; unusable files raise :class:`AnnotationFileError`."""
+def parse_annotation(path: Path, task: str, expr_classes: tuple[str, ...] = ()) -> ParsedAnnotation:
+    """Parse one annotation file; unusable files raise :class:`AnnotationFileError`.
+
+    ``expr_classes``: an EXPR header the tree declares besides ABAW's (see :func:`check_header`).
+    """
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as err:
@@ -102,7 +110,7 @@ def parse_annotation(path: Path, task: str) -> ParsedAnnotation:
     if not lines:
         raise AnnotationFileError(DataWarning(str(path), "empty annotation file (no header)", 1))
     try:
-        columns = check_header(task, lines[0])
+        columns = check_header(task, lines[0], expr_classes)
     except ValueError as err:
         raise AnnotationFileError(DataWarning(str(path), str(err), 1)) from None
     rows = lines[1:]

@@ -35,6 +35,9 @@ TWO_PERSON_SUFFIXES: tuple[str, ...] = ("_left", "_right")
 MAX_SEARCH_DEPTH = 4
 # In each crop folder that ``affectseq data faces`` wrote: its raw video and frame rate (crop readers list *.jpg only).
 CROPS_MANIFEST = ".affectseq-crops.json"
+# At the root of a tree ``data faces`` wrote from a clip dataset: its label level and class names, so the
+# tree reads back as the clip dataset it came from (one label per clip, the dataset's own classes).
+DATASET_DECLARATION = ".affectseq-dataset.json"
 
 _FOLDER_TO_TASK: dict[str, str] = {
     folder: task for layout in LAYOUT_TASK_FOLDERS.values() for task, folder in layout.items()
@@ -130,3 +133,19 @@ def crop_folder_fps(crop_dir: Path) -> float | None:
     except (OSError, ValueError, AttributeError):
         return None
     return float(fps) if isinstance(fps, (int, float)) and fps > 0 else None
+
+
+def read_dataset_declaration(root: Path) -> dict:
+    """The :data:`DATASET_DECLARATION` of a tree: ``{"label_level", "expr_classes", "source_layout"}``; {} if none."""
+    try:
+        declared = json.loads((root / DATASET_DECLARATION).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(declared, dict):
+        return {}
+    classes = declared.get("expr_classes")
+    ok_classes = isinstance(classes, list) and all(isinstance(c, str) and c for c in classes)
+    level = declared.get("label_level")
+    return {"label_level": level if level in ("frame", "clip") else "frame",
+            "expr_classes": tuple(classes) if ok_classes else (),
+            "source_layout": str(declared.get("source_layout", ""))}

@@ -1,7 +1,8 @@
 """Planning ``affectseq data faces``: which raw video to crop for which annotated person, and their annotations.
 
-A dataset with raw videos but no face crops (users' ``video_csv`` recordings, or an
-Aff-Wild2 tree with ``videos/`` but no ``cropped_aligned/``) becomes an ABAW tree:
+A dataset with raw videos but no face crops (users' ``video_csv`` recordings, clip datasets
+such as ``clip_folders``/DFEW, any registered video layout, or an Aff-Wild2 tree with ``videos/``
+but no ``cropped_aligned/``) becomes an ABAW tree:
 ``OUT/cropped_aligned/<video_id>/<frame_idx + 1:05d>.jpg`` plus annotation files that
 :class:`~affectseq.data.abaw.AbawDataset` reads. This module decides the work (one
 :class:`CropJob` per raw video, one :class:`CropPerson` per annotated person of it) and
@@ -55,63 +56,119 @@ class CropPerson:
 
 @dataclass(frozen=True)
 class CropJob:
-    """One raw video and the persons annotated on it; ``key`` names its finished marker."""
+    """One raw video (or the part ``start_sec``..``end_sec`` of it) and the persons annotated on it.
+
+    ``key`` names its finished marker; ``fps``: the rate the dataset gives the video (folders of
+    frames with ``--fps``), recorded with its crops; None: read from the video.
+    """
 
     key: str
     video: Path
     persons: tuple[CropPerson, ...]
+    start_sec: float | None = None
+    end_sec: float | None = None
+    fps: float | None = None
 
 
-def plan_crop_jobs(root: str | os.PathLike[str]) -> tuple[str, list[CropJob], list[str]]:
-    """``(layout, jobs, notes)`` for the dataset at ``root``: ``video_csv`` or an ABAW tree with raw videos.
+@dataclass
+class CropPlan:
+    """What ``data faces`` (and extraction straight from videos) does with a dataset.
 
-    ``notes`` lists annotated videos left out (no raw video) and dataset warnings.
+    ``declaration``: written as the output tree's ``.affectseq-dataset.json`` (label level and classes
+    of a clip dataset, so the crop tree reads back as clips with the dataset's own classes); {} for none.
     """
-    from affectseq.data.inspect import detect_layout
 
-    layout = detect_layout(root)
-    if layout == "video_csv":
-        jobs, notes = _video_csv_jobs(Path(root))
-    elif layout.startswith("abaw"):
-        jobs, notes = _abaw_jobs(Path(root))
+    layout: str
+    jobs: list[CropJob]
+    notes: list[str]
+    label_level: str = "frame"
+    expr_classes: tuple[str, ...] = ()
+    declaration: dict[str, Any] = field(default_factory=dict)
+
+
+def plan_crop_jobs(root: str | os.PathLike[str], layout: str | None = None, **options: Any) -> CropPlan:
+    """The :class:`CropPlan` of the dataset at ``root``: any video layout of the registry with raw videos.
+
+    ``layout``/``options``: as :func:`affectseq.data.registry.open_dataset`. ``notes`` lists annotated
+    videos left out (no raw video) and dataset warnings.
+    """
+    from affectseq.data.registry import get_layout, label_level, open_dataset
+
+    if (layout or "").startswith("abaw") or (layout is None and _is_abaw(Path(root))):
+        jobs, notes, ds = _abaw_jobs(Path(root))
     else:
-        raise InputError(root, f"a {layout} dataset holds no videos: data faces needs videos with labels "
-                               "(<name>.mp4 + <name>.csv pairs, or an ABAW tree with raw videos)")
-    return layout, jobs, notes
+        ds = open_dataset(root, layout=layout, **options)
+        if hasattr(ds, "grayscale") or get_layout(ds.layout).kind != "videos":
+            raise InputError(root, f"a {ds.layout} dataset holds no videos: data faces needs videos with labels "
+                                   "(<name>.mp4 + <name>.csv pairs, clips, or an ABAW tree with raw videos)")
+        jobs, notes = _video_jobs(Path(root), ds)
+    level = label_level(ds)
+    classes = tuple(getattr(ds, "expr_classes", ())) if "EXPR" in ds.tasks else ()
+    declaration: dict[str, Any] = {}
+    if level == "clip" or (classes and classes not in (labels.EXPR_CLASSES_7, labels.EXPR_CLASSES_8)):
+        declaration = {"label_level": level, "expr_classes": list(classes), "source_layout": ds.layout}
+    return CropPlan(ds.layout, jobs, notes, level, classes, declaration)
 
 
-def _video_csv_jobs(root: Path) -> tuple[list[CropJob], list[str]]:
-    from affectseq.data.video_csv import VideoCsvDataset
+def _is_abaw(root: Path) -> bool:
+    from affectseq.data.registry import detect_layout
 
-    ds = VideoCsvDataset(root)
-    by_csv: dict[Path, list[AnnotatedVideo]] = {}
+    return detect_layout(root)[0].name == "abaw"
+
+
+def _video_jobs(root: Path, ds: Any) -> tuple[list[CropJob], list[str]]:
+    """One job per annotated recording of any video layout: its tasks' labels as ABAW 6 files.
+
+    A recording is one ``annotation_path`` + ``source_video`` + time range (a video_csv pair, a
+    clip); its person is the main face, or per frame a ``face_id`` column of a video_csv CSV.
+    """
+    groups: dict[tuple[str, str, Any, Any], list[AnnotatedVideo]] = {}
+    missing: set[str] = set()
     for task in ds.tasks:
         for split in ds.splits(task):
             for video in ds.videos(task, split):
-                by_csv.setdefault(video.annotation_path, []).append(video)
+                if video.source_video is None:
+                    missing.add(video.video_id)
+                    continue
+                key = (str(video.annotation_path), str(video.source_video), video.start_sec, video.end_sec)
+                groups.setdefault(key, []).append(video)
     jobs: list[CropJob] = []
     taken: set[str] = set()
-    for csv, videos in sorted(by_csv.items()):
-        video_id = _unique_id(csv.stem, csv.relative_to(root), taken)
+    for key, videos in sorted(groups.items(), key=lambda item: (item[0][:2], item[0][2] or -1.0)):
+        first = videos[0]
+        video_id = _unique_id(first.video_id, _identity(root, first), taken)
         texts = {annotation_relpath(v.task, v.split, video_id): annotation_text(v) for v in videos}
-        face_ids = read_face_ids(csv, videos[0].n_frames)
+        csv = first.annotation_path
+        face_ids = read_face_ids(csv, first.n_frames) if csv.suffix.lower() == ".csv" and first.start_sec is None \
+            and getattr(ds, "layout", "") == "video_csv" else None
         rule = "main" if face_ids is None else "face_id"
-        source = videos[0].source_video
-        assert source is not None  # a video_csv pair always has its video
-        jobs.append(CropJob(video_id, source, (CropPerson(video_id, rule, dict(texts), face_ids, tuple(videos)),)))
-    return jobs, [str(w) for w in ds.warnings]
+        person = CropPerson(video_id, rule, dict(texts), face_ids, tuple(videos))
+        assert first.source_video is not None
+        jobs.append(CropJob(video_id, first.source_video, (person,), first.start_sec, first.end_sec, first.fps))
+    notes = [f"{vid}: no video found; no crops made" for vid in sorted(missing)]
+    return jobs, notes + [str(w) for w in ds.warnings]
 
 
-def _unique_id(stem: str, relpath: Path, taken: set[str]) -> str:
+def _identity(root: Path, video: AnnotatedVideo) -> str:
+    """What tells a recording apart, relative to ``root``: its annotation file, or a clip's video and range."""
+    path = video.annotation_path if video.annotation_path.is_relative_to(root) else Path(video.annotation_path.name)
+    text = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.as_posix()
+    if video.source_video is not None and video.source_video != video.annotation_path.with_suffix(
+            video.source_video.suffix):
+        text += f":{video.source_video.name}:{video.start_sec}:{video.end_sec}"
+    return text
+
+
+def _unique_id(stem: str, identity: str, taken: set[str]) -> str:
     """A safe ``video_id`` for a user's file stem; two files with one stem (other splits) get a hash."""
     video_id = safe_name(stem)
     if video_id in taken:
-        video_id = f"{video_id}-{short_hash(relpath.as_posix())}"
+        video_id = f"{video_id}-{short_hash(identity)}"
     taken.add(video_id)
     return video_id
 
 
-def _abaw_jobs(root: Path) -> tuple[list[CropJob], list[str]]:
+def _abaw_jobs(root: Path) -> tuple[list[CropJob], list[str], Any]:
     from affectseq.data.abaw import AbawDataset
 
     ds = AbawDataset(root, check_video_lengths=False)
@@ -128,7 +185,7 @@ def _abaw_jobs(root: Path) -> tuple[list[CropJob], list[str]]:
     jobs = [CropJob(source.stem, source, tuple(_abaw_person(vid, videos, folders) for vid, videos in sorted(ids.items())))
             for source, ids in sorted(persons.items())]
     notes = [f"{vid}: no raw video found in the tree; no crops made" for vid in sorted(missing)]
-    return jobs, notes + [str(w) for w in ds.warnings if "no cropped_aligned" not in w.problem]
+    return jobs, notes + [str(w) for w in ds.warnings if "no cropped_aligned" not in w.problem], ds
 
 
 def _abaw_person(video_id: str, videos: list[AnnotatedVideo], folders: dict[str, Path]) -> CropPerson:
@@ -157,6 +214,9 @@ def annotation_relpath(task: str, split: str, video_id: str) -> str:
 def annotation_text(video: AnnotatedVideo) -> str:
     """An ABAW 6 annotation file (header + one row per frame) holding ``video``'s labels.
 
+    EXPR's header is the class list the labels index (``video.expr_classes``: ABAW's 8 for video_csv,
+    a clip dataset's own; a tree with other classes than ABAW's declares them, see :class:`CropPlan`).
+
     Unannotated rows use ABAW's markers (``-5,-5``; ``-1``; ``-1`` per AU); values are
     written with the shortest text that reads back as the same float32.
     """
@@ -165,7 +225,8 @@ def annotation_text(video: AnnotatedVideo) -> str:
         return "\n".join(["valence,arousal", *rows]) + "\n"
     if video.task == "EXPR":
         values = np.where(video.label_valid, video.labels, labels.EXPR_UNANNOTATED)
-        return ",".join(labels.EXPR_CLASSES_8) + "\n" + "".join(f"{int(v)}\n" for v in values)
+        header = video.expr_classes or labels.EXPR_CLASSES_8  # the space the labels index
+        return ",".join(header) + "\n" + "".join(f"{int(v)}\n" for v in values)
     columns = [labels.AU_NAMES.index(name) for name in video.au_columns]
     rows = [",".join(str(int(v)) for v in row) for row in video.labels[:, columns]]
     return "\n".join([",".join(video.au_columns), *rows]) + "\n"

@@ -58,10 +58,17 @@ def find_pairs(root: str | os.PathLike[str]) -> dict[str, list[tuple[Path, Path]
     return {name: pairs for name, pairs in found.items() if pairs}
 
 
+def is_video_csv(path: Path) -> bool:
+    """A folder of video + per-frame CSV pairs (the registry's test)."""
+    return path.is_dir() and bool(find_pairs(path))
+
+
 class VideoCsvDataset:
     """Videos with per-frame CSV labels, with the same ``tasks``/``splits``/``videos`` API as AbawDataset."""
 
     layout = "video_csv"
+    label_level = "frame"
+    has_crops = False  # faces come from the videos (data faces, or extraction straight from them)
     expr_classes = labels.EXPR_CLASSES_8
 
     def __init__(self, root: str | os.PathLike[str], strict: bool = False):

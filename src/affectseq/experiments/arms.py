@@ -84,20 +84,20 @@ def train_cnn(data: Path, config: StudyConfig, task: str, variant: str, splits: 
 
 def extract_store(data: Path, checkpoint: Path, task: str, config: StudyConfig, paths: ArmPaths) -> Path:
     """Run the arm's CNN over every frame of the task's videos into a feature store (resumable)."""
-    from affectseq.data.abaw import AbawDataset
+    from affectseq.data.registry import open_dataset
     from affectseq.features.checkpoint import load_frame_model
     from affectseq.features.extract import extract_features
 
     store = paths.store()
     model = load_frame_model(checkpoint)
-    extract_features(TaskView(AbawDataset(data), task), model, store, checkpoint_path=checkpoint,
+    extract_features(TaskView(open_dataset(data), task), model, store, checkpoint_path=checkpoint,
                      batch_size=config.extract_batch_size, num_workers=config.extract_workers, device="cpu",
                      progress=False)
     return store
 
 
 class TaskView:
-    """An ``AbawDataset`` seen through one task, so extraction encodes only that task's videos."""
+    """A video dataset (any registered layout) seen through one task, so extraction encodes only its videos."""
 
     def __init__(self, dataset: Any, task: str):
         self._dataset = dataset

@@ -70,10 +70,12 @@ def prepare_data(data: Path | None, out: Path, config: StudyConfig, quick: bool)
 
 
 def dataset_splits(data: Path, task: str) -> tuple[str, str]:
-    """(train, validation) split folder names of ``task`` in an ABAW-layout dataset."""
-    from affectseq.data.abaw import AbawDataset
+    """(train, validation) split names of ``task`` in a video dataset with face crops (any registered layout)."""
+    from affectseq.data.registry import open_dataset
 
-    dataset = AbawDataset(data)
+    dataset = open_dataset(data)
+    if not hasattr(dataset, "videos"):
+        raise InputError(data, f"a {dataset.layout} dataset has no videos: the paper study needs video sequences")
     if ABAW_TASK[task] not in dataset.tasks:
         raise InputError(data, f"dataset has no {ABAW_TASK[task]} annotations (tasks: {', '.join(dataset.tasks)})")
     return arms._pick_splits(dataset.splits(ABAW_TASK[task]), data)

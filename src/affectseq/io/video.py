@@ -9,6 +9,7 @@
 * A file is never read whole: packets are demuxed and decoded one by one.
 * A truncated or corrupt stream yields its readable frames, then raises
   :class:`VideoDecodeError` (an :class:`~affectseq.errors.InputError`).
+* A folder of numbered frame images is read as a video (:mod:`affectseq.io.frame_folder`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Iterator
 import numpy as np
 
 from affectseq.errors import InputError
+from affectseq.io.frame_folder import is_frame_folder
 
 # FFmpeg demuxers that read still images; a JPEG "video" of one frame is a user mistake.
 # The file suffixes (lower case) taken for videos when a folder is listed: predict's inputs, raw videos in a
@@ -133,9 +135,13 @@ def probe_video(path: str | os.PathLike[str], count_frames: bool = False) -> Vid
     With ``count_frames`` every frame is decoded (not converted) to make
     ``frame_count`` exact. Raises ``InputError`` for a missing file, a file that
     is not a video, an audio-only file, an unsupported codec or a stream with no
-    decodable frames.
+    decodable frames. A folder of frame images is probed as such (its rate unknown: ``fps`` 0).
     """
     path = Path(path)
+    if is_frame_folder(path):
+        from affectseq.io.frame_folder import probe_frame_folder
+
+        return VideoInfo(**probe_frame_folder(path))  # type: ignore[arg-type]
     container, stream = _open_container(path)
     try:
         fps = _stream_fps(stream)
@@ -186,9 +192,13 @@ def header_frame_count(path: str | os.PathLike[str]) -> int:
     """Frame count from the container header alone (no decoding; an estimate, see :class:`VideoInfo`).
 
     Cheap enough to run over every raw video of a dataset; raises ``InputError``
-    like :func:`probe_video` for files that are not videos.
+    like :func:`probe_video` for files that are not videos. A folder of frames: its image count.
     """
     path = Path(path)
+    if is_frame_folder(path):
+        from affectseq.io.frame_folder import frame_files
+
+        return len(frame_files(path))
     container, stream = _open_container(path)
     try:
         if stream.frames:
@@ -246,6 +256,9 @@ class VideoReader:
     The reader holds only the path until iterated (cheap to pickle to worker
     processes); each ``for`` loop opens its own decoder, closed when the loop
     ends. After a complete pass ``frames_decoded`` holds the exact frame count.
+
+    ``path`` may be a folder of numbered frame images (:mod:`affectseq.io.frame_folder`); ``fps`` is
+    then its frame rate (a folder carries none; unknown: ``info.fps`` 0). Ignored for video files.
     """
 
     def __init__(
@@ -255,6 +268,7 @@ class VideoReader:
         target_fps: float | None = None,
         start_sec: float | None = None,
         end_sec: float | None = None,
+        fps: float | None = None,
     ):
         if stride < 1:
             raise ValueError(f"stride must be >= 1, got {stride}")
@@ -269,7 +283,13 @@ class VideoReader:
         self.target_fps = target_fps
         self.start_sec = start_sec
         self.end_sec = end_sec
-        self.info = probe_video(self.path)
+        self._folder = is_frame_folder(self.path)
+        if self._folder:
+            from affectseq.io.frame_folder import probe_frame_folder
+
+            self.info = VideoInfo(**probe_frame_folder(self.path, fps))  # type: ignore[arg-type]
+        else:
+            self.info = probe_video(self.path)
         self.frames_decoded: int | None = None
         self._container = None
 
@@ -290,6 +310,9 @@ class VideoReader:
             self._container = None
 
     def __iter__(self) -> Iterator[VideoFrame]:
+        if self._folder:
+            yield from self._iterate_folder()
+            return
         container, stream = _open_container(self.path)
         self._container = container
         try:
@@ -298,6 +321,21 @@ class VideoReader:
             container.close()
             if self._container is container:
                 self._container = None
+
+    def _iterate_folder(self) -> Iterator[VideoFrame]:
+        from affectseq.io.frame_folder import FrameReadError, iter_frame_folder
+
+        last = -1
+        frames = iter_frame_folder(self.path, self.info.fps, self.stride, self.target_fps, self.start_sec,
+                                   self.end_sec)
+        try:
+            for frame_idx, time_sec, rgb in frames:
+                last = frame_idx
+                yield VideoFrame(frame_idx=frame_idx, time_sec=time_sec, rgb=rgb)
+        except FrameReadError as err:
+            raise VideoDecodeError(err.path, err.problem) from None
+        if self.end_sec is None and self.start_sec is None:
+            self.frames_decoded = self.info.frame_count if last >= 0 else None
 
     def _iterate(self, container, stream) -> Iterator[VideoFrame]:
         time_base = stream.time_base or Fraction(1, 1)

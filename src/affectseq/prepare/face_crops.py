@@ -1,7 +1,8 @@
 """``affectseq data faces DATASET --out DIR``: an ABAW tree of face crops from a dataset's raw videos.
 
-Input: a ``video_csv`` dataset (``<name>.mp4`` + ``<name>.csv``) or an ABAW tree with raw
-videos. Output, readable by :class:`~affectseq.data.abaw.AbawDataset` and so by
+Input: any video layout of the registry (:mod:`affectseq.data.registry`): a ``video_csv``
+dataset (``<name>.mp4`` + ``<name>.csv``), a clip dataset (``clip_folders``, ``clip_list``,
+DFEW, ...), or an ABAW tree with raw videos. Output, readable by :class:`~affectseq.data.abaw.AbawDataset` and so by
 ``data inspect``, ``train frames``, ``extract`` and ``experiment paper``::
 
     DIR/cropped_aligned/<video_id>/<frame_idx + 1:05d>.jpg     aligned 112-px crops (ABAW numbering)
@@ -10,6 +11,7 @@ videos. Output, readable by :class:`~affectseq.data.abaw.AbawDataset` and so by
     DIR/cropped_aligned/<video_id>/.affectseq-crops.json        its raw video and frame rate (read as
                                                                 ``AnnotatedVideo.fps``, so stores record it)
     DIR/.affectseq-faces/<video>.json                           per raw video, written last: "finished"
+    DIR/.affectseq-dataset.json                                 a clip dataset's label level and classes
 
 One raw video is the unit of work: its persons' crop folders are built under a temporary
 folder and published (:mod:`affectseq.utils.publish`), its annotation files written
@@ -28,8 +30,9 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
+from affectseq.data.abaw_layout import DATASET_DECLARATION
 from affectseq.data.crop_export import CROP_ROOT, CropJob, plan_crop_jobs
 from affectseq.errors import InputError
 from affectseq.predict.batch import check_output_root, describe_failure, output_session
@@ -81,18 +84,23 @@ def is_finished(out: Path, job: CropJob, options: CropOptions) -> bool:
 
 def export_face_crops(dataset: str | os.PathLike[str], out: str | os.PathLike[str],
                       options: CropOptions = CropOptions(), workers: int = 1,
-                      progress: bool | None = None, runner: CropRunner | None = None) -> CropReport:
+                      progress: bool | None = None, runner: CropRunner | None = None,
+                      layout: str | None = None, layout_options: dict[str, Any] | None = None) -> CropReport:
     """Crop the faces of every raw video of ``dataset`` into the ABAW tree ``out`` (see module docstring).
 
     ``runner`` runs the unfinished videos elsewhere (``affectseq.scale.ray_engine.crop_with_ray``);
-    by default this process, or ``workers`` processes.
+    by default this process, or ``workers`` processes. ``layout``/``layout_options``: as
+    :func:`affectseq.data.registry.open_dataset` (``--layout``, ``--fold``, ``--fps``).
     """
     root, out = Path(dataset), Path(out)
     _check_separate(root, out)
-    layout, jobs, notes = plan_crop_jobs(root)
-    report = CropReport(out, layout, notes=notes)
+    plan = plan_crop_jobs(root, layout, **(layout_options or {}))
+    jobs = plan.jobs
+    report = CropReport(out, plan.layout, notes=plan.notes)
     check_output_root(out)
     with output_session(out, purpose="data faces"):
+        if plan.declaration:
+            write_json_atomic(out / DATASET_DECLARATION, plan.declaration)
         todo = [j for j in jobs if not is_finished(out, j, options)]
         report.skipped = len(jobs) - len(todo)
         (out / CROP_ROOT).mkdir(exist_ok=True)
@@ -110,36 +118,47 @@ def export_face_crops(dataset: str | os.PathLike[str], out: str | os.PathLike[st
     return report
 
 
-def has_raw_videos_only(root: str | os.PathLike[str]) -> bool:
-    """True for a dataset whose faces must come from its videos: ``video_csv``, or ABAW without crops."""
-    from affectseq.data.abaw_layout import scan_abaw_root
-    from affectseq.data.inspect import detect_layout
+def has_raw_videos_only(root: str | os.PathLike[str], layout: str | None = None, **options: Any) -> bool:
+    """True for a dataset whose faces must come from its videos: a video layout without face crops
+    (``video_csv``, clip datasets, ABAW without ``cropped_aligned``...); the registry decides."""
+    from affectseq.data.registry import dataset_has_crops, detect_layout, get_layout, open_dataset
 
     path = Path(root)
-    if not path.is_dir():
+    if not path.exists():
         return False
-    layout = detect_layout(path)
-    return layout == "video_csv" or (layout.startswith("abaw") and not scan_abaw_root(path).crop_roots)
+    chosen = get_layout(layout) if layout else detect_layout(path)[0]
+    if chosen.kind != "videos":
+        return False
+    if chosen.name == "abaw":  # cheap: no annotation file is parsed to know whether crops exist
+        from affectseq.data.abaw_layout import scan_abaw_root
+
+        return not scan_abaw_root(path).crop_roots
+    return not dataset_has_crops(open_dataset(path, layout=layout, **options))
 
 
-def default_crops_dir(dataset: str | os.PathLike[str]) -> Path:
-    """Where ``train frames`` keeps the face crops of a raw-video dataset: ``<dataset>-faces`` beside it."""
+def default_crops_dir(dataset: str | os.PathLike[str], layout_options: dict[str, Any] | None = None) -> Path:
+    """Where ``train frames`` keeps the face crops of a raw-video dataset: ``<dataset>-faces`` beside it
+    (``-faces-fold2`` for fold 2 of a benchmark with folds: each fold's splits differ)."""
     root = Path(dataset).resolve()
-    return root.with_name(f"{root.name}-faces")
+    fold = (layout_options or {}).get("fold")
+    return root.with_name(f"{root.stem if root.is_file() else root.name}-faces" + (f"-fold{fold}" if fold else ""))
 
 
 def crops_for_training(dataset: str | os.PathLike[str], options: CropOptions = CropOptions(),
-                       workers: int = 1) -> tuple[Path, str]:
+                       workers: int = 1, layout: str | None = None,
+                       layout_options: dict[str, Any] | None = None) -> tuple[Path, str]:
     """``(data to train on, what was done)``: a raw-video dataset's crop tree, made or reused; others as given.
 
     The crops go to :func:`default_crops_dir`; videos cropped earlier with the same options are
     reused (``data faces`` resumes), so a second training run on the same videos crops nothing.
     Raises :class:`~affectseq.errors.InputError` when a video could not be cropped.
     """
-    if not has_raw_videos_only(dataset):
+    layout_options = {k: v for k, v in (layout_options or {}).items() if v is not None}
+    if not has_raw_videos_only(dataset, layout, **layout_options):
         return Path(dataset), ""
-    out = default_crops_dir(dataset)
-    report = export_face_crops(dataset, out, options, workers=workers, progress=False)
+    out = default_crops_dir(dataset, layout_options)
+    report = export_face_crops(dataset, out, options, workers=workers, progress=False, layout=layout,
+                               layout_options=layout_options)
     if report.failures:
         raise InputError(dataset, f"{len(report.failures)} videos could not be cropped (first: {report.failures[0]})")
     if report.written == 0:
@@ -193,7 +212,8 @@ def crop_and_publish(job: CropJob, out: Path, options: CropOptions) -> int:
     """Crop ``job`` under a temporary folder, publish its crop folders and annotations, marker last."""
     from affectseq.io.video import probe_video
 
-    fps = probe_video(job.video).fps or None  # what extraction from the raw video records (features.video_fps)
+    # What extraction from the raw video records (features.video_fps); a folder of frames has the --fps given.
+    fps = job.fps or probe_video(job.video).fps or None
     with partial_dir(out) as work:
         counts = crop_job(job, work, options)
         for person in job.persons:

@@ -102,18 +102,25 @@ def person_crops(job: CropJob, options: CropOptions, scratch: Path) -> Iterator[
     main = [p for p in job.persons if p.rule == "main"]
     others = [p for p in job.persons if p.rule != "main"]
     if main:
-        for frame in _frames(job.video, options, main_face_only=True):
+        first_idx: int | None = None
+        for frame in _frames(job, options, main_face_only=True):
+            # A job covering part of a video (a clip_list row's time range) numbers its frames from its start.
+            first_idx = frame.frame_idx if first_idx is None else first_idx
             for face in frame.faces[:1]:
                 jpeg = encode_crop(face.crop, options.jpeg_quality)
                 for person in main:
-                    yield person.video_id, face.frame_idx, jpeg
+                    yield person.video_id, face.frame_idx - first_idx, jpeg
     if others:
         yield from _selected_crops(job, others, scratch, options)
 
 
-def _frames(video: Path, options: CropOptions, main_face_only: bool) -> Iterator[FrameFaces]:
+def _frames(job: CropJob, options: CropOptions, main_face_only: bool) -> Iterator[FrameFaces]:
+    from affectseq.io.video import VideoReader
+
     tracker = make_tracker(options.detector, options.detect_every, main_face_only)
-    return FaceCropStream(video, tracker).frames()
+    ranged = job.start_sec is not None or job.end_sec is not None
+    reader = VideoReader(job.video, start_sec=job.start_sec, end_sec=job.end_sec) if ranged else None
+    return FaceCropStream(job.video, tracker).frames(reader)
 
 
 def _selected_crops(job: CropJob, persons: list[CropPerson], scratch: Path,
@@ -122,7 +129,7 @@ def _selected_crops(job: CropJob, persons: list[CropPerson], scratch: Path,
     sided = [p for p in persons if p.rule in ("left", "right")]
     seen: list[tuple[int, int, float, float]] = []  # frame_idx, face_id, box area, box centre x
     tracks = scratch / _TRACKS
-    for frame in _frames(job.video, options, main_face_only=False):
+    for frame in _frames(job, options, main_face_only=False):
         for face in frame.faces:
             jpeg = encode_crop(face.crop, options.jpeg_quality)
             for person in persons:

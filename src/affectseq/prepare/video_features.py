@@ -56,6 +56,8 @@ class RawVideoDataset:
     tasks: tuple[str, ...]
     expr_classes: tuple[str, ...]
     annotated: dict[tuple[str, str], list[AnnotatedVideo]]
+    label_level: str = "frame"  # "clip" for a clip dataset (one label per clip)
+    layout: str = ""
 
     def splits(self, task: str) -> tuple[str, ...]:
         return tuple(sorted(s for t, s in self.annotated if t == task))
@@ -64,13 +66,16 @@ class RawVideoDataset:
         return self.annotated.get((task, split), [])
 
 
-def plan_raw_videos(root: str | os.PathLike[str]) -> tuple[RawVideoDataset, list[CropJob], dict[str, VideoJob]]:
+def plan_raw_videos(root: str | os.PathLike[str], layout: str | None = None,
+                    **layout_options: Any) -> tuple[RawVideoDataset, list[CropJob], dict[str, VideoJob]]:
     """``(dataset, crop jobs, {video_id: VideoJob})``: the raw videos and the store entries of their persons.
 
     A person's ``VideoJob.has_face`` starts all False; extraction fills it from the faces found.
+    ``layout``/``layout_options``: as :func:`affectseq.data.registry.open_dataset`.
     """
-    _, crop_jobs, notes = plan_crop_jobs(root)
-    for note in notes:
+    plan = plan_crop_jobs(root, layout, **layout_options)
+    crop_jobs = plan.jobs
+    for note in plan.notes:
         log.warning("%s", note)
     people: dict[str, VideoJob] = {}
     annotated: dict[tuple[str, str], list[AnnotatedVideo]] = {}
@@ -86,7 +91,9 @@ def plan_raw_videos(root: str | os.PathLike[str]) -> tuple[RawVideoDataset, list
                     dataclasses.replace(source, video_id=person.video_id))
                 expr_classes = expr_classes or (source.expr_classes if source.task == "EXPR" else ())
     tasks = tuple(t for t in TASKS if any(t == task for task, _ in annotated))  # AbawDataset's order
-    return RawVideoDataset(Path(root), tasks, expr_classes, annotated), crop_jobs, people
+    expr_classes = plan.expr_classes or expr_classes
+    return (RawVideoDataset(Path(root), tasks, expr_classes, annotated, plan.label_level, plan.layout), crop_jobs,
+            people)
 
 
 class VideoFaceBatches(torch.utils.data.IterableDataset):
@@ -146,14 +153,17 @@ def extract_raw_videos(
     num_workers: int = 2,
     device: str = "auto",
     progress: bool | None = None,
+    layout: str | None = None,
+    layout_options: dict[str, Any] | None = None,
 ) -> ExtractReport:
     """Extract the features of every annotated person of the raw videos at ``root`` into the store ``out_dir``.
 
     The store equals extracting from ``affectseq data faces root --out CROPS`` with the same
     ``options`` (see module docstring). Resumable; raises
     :class:`~affectseq.features.extract.ExtractIncomplete` when some videos failed.
+    ``layout``/``layout_options``: as :func:`affectseq.data.registry.open_dataset`.
     """
-    dataset, crop_jobs, people = plan_raw_videos(root)
+    dataset, crop_jobs, people = plan_raw_videos(root, layout, **(layout_options or {}))
 
     def run(writer: Any) -> ExtractReport:
         return extract_raw_jobs(unfinished_jobs(crop_jobs, writer), people, frame_model, writer, options,

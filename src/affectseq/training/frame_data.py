@@ -1,8 +1,9 @@
 """Frame-training data: which FrameSets a ``--data PATH`` means, and the torch Dataset over one.
 
-``--data`` may be a FER2013 or FER+ ``.npz`` (splits train/validation/test), a
-class-per-folder image tree (``root/<class>/`` or ``root/<split>/<class>/``), or an
-ABAW-layout root (``affectseq.data.abaw.AbawDataset``). A split name of
+``--data`` may be any layout of the registry (:mod:`affectseq.data.registry`) whose faces
+are cropped: a FER2013 or FER+ ``.npz`` (splits train/validation/test), a class-per-folder
+image tree (``root/<class>/`` or ``root/<split>/<class>/``), or an ABAW-layout root with
+crops (Aff-Wild2, or what ``data faces`` wrote from raw videos or clips). A split name of
 ``"auto"`` picks the dataset's usual validation/test split; when a set has no
 validation split a seeded fraction of the training frames is held out.
 """
@@ -51,38 +52,22 @@ def _pick(available: list[str], wanted: str | None, role: str | None) -> str | N
 
 
 def _splits(path: Path, task: str) -> tuple[dict[str, Callable[[], FrameSet]], str, bool]:
-    """``({split: loader}, framing, grayscale_source)`` for a dataset path."""
-    from affectseq.data import ferplus, images
+    """``({split: loader}, framing, grayscale_source)`` for a dataset path (any registered layout)."""
+    from affectseq.data.registry import dataset_has_crops, open_dataset
 
-    if ferplus.is_ferplus_npz(path):  # the FER2013 pixels: same framing, gray
-        loaders = {s: (lambda s=s: ferplus.load_ferplus(path, s)) for s in ferplus.FERPLUS_SPLITS}
-        return loaders, "fer2013", True
-    if images.is_fer2013_npz(path):
-        loaders = {s: (lambda s=s: images.load_fer2013(path, s)) for s in images.FER2013_SPLITS}
-        return loaders, "fer2013", True
-    if path.is_dir() and images.image_folder_splits(path):
-        folders = images.image_folder_splits(path)
-        return {s: (lambda d=d: images.load_image_folder(d, num_classes=7)) for s, d in folders.items()}, \
-            "as_given", False
-    from affectseq.data import video_csv
-
-    if path.is_dir() and video_csv.find_pairs(path):
-        raise InputError(path, "videos with per-frame CSVs have no face crops yet: 'affectseq train frames' crops "
+    dataset = open_dataset(path)
+    if hasattr(dataset, "grayscale"):  # a still-image set
+        return ({s: (lambda s=s: dataset.frame_set(task, s)) for s in dataset.splits()}, dataset.framing,
+                dataset.grayscale)
+    if not dataset_has_crops(dataset):
+        raise InputError(path, f"a {dataset.layout} dataset has no face crops yet: 'affectseq train frames' crops "
                                "them itself, or run 'affectseq data faces DATASET --out DIR' and train on DIR")
-    if path.is_dir():
-        try:
-            from affectseq.data.abaw import AbawDataset
-        except ImportError:  # the ABAW adapter is optional at this stage of the build
-            AbawDataset = None  # type: ignore[assignment]
-        if AbawDataset is not None:
-            dataset = AbawDataset(path)
-            if task != "multi":
-                return {s: (lambda s=s: dataset.frame_set(task, s)) for s in dataset.splits(task)}, "abaw112", False
-            # Multi-task: the union of every task's frames of a split, each frame with all its labels.
-            common = set.intersection(*(set(dataset.splits(t)) for t in dataset.tasks))
-            return {s: (lambda s=s: merge_task_sets([dataset.frame_set(t, s) for t in dataset.tasks]))
-                    for s in sorted(common)}, "abaw112", False
-    raise InputError(path, "not a FER2013/FER+ .npz, a class-per-folder image tree or an ABAW dataset root")
+    if task != "multi":
+        return {s: (lambda s=s: dataset.frame_set(task, s)) for s in dataset.splits(task)}, "abaw112", False
+    # Multi-task: the union of every task's frames of a split, each frame with all its labels.
+    common = set.intersection(*(set(dataset.splits(t)) for t in dataset.tasks))
+    return {s: (lambda s=s: merge_task_sets([dataset.frame_set(t, s) for t in dataset.tasks]))
+            for s in sorted(common)}, "abaw112", False
 
 
 def merge_task_sets(sets: list[Any]) -> Any:

@@ -20,7 +20,9 @@ from affectseq.labels import EXPR_CLASSES_8
 # Disgust are rare; Other is kept rare here (ABAW's Other is large, but a rare eighth class is
 # the harder, more useful test). Largest/smallest = 0.40/0.015 ~ 27.
 # Output layouts: the ABAW 6 tree, or users' own videos with per-frame CSVs (affectseq.data.video_csv).
-LAYOUTS: tuple[str, ...] = ("abaw6", "video_csv")
+LAYOUTS: tuple[str, ...] = ("abaw6", "video_csv", "clip_folders")
+# Classes of the clip_folders layout (one expression per clip): contrasting ones, so short clips separate.
+DEFAULT_CLIP_CLASSES = ("Neutral", "Anger", "Happiness", "Sadness", "Surprise")
 DEFAULT_CLASS_SHARES = (0.40, 0.07, 0.015, 0.015, 0.27, 0.12, 0.08, 0.03)
 # Mean episode length per class: calm states last longer than startle-like ones.
 DEFAULT_DWELL_SEC = (3.0, 1.6, 1.2, 1.2, 2.5, 2.2, 1.0, 1.5)
@@ -168,8 +170,11 @@ class SynthConfig:
     jpeg_quality: int = 90
     """JPEG quality of the face crops."""
     layout: str = "abaw6"
-    """``abaw6`` (the ABAW 6 tree) or ``video_csv`` (``<split>/<video>.mp4`` + ``<video>.csv``, no crops: the
-    layout of users' own recordings; needs ``two_person_fraction=0``, one person per CSV)."""
+    """``abaw6`` (the ABAW 6 tree), ``video_csv`` (``<split>/<video>.mp4`` + ``<video>.csv``, no crops: the
+    layout of users' own recordings; needs ``two_person_fraction=0``, one person per CSV) or ``clip_folders``
+    (``<split>/<class>/<clip>.mp4``, one expression per clip; ``n_videos`` clips of ``n_frames``)."""
+    clip_classes: tuple[str, ...] = DEFAULT_CLIP_CLASSES
+    """Layout ``clip_folders``: the classes clips show, in turn (canonical names of ``EXPR_CLASSES_8``)."""
     affect: AffectConfig = field(default_factory=AffectConfig)
     nuisance: NuisanceConfig = field(default_factory=NuisanceConfig)
     annotation: AnnotationConfig = field(default_factory=AnnotationConfig)
@@ -197,6 +202,10 @@ def _check(cfg: SynthConfig) -> None:
         problems.append(f"layout must be one of {', '.join(LAYOUTS)}")
     elif cfg.layout == "video_csv" and (cfg.two_person_fraction > 0 or not cfg.write_videos):
         problems.append("layout video_csv needs two_person_fraction=0 (one person per CSV) and write_videos=true")
+    elif cfg.layout == "clip_folders" and not cfg.write_videos:
+        problems.append("layout clip_folders needs write_videos=true (the clips are the videos)")
+    if len(set(cfg.clip_classes)) < 2 or any(c not in EXPR_CLASSES_8 for c in cfg.clip_classes):
+        problems.append(f"clip_classes needs two or more distinct names of {', '.join(EXPR_CLASSES_8)}")
     if len(a.class_shares) != n_classes or min(a.class_shares) <= 0:
         problems.append(f"affect.class_shares needs {n_classes} positive values")
     if len(a.mean_dwell_sec) != n_classes or min(a.mean_dwell_sec) <= 0:

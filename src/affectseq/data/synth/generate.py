@@ -141,6 +141,8 @@ def generate(
     out.mkdir(parents=True, exist_ok=True)
     _check_config_matches(out, cfg)
     save_config(cfg, out / CONFIG_FILE)
+    if cfg.layout == "clip_folders":
+        return generate_clips(out, cfg, workers, show_progress, start)
     plans = plan_videos(cfg)
     todo = [p for p in plans if not all(path.exists() for path in p.ground_truth_paths(out))]
     _make_output_dirs(out, cfg, todo)
@@ -170,6 +172,40 @@ def generate(
         pass  # absent, or holds leftovers of another run writing here
     return summarise(out, plans, generated=len(todo), elapsed_sec=time.perf_counter() - start, workers=n_workers,
                      crops=cfg.write_crops and cfg.layout == "abaw6")
+
+
+def generate_clips(out: Path, cfg: SynthConfig, workers: int | None, show_progress: bool | None,
+                   start: float) -> SynthSummary:
+    """The ``clip_folders`` layout (:mod:`affectseq.data.synth.clips`): clips not yet written, then ``clips.csv``."""
+    from affectseq.data.synth.clips import make_clip, plan_clips, write_clip_list
+
+    plans = plan_clips(cfg)
+    todo = [p for p in plans if not (out / p.relpath()).is_file()]
+    n_workers = max(1, min(workers or len(os.sched_getaffinity(0)), len(todo) or 1))
+    with make_progress(disable=None if show_progress is None else not show_progress) as progress:
+        task = progress.add_task("synthetic clips", total=len(todo))
+        if n_workers == 1:
+            for plan in todo:
+                make_clip(out, cfg, plan)
+                progress.advance(task)
+        else:
+            with ProcessPoolExecutor(n_workers, mp_context=get_context("spawn"), initializer=_init_worker) as pool:
+                for future in as_completed([pool.submit(make_clip, out, cfg, plan) for plan in todo]):
+                    future.result()
+                    progress.advance(task)
+    write_clip_list(out, plans)
+    counts = np.zeros(len(EXPR_CLASSES_8), np.int64)
+    per_split = {split: 0 for split in ("train", "validation")}
+    for plan in plans:
+        counts[plan.expr] += plan.n_frames
+        per_split[plan.split] += 1
+    return SynthSummary(
+        out_dir=out, raw_videos=len(plans), annotated_videos=len(plans), frames=int(counts.sum()),
+        frames_with_crop=0, videos_per_task={"EXPR": per_split},
+        expr_counts={c: int(counts[EXPR_CLASSES_8.index(c)]) for c in cfg.clip_classes},
+        generated=len(todo), skipped=len(plans) - len(todo), elapsed_sec=time.perf_counter() - start,
+        workers=n_workers, split_of={p.relpath().stem: p.split for p in plans},
+    )
 
 
 def _make_output_dirs(out: Path, cfg: SynthConfig, plans: list[VideoPlan]) -> None:
