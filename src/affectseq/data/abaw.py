@@ -194,6 +194,7 @@ class AbawDataset:
             expr=y if task == "EXPR" else None,
             va=y if task == "VA" else None,
             au=y if task == "AU" else None,
+            label_level=self.label_level,
         )
 
     # --- indexing ---------------------------------------------------------------------------

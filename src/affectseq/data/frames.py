@@ -191,6 +191,7 @@ class CropFrameSet:
     expr: np.ndarray | None = None
     va: np.ndarray | None = None
     au: np.ndarray | None = None
+    label_level: str = "frame"  # "clip": each video is a clip with one label (scoring reports clip metrics)
 
     def __post_init__(self) -> None:
         self.crop_dirs = np.asarray([os.fspath(d) for d in self.crop_dirs], dtype=np.str_)
