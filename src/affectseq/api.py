@@ -93,20 +93,13 @@ def live(
     >>> for row in affectseq.live(0, max_seconds=10):      # doctest: +SKIP
     ...     print(row["frame_idx"], row["label"])
     """
-    from affectseq.predict.faces import DEFAULT_DETECT_EVERY
-    from affectseq.predict.live_capture import DEFAULT_BUFFER_FRAMES, DEFAULT_RETRIES
     from affectseq.predict.live_run import LiveOptions, LiveRun
     from affectseq.predict.model import load_model
     from affectseq.predict.stages import ModelBundle
 
-    options = LiveOptions(
-        realtime=realtime, detector=detector,
-        detect_every=DEFAULT_DETECT_EVERY if detect_every is None else detect_every,
-        main_face_only=main_face_only, max_seconds=max_seconds,
-        buffer_frames=DEFAULT_BUFFER_FRAMES if buffer_frames is None else buffer_frames,
-        retries=DEFAULT_RETRIES if retries is None else retries,
-    )
-    options.check()
+    given = {"detect_every": detect_every, "buffer_frames": buffer_frames, "retries": retries}
+    options = LiveOptions(realtime=realtime, detector=detector, main_face_only=main_face_only,
+                          max_seconds=max_seconds, **{k: v for k, v in given.items() if v is not None})
     bundle = model if isinstance(model, ModelBundle) else load_model(
         model, backend=backend, device=device, smoothing_sec=smoothing_sec
     )

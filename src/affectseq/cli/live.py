@@ -12,11 +12,13 @@ from typing import IO, Any
 
 from affectseq.cli.predict import say
 
+LIVE_OPTION_NAMES = ("realtime", "max_seconds", "buffer_frames", "retries")
+
 
 def register(subparsers: Any) -> None:
     """Add the ``live`` subcommand."""
-    from affectseq.predict.faces import DEFAULT_DETECT_EVERY
-    from affectseq.predict.live_capture import DEFAULT_BUFFER_FRAMES, DEFAULT_RETRIES
+    from affectseq.cli.options import add_face_options, add_param_argument
+    from affectseq.predict.live_run import LiveOptions
 
     parser = subparsers.add_parser(
         "live",
@@ -29,9 +31,6 @@ def register(subparsers: Any) -> None:
                     "or --max-seconds end the run with a summary on stderr.",
     )
     parser.add_argument("source", metavar="SOURCE", help="camera index, stream URL or video file")
-    parser.add_argument("--realtime", action="store_true",
-                        help="a file: release its frames at its own frame rate, as a camera would (frames the model "
-                             "cannot keep up with are dropped); without it every frame of a file is processed")
     parser.add_argument("--model", default="default",
                         help="'default' (shipped), a frame-model .safetensors or a sequence bundle whose temporal "
                              "model is causal")
@@ -40,16 +39,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--csv", type=Path, default=None, metavar="FILE.csv",
                         help="also append every row to this CSV as it comes (frames.csv's columns + wall_time)")
     parser.add_argument("--overwrite", action="store_true", help="replace --out/--csv files that already exist")
-    parser.add_argument("--main-face-only", action="store_true", help="keep only the main face")
-    parser.add_argument("--detect-every", type=int, default=DEFAULT_DETECT_EVERY, metavar="K",
-                        help="run the face detector every K frames and track in between (default %(default)s)")
-    parser.add_argument("--detector", default="mtcnn", help="face detector backend: mtcnn or haar (default %(default)s)")
-    parser.add_argument("--max-seconds", type=float, default=None, metavar="S", help="stop after S seconds")
-    parser.add_argument("--buffer", type=int, default=DEFAULT_BUFFER_FRAMES, metavar="N",
-                        help="frames that may wait for the model; when more arrive the oldest is dropped "
-                             "(default %(default)s)")
-    parser.add_argument("--retries", type=int, default=DEFAULT_RETRIES, metavar="N",
-                        help="reconnection attempts after a stream breaks off (default %(default)s)")
+    add_face_options(parser)
+    for name in LIVE_OPTION_NAMES:
+        add_param_argument(parser, name, LiveOptions.PARAMS[name])
     parser.add_argument("--smoothing-sec", type=float, default=None, metavar="S",
                         help="smoothing window in seconds for frame models (default: the model's, 0 = none)")
     parser.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto",
@@ -77,16 +69,14 @@ def _json_value(value: Any) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Handler: open the source (a one-line error if it cannot be), stream rows, print the summary."""
+    from affectseq.cli.options import face_settings
     from affectseq.predict.live_capture import parse_source
     from affectseq.predict.live_run import LiveOptions, LiveRun
     from affectseq.predict.live_session import csv_columns
     from affectseq.predict.model import load_model
     from affectseq.utils.interrupt import sigterm_as_interrupt
 
-    options = LiveOptions(realtime=args.realtime, detector=args.detector, detect_every=args.detect_every,
-                          main_face_only=args.main_face_only, max_seconds=args.max_seconds,
-                          buffer_frames=args.buffer, retries=args.retries)
-    options.check()
+    options = LiveOptions(**face_settings(args), **{name: getattr(args, name) for name in LIVE_OPTION_NAMES})
     parse_source(args.source, args.realtime)  # a missing file is one line now, before the model loads
     bundle = load_model(args.model, backend=args.backend, device=args.device, smoothing_sec=args.smoothing_sec)
     run = LiveRun(args.source, bundle, options, on_event=lambda text: say(f"affectseq live: {text}", sys.stderr))

@@ -11,37 +11,42 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, ClassVar, Iterator
 
-from affectseq.errors import ConfigError
-from affectseq.predict.faces import DEFAULT_DETECT_EVERY
+from affectseq.faces.settings import FACE_PARAMS, FaceSettings
 from affectseq.predict.live_capture import DEFAULT_BUFFER_FRAMES, DEFAULT_RETRIES, Capture, parse_source
 from affectseq.predict.live_session import LiveSession, LiveStats
 from affectseq.predict.stages import ModelBundle
+from affectseq.utils.params import Boolean, Interval, Param
 
 
 @dataclass(frozen=True)
-class LiveOptions:
-    """How a live run reads its source and finds faces (the ``affectseq live`` options)."""
+class LiveOptions(FaceSettings):
+    """How a live run reads its source and finds faces (the ``affectseq live`` options): the face settings
+    (:class:`~affectseq.faces.settings.FaceSettings`, the first three fields), then the live ones, each
+    declared once in ``PARAMS`` (checked on construction, the command line's options made from it)."""
+
+    PARAMS: ClassVar[dict[str, Param]] = {
+        **FACE_PARAMS,
+        "realtime": Param(False, Boolean(), "a file: release its frames at its own frame rate, as a camera would "
+                          "(frames the model cannot keep up with are dropped); without it every frame of a file "
+                          "is processed"),
+        "max_seconds": Param(None, Interval(float, 0.001, None), "stop after this many seconds (wall time)", nullable=True),
+        "buffer_frames": Param(DEFAULT_BUFFER_FRAMES, Interval(int, 1, 1000),
+                               "frames that may wait for the model; when more arrive the oldest is dropped "
+                               "(default %(default)s)"),
+        "retries": Param(DEFAULT_RETRIES, Interval(int, 0, 1000),
+                         "reconnection attempts after a stream breaks off (default %(default)s)"),
+        "retry_wait_sec": Param(1.0, Interval(float, 0.0, 600.0),
+                                "seconds before the first reconnection attempt, doubled for each next one "
+                                "(default %(default)s)"),
+    }
 
     realtime: bool = False
-    detector: str = "mtcnn"
-    detect_every: int = DEFAULT_DETECT_EVERY
-    main_face_only: bool = False
     max_seconds: float | None = None
     buffer_frames: int = DEFAULT_BUFFER_FRAMES
     retries: int = DEFAULT_RETRIES
     retry_wait_sec: float = 1.0
-
-    def check(self) -> None:
-        if self.max_seconds is not None and not self.max_seconds > 0:
-            raise ConfigError(f"--max-seconds must be > 0, got {self.max_seconds}")
-        if self.buffer_frames < 1:
-            raise ConfigError(f"--buffer must be >= 1 frame, got {self.buffer_frames}")
-        if self.retries < 0:
-            raise ConfigError(f"--retries must be >= 0, got {self.retries}")
-        if self.detect_every < 1:
-            raise ConfigError(f"--detect-every must be >= 1, got {self.detect_every}")
 
 
 class LiveRun:
@@ -56,7 +61,6 @@ class LiveRun:
 
     def __init__(self, source: str | os.PathLike[str], bundle: ModelBundle, options: LiveOptions = LiveOptions(),
                  on_event: Callable[[str], None] | None = None, face_source: Any = None):
-        options.check()
         self.source = parse_source(os.fspath(source), realtime=options.realtime)
         self.options = options
         self.capture = Capture(self.source, buffer_frames=options.buffer_frames, retries=options.retries,
@@ -71,9 +75,7 @@ class LiveRun:
         opts = self.options
         self.capture.open()  # raises for an unopenable source before any model work
         try:
-            self.session = LiveSession(self._bundle, detector=opts.detector, detect_every=opts.detect_every,
-                                       main_face_only=opts.main_face_only, fps=self.capture.fps,
-                                       face_source=self._face_source)
+            self.session = LiveSession(self._bundle, opts, fps=self.capture.fps, face_source=self._face_source)
             if self._face_source is None:
                 self.session.warm_up()
             self.capture.start()  # a live source's clock starts once the model is ready

@@ -22,12 +22,14 @@ from typing import Any
 
 import numpy as np
 
+from affectseq.faces.settings import FaceSettings
+from affectseq.faces.stream import make_tracker
 from affectseq.faces.tracking import MainFace
-from affectseq.predict.faces import DEFAULT_DETECT_EVERY, make_face_source
 from affectseq.predict.live_capture import CapturedFrame
 from affectseq.predict.stages import ModelBundle
 from affectseq.predict.streaming import LivePredictor
 from affectseq.predict.table import BOX_COLUMNS, VA_COLUMNS, prob_column
+from affectseq.utils.threads import torch_threads
 
 # Latencies are counted in 1 ms bins up to this bound (the last bin holds anything slower):
 # exact-to-the-millisecond percentiles in fixed memory, however long a session runs.
@@ -105,16 +107,17 @@ class LiveSession:
     """Causal prediction on captured frames, one at a time: :meth:`process` -> rows.
 
     ``bundle``: a loaded :class:`ModelBundle` (several sessions may share one: each session
-    has its own tracker and temporal state). ``fps``: the source's rate (a sequence model's
+    has its own tracker and temporal state); ``faces``: the face settings
+    (:mod:`affectseq.faces.settings`). ``fps``: the source's rate (a sequence model's
     window is converted by time); ``main_flag`` adds a ``main`` key (the one main-face rule,
     :class:`~affectseq.faces.tracking.MainFace`) for displays that follow one face.
     """
 
-    def __init__(self, bundle: ModelBundle, *, detector: str = "mtcnn", detect_every: int = DEFAULT_DETECT_EVERY,
-                 main_face_only: bool = False, fps: float | None = None, main_flag: bool = False,
-                 face_source: Any = None):
-        source = face_source if face_source is not None else make_face_source(detector, detect_every, main_face_only)
-        self.predictor = LivePredictor(bundle, source, main_face_only=main_face_only, fps=fps)
+    def __init__(self, bundle: ModelBundle, faces: FaceSettings = FaceSettings(), *, fps: float | None = None,
+                 main_flag: bool = False, face_source: Any = None):
+        source = face_source if face_source is not None else make_tracker(faces.detector, faces.detect_every,
+                                                                          faces.main_face_only)
+        self.predictor = LivePredictor(bundle, source, main_face_only=faces.main_face_only, fps=fps)
         self.classes = tuple(bundle.info.classes)
         self.has_va = bool(bundle.info.has_va)
         self.columns = row_columns(self.classes, self.has_va)
@@ -130,7 +133,8 @@ class LiveSession:
 
     def process(self, frame: CapturedFrame) -> list[dict[str, Any]]:
         """The rows of one frame (frames must come in order; a frame may be skipped: it was dropped)."""
-        found = self.predictor.process(frame.frame_idx, frame.time_sec, frame.rgb)
+        with torch_threads(1):  # predict's setting: more threads than cores makes MTCNN many times slower
+            found = self.predictor.process(frame.frame_idx, frame.time_sec, frame.rgb)
         rows = [self._row(frame, face) for face in found] or [self._empty_row(frame)]
         if self._main is not None:
             main = self._main.select([r["face_id"] for r in rows if r["face_id"] is not None],

@@ -64,6 +64,7 @@ class ServeConfig:
     # Host names the server answers to (None: any). Bound to loopback, the CLI lists only loopback
     # names so a web page cannot reach the API through DNS rebinding.
     allowed_hosts: tuple[str, ...] | None = None
+    max_live_sessions: int = 4  # camera tabs of the /live page served at once
 
 
 def create_app(config: ServeConfig, runner: Runner | None = None) -> FastAPI:
@@ -91,6 +92,9 @@ def create_app(config: ServeConfig, runner: Runner | None = None) -> FastAPI:
     _add_upload_routes(app, store, jobs, config)
     _add_job_routes(app, store, jobs)
     _add_result_routes(app, store)
+    from affectseq.serve.live import mount_live  # the /live camera page (#23)
+
+    mount_live(app, config, runner, STATIC_DIR, _host_name)
     return app
 
 
