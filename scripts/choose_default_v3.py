@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-TAUS = tuple(round(0.1 * k, 1) for k in range(0, 21))  # 0.0 .. 2.0
+TAUS = tuple(round(0.1 * k, 1) for k in range(-10, 21))  # -1.0 .. 2.0: a model trained logit-adjusted may need some prior back
 
 
 def validation_probs(model_ref: str, data: str, cache: Path) -> dict[str, np.ndarray]:

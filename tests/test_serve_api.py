@@ -25,7 +25,8 @@ def test_upload_runs_a_job_and_serves_its_files(client) -> None:
 
     done = wait_for(client, job["id"])
     assert done["status"] == "done" and done["progress"] == 1.0 and done["error"] is None
-    assert done["options"] == {"detect_every": 4, "main_face_only": False, "smoothing_sec": None, "overlay": True}
+    assert done["options"] == {"detect_every": 4, "main_face_only": False, "smoothing_sec": None, "tta_flip": False,
+                               "overlay": True}
     assert done["summary"]["detect_every"] == 4
     assert done["summary"]["video"]["path"] == "interview.mp4"  # the client's name, not our folder
     assert "fingerprint" not in done["summary"]
@@ -209,7 +210,7 @@ def test_page_docs_and_openapi(client) -> None:
     spec = client.get("/openapi.json").json()
     assert {"/api/jobs", "/api/jobs/{job_id}", "/api/jobs/{job_id}/frames.csv"} <= set(spec["paths"])
     body = spec["paths"]["/api/jobs"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
-    assert set(body["properties"]) == {"video", "detect_every", "main_face_only", "smoothing_sec", "overlay"}
+    assert set(body["properties"]) == {"video", "detect_every", "main_face_only", "smoothing_sec", "tta_flip", "overlay"}
     assert client.get("/api/config").json()["max_upload_bytes"] == 2048 * 2**20
     static = Path(__file__).resolve().parents[1] / "src" / "affectseq" / "serve" / "static"
     for file in static.iterdir():

@@ -16,6 +16,7 @@ def predict_video(
     detect_every: int | None = None,
     main_face_only: bool = False,
     smoothing_sec: float | None = None,
+    tta_flip: bool = False,
     mode: str = "offline",
     backend: str = "auto",
     device: str | None = "auto",
@@ -36,7 +37,8 @@ def predict_video(
     sequence bundle) or an already loaded :class:`affectseq.predict.ModelBundle`
     (load once with :func:`affectseq.predict.load_model` to predict many videos).
     ``mode="causal"`` uses past frames only (streaming); ``"offline"`` may look
-    ahead. Raises :class:`affectseq.errors.InputError` for an unreadable video.
+    ahead. ``tta_flip=True`` averages each face's probabilities with its mirror image's
+    (frame models; slower, a little more accurate: docs/model_card.md). Raises :class:`affectseq.errors.InputError` for an unreadable video.
     """
     from affectseq.faces.settings import DEFAULT_DETECT_EVERY
     from affectseq.predict.model import load_model
@@ -44,7 +46,7 @@ def predict_video(
     from affectseq.predict.stages import ModelBundle
 
     bundle = model if isinstance(model, ModelBundle) else load_model(
-        model, backend=backend, device=device, smoothing_sec=smoothing_sec
+        model, backend=backend, device=device, smoothing_sec=smoothing_sec, tta_flip=tta_flip
     )
     options = PredictOptions(
         detector=detector,

@@ -47,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
     out_root = Path(args.out)
     check_output_root(out_root)
     say(f"affectseq demo: {video.name} ({SAMPLE_ATTRIBUTION}) with model '{args.model}'")
-    bundle = load_model(args.model, backend=args.backend, device=args.device, smoothing_sec=args.smoothing_sec)
+    bundle = load_model(args.model, backend=args.backend, device=args.device, smoothing_sec=args.smoothing_sec,
+                        tta_flip=args.tta_flip)
     with output_session(out_root, "demo"):
         fingerprint = expected_fingerprint(video, bundle.info.to_dict(), options, output)
         plan = plan_video(video, out_root, set(), fingerprint, overwrite=True)

@@ -45,11 +45,13 @@ def load_model(
     backend: str = "auto",
     device: str | None = "auto",
     smoothing_sec: float | None = None,
+    tta_flip: bool = False,
 ) -> ModelBundle:
     """Build the :class:`ModelBundle` ``predict`` runs, from a shipped name or a checkpoint path.
 
     ``smoothing_sec`` overrides the default model's smoothing window (frame models
-    only; a sequence model's temporal stage is the trained RNN).
+    only; a sequence model's temporal stage is the trained RNN). ``tta_flip`` averages each
+    face's outputs with its mirror image's (frame models only; :mod:`affectseq.predict.tta`).
     """
     from affectseq.features.shipped import SHIPPED_MODELS, resolve_model_path
 
@@ -64,12 +66,14 @@ def load_model(
     if "sequence" in fmt:
         from affectseq.predict.sequence import load_sequence_model
 
+        if tta_flip:
+            raise ConfigError("--tta-flip applies to frame models only, not to sequence bundles")
         return load_sequence_model(path, model_id=model_id, backend=backend, device=device)
-    return _load_frame_bundle(path, model_id, backend, device, smoothing_sec)
+    return _load_frame_bundle(path, model_id, backend, device, smoothing_sec, tta_flip)
 
 
 def _load_frame_bundle(
-    path: Path, model_id: str, backend: str, device: str, smoothing_sec: float | None
+    path: Path, model_id: str, backend: str, device: str, smoothing_sec: float | None, tta_flip: bool = False
 ) -> ModelBundle:
     from affectseq.modelfile.frame import load_frame_model, read_frame_model_header
     from affectseq.features.encoders import EncoderSpec
@@ -86,6 +90,10 @@ def _load_frame_bundle(
         raise ConfigError(f"smoothing window must be >= 0 seconds, got {smoothing_sec}")
     stage, backend = build_frame_stage(backend, spec, tasks, path, lambda on: load_frame_model(path, device=on),
                                        device)
+    if tta_flip:
+        from affectseq.predict.tta import FlipAveragedStage
+
+        stage = FlipAveragedStage(stage)
     info = ModelInfo(
         model_id=model_id,
         kind="frame",
@@ -95,6 +103,7 @@ def _load_frame_bundle(
         sha256=sha256_file(path),
         temporal=f"moving average of per-frame outputs over {smoothing_sec:g} s per face track"
         if smoothing_sec > 0 else "none (per-frame outputs)",
-        extra={"encoder": spec.name, "smoothing_sec": smoothing_sec, "backend": backend, "device": device},
+        extra={"encoder": spec.name, "smoothing_sec": smoothing_sec, "backend": backend, "device": device,
+               **({"tta_flip": True} if tta_flip else {})},
     )
     return ModelBundle(frame_stage=stage, temporal_stage=SmoothingTemporal(smoothing_sec), info=info)

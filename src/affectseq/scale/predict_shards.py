@@ -60,6 +60,7 @@ class ModelRequest:
     backend: str = "auto"  # as load_model: ONNX Runtime on CPU when installed, else torch
     device: str = "auto"
     smoothing_sec: float | None = None
+    tta_flip: bool = False  # average each face with its mirror image (affectseq.predict.tta)
 
     def load(self) -> Any:
         """The loaded bundle; loaded once per process (the driver needs its info, each worker runs it)."""
@@ -68,7 +69,7 @@ class ModelRequest:
         if self not in _LOADED:
             _LOADED.clear()  # keep one model per process
             _LOADED[self] = load_model(self.name_or_path, backend=self.backend, device=self.device,
-                                       smoothing_sec=self.smoothing_sec)
+                                       smoothing_sec=self.smoothing_sec, tta_flip=self.tta_flip)
         return _LOADED[self]
 
 

@@ -21,6 +21,7 @@ FORM_PARAMS: dict[str, Param] = {
     "main_face_only": FACE_PARAMS["main_face_only"],
     "smoothing_sec": Param(None, Interval(float, 0.0, 60.0), "smoothing window in seconds (default: the model's)",
                            nullable=True),
+    "tta_flip": Param(False, Boolean(), "average each face with its mirror image (slower, a little more accurate)"),
     # The overlay writer's switch; the page plays the overlay, so a job writes it unless told not to.
     "overlay": dataclasses.replace(output_params()["overlay"], default=True),
 }
@@ -32,7 +33,7 @@ class OptionError(ValueError):
 
 
 def parse_options(fields: Mapping[str, str]) -> dict[str, Any]:
-    """``{"detect_every", "main_face_only", "smoothing_sec", "overlay"}`` from form text, with defaults.
+    """``{"detect_every", "main_face_only", "smoothing_sec", "tta_flip", "overlay"}`` from form text, with defaults.
 
     ``smoothing_sec`` is ``None`` (the model's own window) unless given; an empty field
     keeps the default (false for a yes/no field). Unknown fields are refused so a misspelt option is not silently ignored.

@@ -39,27 +39,28 @@ class _FrameProgress:
 
 
 class PredictRunner:
-    """Runs jobs with one model (loaded once per smoothing window, then cached)."""
+    """Runs jobs with one model (loaded once per smoothing window and flip setting, then cached)."""
 
     def __init__(self, model: str = "default", backend: str = "auto", device: str = "auto"):
         self.model = model
         self.backend = backend
         self.device = device
-        self._bundles: OrderedDict[float | None, Any] = OrderedDict()
+        self._bundles: OrderedDict[tuple[float | None, bool], Any] = OrderedDict()
         self._lock = threading.Lock()
 
-    def bundle(self, smoothing_sec: float | None = None) -> Any:
-        """The loaded model for a smoothing window (``None``: the model's own); errors surface here."""
+    def bundle(self, smoothing_sec: float | None = None, tta_flip: bool = False) -> Any:
+        """The loaded model for a smoothing window (``None``: the model's own) and flip setting; errors surface here."""
         from affectseq.predict.model import load_model
 
+        key = (smoothing_sec, bool(tta_flip))
         with self._lock:  # two workers must not both load the same model
-            if smoothing_sec not in self._bundles:
-                self._bundles[smoothing_sec] = load_model(self.model, backend=self.backend, device=self.device,
-                                                          smoothing_sec=smoothing_sec)
+            if key not in self._bundles:
+                self._bundles[key] = load_model(self.model, backend=self.backend, device=self.device,
+                                                smoothing_sec=smoothing_sec, tta_flip=bool(tta_flip))
                 while len(self._bundles) > MAX_CACHED_MODELS:
                     self._bundles.popitem(last=False)
-            self._bundles.move_to_end(smoothing_sec)
-            return self._bundles[smoothing_sec]
+            self._bundles.move_to_end(key)
+            return self._bundles[key]
 
     def __call__(self, request: RunRequest) -> dict[str, Any]:
         """Predict ``request.video`` into ``request.out_dir``; InputErrors name the client's file, not ours."""
@@ -75,7 +76,7 @@ class PredictRunner:
         output = OutputOptions(table_format="csv", timeline=True, overlay=overlay)  # other writers: their defaults
         share = FRAMES_SHARE[overlay]
         request.progress(0.0, "loading model")
-        bundle = self.bundle(opts.get("smoothing_sec"))
+        bundle = self.bundle(opts.get("smoothing_sec"), bool(opts.get("tta_flip", False)))
         try:
             request.progress(0.0, "analysing frames")
             prediction = predict_one(request.video, request.out_dir, bundle, options, output,

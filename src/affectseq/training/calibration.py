@@ -78,11 +78,11 @@ def tau_sweep(logits: np.ndarray, y_true: np.ndarray, prior: np.ndarray,
 
 def choose_tau(rows: Sequence[dict[str, float]], min_accuracy: float) -> dict[str, float]:
     """The row of :func:`tau_sweep` with the highest UAR among those with accuracy >= ``min_accuracy``
-    (ties: the smaller ``tau``); the ``tau = 0`` row if none qualifies."""
+    (ties: the smaller ``|tau|``); the ``tau = 0`` row if none qualifies."""
     allowed = [r for r in rows if r["accuracy"] >= min_accuracy]
     if not allowed:
         return min(rows, key=lambda r: abs(r["tau"]))
-    return max(allowed, key=lambda r: (r["uar"], -r["tau"]))
+    return max(allowed, key=lambda r: (r["uar"], -abs(r["tau"])))
 
 
 def adjust_head_bias(model: object, prior: np.ndarray, tau: float) -> None:
