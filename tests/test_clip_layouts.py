@@ -172,3 +172,36 @@ def test_synth_clip_folders_is_both_layouts(tmp_path: Path, capsys: pytest.Captu
             assert clip.parent.name == folders.expr_classes[label].lower()
             assert header_frame_count(clip) == 8
     assert EXPR_CLASSES_8  # the synthetic classes are canonical names
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("one_torch_thread")
+def test_clip_folders_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """synth -> inspect -> data faces / extract straight from the clips (same store) -> train frames ->
+    evaluate-model on the clip dataset (clip-level metrics)."""
+    from affectseq.features.store import FeatureStore
+
+    clips = tmp_path / "clips"
+    assert main(["data", "synth", str(clips), "--layout", "clip_folders", "--videos", "6", "--frames", "16",
+                 "--workers", "1", "--no-progress", "--set", "clip_classes=[Happiness,Sadness,Surprise]"]) == 0
+    assert main(["data", "faces", str(clips), "--out", str(tmp_path / "faces"), "--no-progress"]) == 0
+    assert main(["extract", "--data", str(tmp_path / "faces"), "--checkpoint", "default",
+                 "--out", str(tmp_path / "from_crops"), "--workers", "0"]) == 0
+    assert main(["extract", "--data", str(clips), "--checkpoint", "default", "--out", str(tmp_path / "direct"),
+                 "--workers", "1"]) == 0
+    capsys.readouterr()
+    one, two = FeatureStore(tmp_path / "from_crops"), FeatureStore(tmp_path / "direct")
+    for store in (one, two):
+        assert store.label_level == "clip" and store.expr_classes == ("Happiness", "Sadness", "Surprise")
+        assert sorted(store.splits("expr")) == ["train", "validation"]
+    assert sorted(one.entries) == sorted(two.entries) and len(one.entries) == 6
+    for video_id in one.entries:
+        np.testing.assert_array_equal(one.labels(video_id)["expr"], two.labels(video_id)["expr"])
+        np.testing.assert_array_equal(one.labels(video_id)["has_face"], two.labels(video_id)["has_face"])
+    run = tmp_path / "run"
+    assert main(["train", "frames", "--data", str(clips), "--out", str(run), "--encoder", "paper_cnn",
+                 "epochs=1", "batch_size=16", "threads=1", "device=cpu", "test_split=null"]) == 0
+    assert main(["evaluate-model", str(run), "--data", str(clips), "--split", "validation",
+                 "--out", str(tmp_path / "eval"), "--bootstrap", "0"]) == 0
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["clip"]["n_clips"] <= 3 and "uar" in metrics["clip"]

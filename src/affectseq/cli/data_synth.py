@@ -72,17 +72,26 @@ def _synth(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_summary(summary: SynthSummary) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
+def _print_video_counts(console, summary: SynthSummary) -> None:
     console.print(
         f"[bold]{summary.out_dir}[/bold]: {summary.raw_videos} raw videos, {summary.annotated_videos} annotated "
         f"(two-person videos count twice), {summary.frames:,} frames, {summary.frames_with_crop:,} with a face crop; "
         f"made {summary.generated}, kept {summary.skipped} finished, in {summary.elapsed_sec:.1f} s "
         f"({summary.workers} worker{'s' if summary.workers != 1 else ''})"
     )
+
+
+def _print_summary(summary: SynthSummary) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if summary.layout == "clip_folders":
+        console.print(f"[bold]{summary.out_dir}[/bold]: {summary.raw_videos} clips ({summary.frames:,} frames), one "
+                      f"expression each; made {summary.generated}, kept {summary.skipped} finished, in "
+                      f"{summary.elapsed_sec:.1f} s; clip list: {summary.out_dir / 'clips.csv'}")
+    else:
+        _print_video_counts(console, summary)
     table = Table(title="annotated videos per task", title_justify="left")
     splits = list(next(iter(summary.videos_per_task.values())))
     table.add_column("task")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from affectseq.cli.layout_options import add_layout_options, layout_options
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``evaluate`` subcommand."""
@@ -32,7 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     model_parser.add_argument("model", metavar="MODEL",
                               help="'default', a frame-model .safetensors file or a training run folder")
-    model_parser.add_argument("--data", required=True, help="dataset path")
+    model_parser.add_argument("--data", required=True, help="dataset path (any layout data inspect names; raw "
+                                                            "videos and clips are cropped first, as train frames does)")
+    add_layout_options(model_parser)
     model_parser.add_argument("--split", default="test", help="split name or alias (default: test)")
     model_parser.add_argument("--tta-flip", action="store_true",
                               help="average each face's probabilities with its mirror image's")
@@ -74,7 +78,12 @@ def run_model(args: argparse.Namespace) -> int:
     from affectseq.data.splits import split_role
     from affectseq.training.scoring import ModelScoringConfig, score_frame_model
 
-    config = ModelScoringConfig(model=args.model, data=args.data, split=args.split, tta_flip=args.tta_flip,
+    from affectseq.prepare.face_crops import crops_for_training
+
+    data, face_stage = crops_for_training(args.data, layout=args.layout, layout_options=layout_options(args))
+    if face_stage:  # raw videos or clips: scored on their face crops, made or reused
+        print(face_stage)
+    config = ModelScoringConfig(model=args.model, data=str(data), split=args.split, tta_flip=args.tta_flip,
                                 batch_size=args.batch_size, threads=args.threads,
                                 device=args.device, drop_classes=tuple(args.drop_class),
                                 drop_train_duplicates=args.drop_train_duplicates)

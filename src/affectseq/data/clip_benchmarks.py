@@ -14,12 +14,12 @@ name. Classes map to the canonical expressions where they are ones (:func:`affec
   is relative to the root or to one of its top folders (``2_ClipsforFaceCrop/``...).
 * **MAFW** (Liu et al., ACM MM 2022): ``Train & Test Set/single/no_caption/set_N/{train,test}.txt``
   (N = 1..5, ``--fold``), one ``<clip file> <label>`` per line, 11 classes (anger, disgust, fear,
-  happiness, neutral, sadness, surprise, contempt, anxiety, helplessness, disappointment; contempt
-  stays a class of its own). Clips by number under ``data/`` (``clips/00001.mp4`` or ``frames/00001/``).
+  happiness, neutral, sadness, surprise, contempt, anxiety, helplessness, disappointment; contempt is
+  ``Contempt``, as in FER+, not ABAW's catch-all Other). Clips by number under ``data/`` (``clips/00001.mp4`` or ``frames/00001/``).
 * **AFEW** (Dhall et al., EmotiW): ``Train_AFEW/<class>/*.avi`` and ``Val_AFEW/<class>/*.avi``
   (Angry, Disgust, Fear, Happy, Neutral, Sad, Surprise) -> splits ``train``/``validation``.
 * **RAVDESS** (Livingstone & Russo, 2018): ``Actor_NN/MM-VV-EE-II-SS-RR-AA.mp4``; EE = emotion
-  01-08 neutral, calm, happy, sad, angry, fearful, disgust, surprised (calm stays its own class);
+  01-08 neutral, calm, happy, sad, angry, fearful, disgust, surprised (``calm`` stays its own class);
   AA = actor. Audio-only files are not videos and are not read.
 * **CREMA-D** (Cao et al., 2014): ``<actor>_<sentence>_<EMO>_<level>.flv`` (``VideoFlash/``), EMO
   one of ANG, DIS, FEA, HAP, NEU, SAD.
@@ -255,7 +255,6 @@ class MafwDataset(ClipDataset):
                 name = Path(cells[0]).stem
                 lister.add(clips.get(name), name, label, split, path, line)
         super().__init__(root, "mafw", lister.entries, strict=strict, fps=fps, problems=lister.problems,
-                         keep_own=("contempt",),
                          notes=[f"single-expression set, fold {n} of {N_FOLDS} (--fold N); no validation split"])
 
 

@@ -58,17 +58,21 @@ class ClipEntry:
 def clip_classes(names: Iterable[str], keep: Sequence[str] = ()) -> tuple[tuple[str, ...], dict[str, str]]:
     """``(expr_classes, {name: class})`` for a dataset's class names (see the module docstring).
 
-    ``keep``: names that stay the dataset's own even though an alias would map them (MAFW's
-    ``contempt`` is its own class, not ABAW's catch-all Other).
+    Contempt (any spelling) is ``Contempt``, FER+'s name, placed after the canonical classes: not ABAW's
+    catch-all Other, which scoring still matches it to (``labels.class_index_map``). ``keep``: names that
+    stay the dataset's own even though an alias would map them.
     """
+    kept = {k.lower() for k in keep}
     mapping: dict[str, str] = {}
     for name in set(names):
-        canonical = None if name.strip().lower() in {k.lower() for k in keep} else labels.canonical_expr_name(name)
-        if canonical == "Other" and name.strip().lower() != "other":
-            canonical = None  # contempt and the like: a class of its own, not "any other affect"
+        key = name.strip().lower()
+        canonical = None if key in kept else labels.canonical_expr_name(name)
+        if canonical == "Other" and key != "other":
+            canonical = "Contempt" if key == "contempt" else None
         mapping[name] = canonical or name.strip()
-    canonical_order = [c for c in labels.EXPR_CLASSES_8 if c in mapping.values()]
-    own = sorted({c for c in mapping.values() if c not in labels.EXPR_CLASSES_8})
+    known = labels.EXPR_CLASSES_8 + ("Contempt",)
+    canonical_order = [c for c in known if c in mapping.values()]
+    own = sorted({c for c in mapping.values() if c not in known}, key=lambda c: (c.lower(), c))
     return tuple(canonical_order + own), mapping
 
 

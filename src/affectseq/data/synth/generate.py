@@ -48,6 +48,7 @@ class SynthSummary:
     elapsed_sec: float
     workers: int
     split_of: dict[str, str] = field(default_factory=dict)
+    layout: str = "abaw6"
 
     @property
     def imbalance_ratio(self) -> float:
@@ -204,7 +205,7 @@ def generate_clips(out: Path, cfg: SynthConfig, workers: int | None, show_progre
         frames_with_crop=0, videos_per_task={"EXPR": per_split},
         expr_counts={c: int(counts[EXPR_CLASSES_8.index(c)]) for c in cfg.clip_classes},
         generated=len(todo), skipped=len(plans) - len(todo), elapsed_sec=time.perf_counter() - start,
-        workers=n_workers, split_of={p.relpath().stem: p.split for p in plans},
+        workers=n_workers, split_of={p.relpath().stem: p.split for p in plans}, layout="clip_folders",
     )
 
 
