@@ -189,3 +189,41 @@ def test_cli_refuses_to_overwrite_and_writes_jsonl_and_csv(clips_dir: Path, tmp_
     csv = pd.read_csv(table)
     assert csv["frame_idx"].tolist() == list(range(72)) and list(csv.columns[4:8]) == ["x1", "y1", "x2", "y2"]
     assert csv["label"].tolist() == [r["label"] for r in rows]
+
+
+@pytest.mark.slow
+def test_cli_realtime_on_a_shared_clip_matches_causal_predict(clips_dir: Path, tmp_path: Path) -> None:
+    """``affectseq live --realtime`` on the 24-fps talking-head clip: the columns, every frame offered and
+    accounted for, and labels equal to offline ``predict --mode causal`` on the same frames (up to the first
+    dropped frame: after one, the tracker has seen other frames than predict's)."""
+    import pandas as pd
+
+    clip = clips_dir / "WolfgangLanger_Pexels.mp4"
+    out = tmp_path / "live.jsonl"
+    done = _cli(str(clip), "--realtime", "--out", str(out), timeout=600)
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    classes = ["neutral", "anger", "disgust", "fear", "happiness", "sadness", "surprise", "contempt"]
+    assert list(rows[0]) == ["frame_idx", "time_sec", "wall_time", "face_id", "box", "det_score", "label",
+                             *[f"prob_{c}" for c in classes]]
+    summary = done.stderr.strip().splitlines()[-1]
+    offered, processed, dropped = (int(summary.split(word)[0].split()[-1]) for word in
+                                   (" frames offered", " processed", " dropped"))
+    assert offered == 472 and processed + dropped == offered and processed >= 0.5 * offered, summary
+    processed_frames = sorted({r["frame_idx"] for r in rows})
+    assert len(processed_frames) == processed and processed_frames[0] == 0 and processed_frames[-1] <= 471
+    assert all(r["face_id"] == 0 and r["label"] for r in rows)  # one face in every frame of this clip
+    times = [r["time_sec"] for r in rows]
+    assert times == sorted(times) and times[-1] == pytest.approx(19.6, abs=0.3)
+
+    predict_out = tmp_path / "predict"
+    done = subprocess.run([sys.executable, "-m", "affectseq", "predict", str(clip), "-o", str(predict_out),
+                           "--mode", "causal", "--no-progress"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    offline = pd.read_csv(predict_out / clip.stem / "frames.csv").set_index("frame_idx")
+    first_gap = next((i for i, f in enumerate(processed_frames) if f != i), len(processed_frames))
+    same = [r for r in rows if r["frame_idx"] < first_gap]
+    assert len(same) >= 24, f"a frame was dropped within the first second: {processed_frames[:30]}"
+    assert [r["label"] for r in same] == offline.loc[[r["frame_idx"] for r in same], "label"].tolist()
+    probs = np.array([[r[f"prob_{c}"] for c in classes] for r in same])
+    assert np.allclose(probs, offline.loc[[r["frame_idx"] for r in same], [f"prob_{c}" for c in classes]], atol=1e-5)

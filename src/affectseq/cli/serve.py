@@ -44,6 +44,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--max-upload-mb", type=float, default=2048, help="largest upload (default %(default)s)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="videos analysed at the same time; more wait in a queue (default %(default)s)")
+    parser.add_argument("--live-sessions", type=int, default=4, metavar="N",
+                        help="camera tabs the /live page serves at once; more get a 'busy' message (default %(default)s)")
     parser.set_defaults(handler=run)
 
 
@@ -75,14 +77,15 @@ def run(args: argparse.Namespace) -> int:
     except ModuleNotFoundError as err:
         raise ConfigError(f"affectseq serve needs the serve extra ({err.name} is missing): "
                           "pip install 'affectseq[serve]'") from None
-    if args.jobs < 1 or args.max_upload_mb <= 0:
-        raise ConfigError("--jobs and --max-upload-mb must be positive")
+    if args.jobs < 1 or args.max_upload_mb <= 0 or args.live_sessions < 1:
+        raise ConfigError("--jobs, --max-upload-mb and --live-sessions must be positive")
     data_dir = (args.data_dir or default_data_dir()).expanduser().resolve()
     runner = PredictRunner(args.model)
     runner.bundle(None)  # a bad --model is a one-line error here
     loopback = args.host in LOOPBACK_NAMES
     config = ServeConfig(data_dir=data_dir, max_upload_bytes=int(args.max_upload_mb * 2**20), jobs=args.jobs,
-                         model=args.model, allowed_hosts=LOOPBACK_NAMES if loopback else None)
+                         model=args.model, allowed_hosts=LOOPBACK_NAMES if loopback else None,
+                         max_live_sessions=args.live_sessions)
     sock = _bind(args.host, args.port)
     port = sock.getsockname()[1]
     shown = f"[{args.host}]" if ":" in args.host else args.host
