@@ -41,7 +41,8 @@ def main() -> None:
     from affectseq.data.abaw import AbawDataset
     from affectseq.features.checkpoint import save_frame_model
     from affectseq.features.extract import extract_features
-    from affectseq.predict.batch import OutputOptions, run_batch
+    from affectseq.predict.engines import run_batch
+    from affectseq.predict.writers import OutputOptions
     from affectseq.predict.pipeline import PredictOptions
     from affectseq.scale.predict_shards import ModelRequest
     from affectseq.scale.ray_engine import RayOptions, extract_with_ray, init_ray, predict_with_ray

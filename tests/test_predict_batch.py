@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from affectseq.errors import InputError
-from affectseq.predict.batch import OutputOptions, collect_videos, output_dirs, run_batch
+from affectseq.predict.batch import collect_videos, output_dirs
+from affectseq.predict.engines import run_batch
+from affectseq.predict.writers import OutputOptions
 from affectseq.predict.model import load_model
 from affectseq.predict.pipeline import PredictOptions
 

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from affectseq.errors import ConfigError
-from affectseq.predict.batch import run_batch
+from affectseq.predict.engines import run_batch
 from affectseq.predict.pipeline import PredictOptions
 from affectseq.predict.writers import (OutputOptions, OutputWriter, output_writers, register_output,
                                        unregister_output)

@@ -24,7 +24,8 @@ import pytest
 
 from affectseq.cli import main
 from affectseq.cli.predict import print_outcome
-from affectseq.predict.batch import OutputOptions, run_batch
+from affectseq.predict.engines import run_batch
+from affectseq.predict.writers import OutputOptions
 from affectseq.predict.pipeline import PredictOptions
 from affectseq.scale.predict_shards import ModelRequest, predict_parallel
 from affectseq.utils.lock import LOCK_FILE

@@ -82,7 +82,8 @@ def test_ray_extract_writes_the_local_store(ray_local, synth_root: Path, frame_m
 
 def test_ray_and_multiprocess_predict_write_the_local_outputs(ray_local, clips_dir: Path, frame_model: FrameModel,
                                                               tmp_path: Path) -> None:
-    from affectseq.predict.batch import OutputOptions, run_batch
+    from affectseq.predict.engines import run_batch
+    from affectseq.predict.writers import OutputOptions
     from affectseq.predict.pipeline import PredictOptions
     from affectseq.scale.predict_shards import ModelRequest, predict_parallel
 

@@ -43,16 +43,15 @@ def test_engine_options_dispatch_to_local_or_scaled_paths(monkeypatch: pytest.Mo
 
     calls = []
     monkeypatch.setattr(extract, "run", lambda args: calls.append("extract-local") or 0)
-    monkeypatch.setattr(predict, "run", lambda args: calls.append("predict-local") or 0)
+    monkeypatch.setattr(predict, "run", lambda args: calls.append(f"predict-{predict.engine_name(args)}") or 0)
     monkeypatch.setattr(extract, "run_ray", lambda args: calls.append("extract-ray") or 0)
-    monkeypatch.setattr(predict, "run_scaled", lambda args: calls.append(f"predict-scaled-{args.engine}") or 0)
     parser = _parser()
     base = ["extract", "--data", "d", "--checkpoint", "c", "--out", "o"]
     for argv in (base, base + ["--engine", "ray", "--ray-address", "auto"], ["predict", "v.mp4"],
                  ["predict", "v.mp4", "--workers", "2"], ["predict", "v.mp4", "--engine", "ray"]):
         args = parser.parse_args(argv)
         assert args.handler(args) == 0
-    assert calls == ["extract-local", "extract-ray", "predict-local", "predict-scaled-local", "predict-scaled-ray"]
+    assert calls == ["extract-local", "extract-ray", "predict-local", "predict-workers", "predict-ray"]
     args = parser.parse_args(base + ["--engine", "ray", "--ray-address", "auto"])
     assert args.ray_address == "auto" and args.ray_gpus_per_task == 0.0
 

@@ -12,13 +12,14 @@ from typing import Any
 ENGINES: tuple[str, ...] = ("local", "ray")
 
 
-def add_engine_options(parser: argparse.ArgumentParser) -> Any:
+def add_engine_options(parser: argparse.ArgumentParser, choices: tuple[str, ...] | None = ENGINES) -> Any:
     """Add ``--engine`` and ``--ray-*`` (``extract``, ``predict``, ``data faces``); returns the argument group.
 
-    The caller may add its own engine-related options (``predict --workers``) to the returned group.
+    The caller may add its own engine-related options (``predict --workers``) to the returned group;
+    ``choices=None`` leaves the engine name to the command to check (``predict``: any registered engine).
     """
     group = parser.add_argument_group("scale-out (affectseq.scale)")
-    group.add_argument("--engine", choices=ENGINES, default="local",
+    group.add_argument("--engine", choices=choices, default="local", metavar=None if choices else "NAME",
                        help="local: this process (and its workers); ray: Ray tasks over videos or video shards, "
                             "on a local Ray instance or the cluster of --ray-address "
                             "(needs pip install 'affectseq[ray]')")

@@ -50,20 +50,25 @@ def register(subparsers: Any) -> None:
                         help="'default' (shipped), a frame-model .safetensors, a sequence bundle or a run folder")
     add_model_options(parser)
     add_output_options(parser)
-    engine = add_engine_options(parser)
+    engine = add_engine_options(parser, choices=None)  # any registered engine (affectseq.predict.engines)
     engine.add_argument("--workers", type=int, default=1, metavar="N",
                         help="local engine: predict N videos at once in N processes (default %(default)s)")
     parser.set_defaults(handler=dispatch)
 
 
 def dispatch(args: argparse.Namespace) -> int:
-    """Handler: :func:`run` in this process, or :func:`run_scaled` for ``--engine ray`` / ``--workers N>1``.
+    """Handler: :func:`run`, the one predict loop, with the engine the options choose (:func:`engine_name`).
 
     Every engine writes the same folders and returns the same exit codes.
     """
-    if args.engine == "ray" or args.workers > 1:
-        return run_scaled(args)
     return run(args)
+
+
+def engine_name(args: argparse.Namespace) -> str:
+    """``--engine`` (``local``, ``ray`` or a registered one); ``local`` with ``--workers N>1`` is ``workers``."""
+    if args.engine != "local":
+        return args.engine
+    return "workers" if args.workers > 1 else "local"
 
 
 def build_options(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -76,40 +81,21 @@ def build_options(args: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """The local engine: predict every input, print one line per video and a final tally; 1 if any failed."""
-    from affectseq.predict.batch import run_batch
-    from affectseq.predict.model import load_model
-    options, output = build_options(args)
-    bundle = load_model(args.model, backend=args.backend, device=args.device, smoothing_sec=args.smoothing_sec,
-                        tta_flip=args.tta_flip)
-
-    report = run_batch(args.inputs, args.out, bundle, options, output, overwrite=args.overwrite,
-                       on_outcome=print_outcome)
-    print_clips_csv(args.out, report)
-    print(report.format())
-    return report.exit_code
-
-
-def run_scaled(args: argparse.Namespace) -> int:
-    """``predict`` on Ray tasks (``--engine ray``) or ``--workers`` local processes: the same folders as :func:`run`."""
+    """Predict every input with the chosen engine (:func:`affectseq.predict.engines.predict_batch`), print one
+    line per video and a final tally; 1 if any failed."""
+    from affectseq.predict.engines import create_engine, predict_batch
     from affectseq.scale.predict_shards import ModelRequest
 
     options, output = build_options(args)
+    name = engine_name(args)
+    settings: dict[str, Any] = {"workers": min(args.workers, os.cpu_count() or 1)}
+    if name == "ray":
+        settings["ray_options"] = ray_options(args)
     model = ModelRequest(args.model, backend=args.backend, device=args.device, smoothing_sec=args.smoothing_sec,
                          tta_flip=args.tta_flip)
-    model.load()  # fail fast on a bad --model, before any worker starts
-
-    if args.engine == "ray":
-        from affectseq.scale.ray_engine import predict_with_ray
-
-        report = predict_with_ray(args.inputs, args.out, model, options, output, overwrite=args.overwrite,
-                                  ray_options=ray_options(args), on_outcome=print_outcome)
-    else:
-        from affectseq.scale.predict_shards import predict_parallel
-
-        workers = min(args.workers, os.cpu_count() or 1)
-        report = predict_parallel(args.inputs, args.out, model, options, output, workers=workers,
-                                  overwrite=args.overwrite, on_outcome=print_outcome)
+    engine = create_engine(name, model, **settings)
+    report = predict_batch(args.inputs, args.out, engine, options, output, overwrite=args.overwrite,
+                           on_outcome=print_outcome)
     print_clips_csv(args.out, report)
     print(report.format())
     return report.exit_code

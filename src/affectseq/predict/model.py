@@ -22,7 +22,6 @@ import os
 from pathlib import Path
 
 from affectseq.errors import ConfigError
-from affectseq.predict.frame_stage import VIDEO_FACE_FRAMING, TorchFrameStage  # noqa: F401 (re-exported)
 from affectseq.predict.onnx_backend import build_frame_stage, onnx_available
 from affectseq.predict.smoothing import DEFAULT_SMOOTHING_SEC
 from affectseq.predict.stages import ModelBundle, ModelInfo, SmoothingTemporal

@@ -1,9 +1,8 @@
-"""Prediction over many videos in parallel: the shard runner shared by the local and Ray engines.
+"""Prediction over many videos in parallel: the shard runner shared by the ``workers`` and ``ray`` engines.
 
-The driver plans the batch exactly as ``affectseq.predict.batch.run_batch`` does,
-while holding the output folder's lock: the same folder per video
-(``claim_folder``), the same skip rule (a full fingerprint match), the same notes.
-Each shard then loads the model once per process and predicts its videos with
+The one predict loop (:func:`affectseq.predict.engines.predict_batch`) plans the batch while
+holding the output folder's lock: the same folder per video (``claim_folder``), the same skip
+rule (a full fingerprint match), the same notes, whatever the engine. Each shard then loads the model once per process and predicts its videos with
 ``affectseq.predict.batch.predict_planned``, which publishes each folder atomically
 and turns any exception of one video into that video's failure.
 
@@ -12,8 +11,8 @@ its shard: the videos of that shard already published count as done, the others
 are tried again, and a video whose task dies when run alone is that video's
 failure. The rest of the batch goes on.
 
-:func:`predict_parallel` is the local engine with ``--workers N > 1``: N spawned
-processes, each with ``cores / N`` torch threads.
+:class:`WorkersEngine` is the engine of ``--workers N > 1``: N spawned processes, each with
+``cores / N`` torch threads (:func:`predict_parallel` runs the loop with it).
 """
 
 from __future__ import annotations
@@ -23,24 +22,13 @@ import logging
 import os
 import signal
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from affectseq.predict.batch import (
-    BatchReport,
-    OutcomeRecorder,
-    OutputOptions,
-    VideoOutcome,
-    VideoPlan,
-    collect_videos,
-    expected_fingerprint,
-    failed_outcome,
-    plan_batch,
-    predict_planned,
-    skipped_outcome,
-)
+from affectseq.predict.batch import BatchReport, OutcomeRecorder, VideoOutcome, VideoPlan, failed_outcome, predict_planned
+from affectseq.predict.engines import known_outcomes, predict_batch
 from affectseq.predict.outputs import read_summary
 from affectseq.predict.pipeline import PredictOptions
+from affectseq.predict.writers import OutputOptions
 from affectseq.scale.shards import balanced_shards, default_shard_count
 
 log = logging.getLogger(__name__)
@@ -71,42 +59,6 @@ class ModelRequest:
             _LOADED[self] = load_model(self.name_or_path, backend=self.backend, device=self.device,
                                        smoothing_sec=self.smoothing_sec, tta_flip=self.tta_flip)
         return _LOADED[self]
-
-
-def plan_predictions(
-    inputs: Sequence[str | os.PathLike[str]], out_root: str | os.PathLike[str], model_info: dict[str, Any],
-    options: PredictOptions, output_options: OutputOptions, overwrite: bool = False,
-) -> tuple[list[VideoPlan], list[VideoOutcome]]:
-    """``(plans of videos to predict, outcomes known already: skipped or unplaceable videos)``.
-
-    Call it while holding the output folder's lock (``batch.output_session``).
-    """
-    def fingerprint_of(video: Path) -> dict[str, Any]:
-        return expected_fingerprint(video, model_info, options, output_options)
-
-    todo: list[VideoPlan] = []
-    known: list[VideoOutcome] = []
-    for plan in plan_batch(collect_videos(inputs), Path(out_root), fingerprint_of, overwrite):
-        if isinstance(plan, VideoOutcome):
-            known.append(plan)
-        elif plan.action == "skip":
-            known.append(skipped_outcome(plan))
-        else:
-            todo.append(plan)
-    return todo, known
-
-
-def start_batch(
-    inputs: Sequence[str | os.PathLike[str]], out_root: str | os.PathLike[str], model: ModelRequest,
-    options: PredictOptions, output_options: OutputOptions, overwrite: bool,
-    on_outcome: Callable[[VideoOutcome], None] | None,
-) -> tuple[list[VideoPlan], OutcomeRecorder]:
-    """Plan a batch (:func:`plan_predictions`) and record the outcomes already known (skips)."""
-    todo, known = plan_predictions(inputs, out_root, model.load().info.to_dict(), options, output_options,
-                                   overwrite)
-    record = OutcomeRecorder(on_outcome)
-    record(known)
-    return todo, record
 
 
 def shard_plans(plans: Sequence[VideoPlan], n_shards: int) -> list[list[VideoPlan]]:
@@ -241,24 +193,42 @@ def _run_locally(todo: list[VideoPlan], model: ModelRequest, options: PredictOpt
             record(failed_outcome(p.video, p.out_dir, e) for p, e in still)
 
 
+@dataclass
+class WorkersEngine:
+    """The ``workers`` engine of :func:`affectseq.predict.engines.predict_batch`: ``workers`` spawned processes,
+    each loading the model once (``model``: a :class:`ModelRequest`) and running shards of videos."""
+
+    model: ModelRequest
+    workers: int = 2
+    face_source_factory: Any = None  # custom face stages do not travel to other processes
+    aligner: Any = None
+
+    @classmethod
+    def from_request(cls, model: ModelRequest, workers: int = 2, **_: Any) -> "WorkersEngine":
+        return cls(model, workers)
+
+    def bundle(self) -> Any:
+        return self.model.load()
+
+    def run(self, plans: Sequence[VideoPlan | VideoOutcome], options: PredictOptions,
+            output_options: OutputOptions, record: OutcomeRecorder) -> None:
+        todo = known_outcomes(plans, record)
+        no_bar = dataclasses.replace(options, progress=False)  # bars of N processes would interleave
+        _run_locally(todo, self.model, no_bar, output_options, self.workers, record)
+
+
 def predict_parallel(
     inputs: Sequence[str | os.PathLike[str]],
     out_root: str | os.PathLike[str],
     model: ModelRequest,
     options: PredictOptions = PredictOptions(),
-    output_options: OutputOptions = OutputOptions(),
+    output_options: OutputOptions | None = None,
     *,
     workers: int = 2,
     overwrite: bool = False,
     on_outcome: Callable[[VideoOutcome], None] | None = None,
 ) -> BatchReport:
-    """The local engine over ``workers`` processes (video-level parallelism); same outputs as ``run_batch``."""
-    from affectseq.predict.batch import check_output_root, output_session
-
-    root = Path(out_root)
-    check_output_root(root)
-    no_bar = dataclasses.replace(options, progress=False)  # bars of N processes would interleave
-    with output_session(root, "predict"):
-        todo, record = start_batch(inputs, root, model, options, output_options, overwrite, on_outcome)
-        _run_locally(todo, model, no_bar, output_options, workers, record)
-    return record.report
+    """The one predict loop (:func:`~affectseq.predict.engines.predict_batch`) on ``workers`` processes
+    (video-level parallelism); same outputs as ``run_batch``."""
+    return predict_batch(inputs, out_root, WorkersEngine(model, workers), options, output_options,
+                         overwrite=overwrite, on_outcome=on_outcome)

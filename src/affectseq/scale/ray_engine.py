@@ -31,13 +31,15 @@ from affectseq.data.crop_export import CropJob
 from affectseq.errors import ConfigError
 from affectseq.features.extract import ExtractReport, MAX_LOGGED_ERRORS, extract_into_store, extract_videos
 from affectseq.features.extract_jobs import plan_videos
-from affectseq.predict.batch import (BatchReport, OutputOptions, VideoOutcome, VideoPlan, describe_failure,
+from affectseq.predict.batch import (BatchReport, OutcomeRecorder, VideoOutcome, VideoPlan, describe_failure,
                                      failed_outcome)
+from affectseq.predict.engines import known_outcomes, predict_batch
 from affectseq.predict.pipeline import PredictOptions
+from affectseq.predict.writers import OutputOptions
 from affectseq.prepare.face_crops import CropRunner, crop_video
 from affectseq.prepare.video_crops import CropOptions
 from affectseq.prepare.video_features import extract_raw_jobs, plan_raw_videos, unfinished_jobs
-from affectseq.scale.predict_shards import ModelRequest, predict_pairs, shard_plans, split_lost, start_batch
+from affectseq.scale.predict_shards import ModelRequest, predict_pairs, shard_plans, split_lost
 from affectseq.scale.shards import balanced_shards, default_shard_count
 from affectseq.utils.progress import make_progress
 
@@ -276,36 +278,38 @@ def _predict_shard(plans: list[VideoPlan], model: ModelRequest, options: Predict
     return predict_pairs(plans, model, options, output_options)
 
 
-def predict_with_ray(
-    inputs: Sequence[str | os.PathLike[str]],
-    out_root: str | os.PathLike[str],
-    model: ModelRequest,
-    options: PredictOptions = PredictOptions(),
-    output_options: OutputOptions = OutputOptions(),
-    *,
-    overwrite: bool = False,
-    ray_options: RayOptions = RayOptions(),
-    on_outcome: Callable[[VideoOutcome], None] | None = None,
-) -> BatchReport:
-    """``run_batch`` with Ray tasks over video shards: the same folders and files per video.
+@dataclasses.dataclass
+class RayEngine:
+    """The ``ray`` engine of :func:`affectseq.predict.engines.predict_batch`: one Ray task per video shard.
 
     A shard whose task fails for good (its worker died beyond Ray's retries) loses
     only its unfinished videos' first try: they are retried one per task, and a
     video whose own task fails is that video's failure.
     """
-    from affectseq.predict.batch import check_output_root, output_session
 
-    root = Path(out_root)
-    check_output_root(root)
-    quiet = dataclasses.replace(options, progress=False)  # one bar on the driver, none in the tasks
-    with output_session(root, "predict"):
-        todo, record = start_batch(inputs, root, model, options, output_options, overwrite, on_outcome)
+    model: ModelRequest
+    ray_options: RayOptions = RayOptions()
+    face_source_factory: Any = None  # custom face stages do not travel to Ray tasks
+    aligner: Any = None
+
+    @classmethod
+    def from_request(cls, model: ModelRequest, ray_options: RayOptions | None = None, **_: Any) -> "RayEngine":
+        return cls(model, ray_options or RayOptions())
+
+    def bundle(self) -> Any:
+        return self.model.load()
+
+    def run(self, plans: Sequence[VideoPlan | VideoOutcome], options: PredictOptions,
+            output_options: OutputOptions, record: OutcomeRecorder) -> None:
+        todo = known_outcomes(plans, record)
         if not todo:
-            return record.report
+            return
+        quiet = dataclasses.replace(options, progress=False)  # one bar on the driver, none in the tasks
+        ray_options = self.ray_options
         with ray_session(ray_options) as ray:
             n_shards = ray_options.n_shards or default_shard_count(len(todo), task_slots(ray, ray_options))
             lost: list[tuple[VideoPlan, BaseException]] = []
-            args = (model, quiet, output_options)
+            args = (self.model, quiet, output_options)
             _run_shards(ray, _predict_shard, shard_plans(todo, n_shards), args, ray_options, "predict",
                         options.progress, record, on_error=lambda shard, err: lost.extend((p, err) for p in shard))
             done, unfinished = split_lost(lost)
@@ -314,4 +318,20 @@ def predict_with_ray(
                 _run_shards(ray, _predict_shard, [[p] for p, _ in unfinished], args, ray_options, "predict (retry)",
                             options.progress, record,
                             on_error=lambda shard, err: record([failed_outcome(shard[0].video, shard[0].out_dir, err)]))
-    return record.report
+
+
+def predict_with_ray(
+    inputs: Sequence[str | os.PathLike[str]],
+    out_root: str | os.PathLike[str],
+    model: ModelRequest,
+    options: PredictOptions = PredictOptions(),
+    output_options: OutputOptions | None = None,
+    *,
+    overwrite: bool = False,
+    ray_options: RayOptions = RayOptions(),
+    on_outcome: Callable[[VideoOutcome], None] | None = None,
+) -> BatchReport:
+    """The one predict loop (:func:`~affectseq.predict.engines.predict_batch`) on Ray tasks over video shards:
+    the same folders and files per video as ``run_batch``."""
+    return predict_batch(inputs, out_root, RayEngine(model, ray_options), options, output_options,
+                         overwrite=overwrite, on_outcome=on_outcome)

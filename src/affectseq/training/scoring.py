@@ -2,8 +2,7 @@
 
 The loss of a batch, the metrics of a set of predictions, the score that selects the
 best epoch, the predictions file; and for frame models, predicting a FrameSet subset
-and scoring a trained model on a dataset split (renamed from ``frame_eval``: both
-training tasks use it, not only frame training). Metrics come only from :mod:`affectseq.metrics`. The predictions file follows
+and scoring a trained model on a dataset split (both training tasks use it). Metrics come only from :mod:`affectseq.metrics`. The predictions file follows
 the run-directory contract (``val_predictions.npz``/``test_predictions.npz``).
 """
 
