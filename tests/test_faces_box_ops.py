@@ -20,6 +20,15 @@ from affectseq.faces import box_ops, mtcnn
 from affectseq.io.video import VideoReader
 
 
+def _nms(boxes: torch.Tensor, scores: torch.Tensor, threshold: float) -> torch.Tensor:
+    """box_ops.nms (NumPy) on torch tensors, for comparison with torchvision's."""
+    return torch.from_numpy(box_ops.nms(boxes.numpy(), scores.numpy(), threshold))
+
+
+def _roi_align(image: torch.Tensor, rois: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+    return torch.from_numpy(box_ops.roi_align(image.numpy(), rois.numpy(), *args, **kwargs))
+
+
 # MTCNN's tiny convolutions on a busy 2-core machine: one torch thread (fixture in conftest.py).
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -59,7 +68,7 @@ def _nms_cases() -> list[tuple[str, torch.Tensor, torch.Tensor]]:
 @pytest.mark.parametrize("name,boxes,scores", _nms_cases(), ids=[c[0] for c in _nms_cases()])
 @pytest.mark.parametrize("threshold", [0.0, 0.3, 0.5, 0.7, 1.0])
 def test_nms_matches_torchvision(name: str, boxes: torch.Tensor, scores: torch.Tensor, threshold: float) -> None:
-    got = box_ops.nms(boxes, scores, threshold)
+    got = _nms(boxes, scores, threshold)
     assert got.dtype == torch.int64
     assert torch.equal(got, tv.nms(boxes, scores, threshold))
 
@@ -69,11 +78,11 @@ def test_nms_threshold_is_compared_in_double_like_torchvision() -> None:
     boxes = torch.tensor([[0.0, 0.0, 2.0, 1.0], [0.0, 0.0, 1.0, 1.0]])
     scores = torch.tensor([1.0, 0.5])
     for thr in (0.5, 0.5 - 1e-12, 0.5 + 1e-12, 0.49999999):
-        assert torch.equal(box_ops.nms(boxes, scores, thr), tv.nms(boxes, scores, thr)), thr
+        assert torch.equal(_nms(boxes, scores, thr), tv.nms(boxes, scores, thr)), thr
 
 
 def test_nms_of_nothing_is_empty() -> None:
-    got = box_ops.nms(torch.zeros((0, 4)), torch.zeros(0), 0.5)
+    got = _nms(torch.zeros((0, 4)), torch.zeros(0), 0.5)
     assert got.shape == (0,) and got.dtype == torch.int64
 
 
@@ -98,7 +107,7 @@ def test_roi_align_matches_torchvision(shape, output_size, sampling_ratio: int, 
     rois = _random_rois(gen, 120, shape[2], shape[3], shape[0])
     for scale in (1.0, 0.5):
         want = tv.roi_align(image, rois, output_size, scale, sampling_ratio, aligned)
-        got = box_ops.roi_align(image, rois, output_size, scale, sampling_ratio, aligned)
+        got = _roi_align(image, rois, output_size, scale, sampling_ratio, aligned)
         assert got.shape == want.shape
         torch.testing.assert_close(got, want, rtol=0, atol=0)
 
@@ -114,7 +123,7 @@ def test_roi_align_edge_samples_follow_torchvision() -> None:
             rois.append([0.0, x, y, x + 1.0, y + 1.0])
     rois_t = torch.tensor(rois)
     want = tv.roi_align(image, rois_t, 1, 1.0, 1, False)
-    got = box_ops.roi_align(image, rois_t, 1, 1.0, 1, False)
+    got = _roi_align(image, rois_t, 1, 1.0, 1, False)
     torch.testing.assert_close(got, want, rtol=0, atol=0)
     assert (want == 0).any() and (want != 0).any()           # both rules are exercised
 
@@ -122,30 +131,33 @@ def test_roi_align_edge_samples_follow_torchvision() -> None:
 def test_roi_align_on_a_real_frame_as_the_detector_calls_it(clips_dir: Path) -> None:
     with VideoReader(clips_dir / "multi_face_pan.mp4") as reader:
         rgb = next(iter(reader)).rgb
-    image = mtcnn._normalize(rgb)                            # channels_last, like R-Net's input
+    image = torch.from_numpy(mtcnn._normalize(rgb))          # channels_last, like R-Net's input
     gen = torch.Generator().manual_seed(5)
     rois = _random_rois(gen, 150, image.shape[2], image.shape[3], 1)
     rois[:, 3:] = rois[:, 1:3] + (rois[:, 3:] - rois[:, 1:3]) * 5   # up to 300 px, like big faces
     for size in (24, 48):
         want = tv.roi_align(image, rois, output_size=size, spatial_scale=1.0, sampling_ratio=2, aligned=True)
-        got = box_ops.roi_align(image, rois, output_size=size, spatial_scale=1.0, sampling_ratio=2, aligned=True)
+        got = _roi_align(image, rois, output_size=size, spatial_scale=1.0, sampling_ratio=2, aligned=True)
         torch.testing.assert_close(got, want, rtol=0, atol=0)
 
 
 def test_roi_align_of_nothing_is_empty() -> None:
-    got = box_ops.roi_align(torch.zeros((1, 3, 10, 10)), torch.zeros((0, 5)), 24)
+    got = _roi_align(torch.zeros((1, 3, 10, 10)), torch.zeros((0, 5)), 24)
     assert got.shape == (0, 3, 24, 24)
 
 
 # ------------------------------------------------------------ MTCNN, both ops
 @pytest.mark.parametrize("clip", ["single_face.mp4", "multi_face_pan.mp4", "face_noface.mov"])
-def test_mtcnn_detections_are_the_same_with_torchvision_ops(clip: str, clips_dir: Path, monkeypatch) -> None:
+@pytest.mark.parametrize("backend", ["onnx", "torch"])
+def test_mtcnn_detections_are_the_same_with_torchvision_ops(clip: str, backend: str, clips_dir: Path,
+                                                            monkeypatch) -> None:
     with VideoReader(clips_dir / clip, stride=4) as reader:
         frames = [f.rgb for f in reader]
-    detector = mtcnn.MTCNNDetector()
+    detector = mtcnn.MTCNNDetector(backend=backend)
     ours = [detector.detect(f) for f in frames]
-    monkeypatch.setattr(mtcnn, "nms", tv.nms)
-    monkeypatch.setattr(mtcnn, "roi_align", tv.roi_align)
+    monkeypatch.setattr(mtcnn, "nms", lambda b, s, t: tv.nms(torch.from_numpy(b), torch.from_numpy(s), t).numpy())
+    monkeypatch.setattr(mtcnn, "roi_align", lambda image, rois, *a, **k: tv.roi_align(
+        torch.from_numpy(image), torch.from_numpy(rois), *a, **k).numpy())
     reference = [detector.detect(f) for f in frames]
     assert sum(map(len, reference)) > 0
     for got, want in zip(ours, reference):

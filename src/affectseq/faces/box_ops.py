@@ -1,9 +1,8 @@
-"""NMS and RoIAlign for the MTCNN detector, in plain torch/NumPy (no torchvision).
+"""NMS and RoIAlign for the MTCNN detector, in NumPy (no torch, no torchvision).
 
-Why not ``torchvision.ops``: importing it costs seconds per process (``torchvision``'s
-``__init__`` imports every model, and ``torchvision.ops.roi_align`` imports
-``torch._dynamo``), and ``affectseq predict`` on a short clip paid that on every run
-only for these two small ops. Both functions here reproduce torchvision's CPU
+Why not ``torchvision.ops``: importing torch costs seconds per process, and the detector's
+default backend (ONNX Runtime) needs no torch at all; ``affectseq predict`` on a short clip
+paid that on every run only for these two small ops. Both functions here reproduce torchvision's CPU
 kernels: the same definitions, tie order and edge rules, and for ``roi_align`` the
 same float operations in the same order, so on CPU the results are bit-identical
 (the detector's boxes, and so predict's outputs, do not change).
@@ -14,14 +13,13 @@ edge-case inputs and on the detector's outputs for real clips.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 __all__ = ["nms", "roi_align"]
 # Up to this many boxes NMS computes the full IoU matrix (n**2 floats); beyond, row by row.
 _NMS_MATRIX_MAX = 512
 
 
-def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
     """Greedy non-maximum suppression, as ``torchvision.ops.nms``.
 
     Boxes ``(N, 4)`` as ``(x1, y1, x2, y2)``, visited by descending score (a stable
@@ -30,15 +28,12 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torc
     the "+1" pixel convention, computed in the boxes' dtype like torchvision's kernel
     (a zero-area box against an identical one gives NaN, which suppresses nothing).
 
-    Returns the kept indices (int64, on ``boxes.device``) in descending score order.
+    Returns the kept indices (int64) in descending score order.
     """
     n = int(boxes.shape[0])
     if n == 0:
-        return torch.zeros(0, dtype=torch.int64, device=boxes.device)
-    # NumPy, not torch: these are tens to a few thousand boxes, where the per-call
-    # cost of torch ops would exceed the arithmetic.
-    b = boxes.detach().cpu().numpy()
-    s = scores.detach().cpu().numpy()
+        return np.zeros(0, dtype=np.int64)
+    b, s = np.asarray(boxes), np.asarray(scores)
     order = np.argsort(-s, kind="stable")   # descending; ties keep index order
     x1, y1, x2, y2 = (np.ascontiguousarray(b[order, j]) for j in range(4))
     areas = (x2 - x1) * (y2 - y1)
@@ -71,22 +66,21 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torc
             kept.append(i)
             rest = remaining[1:]
             remaining = rest[~suppressed_by(i, rest)]
-    keep = torch.from_numpy(order[np.asarray(kept, dtype=np.int64)].astype(np.int64))
-    return keep.to(boxes.device)
+    return order[np.asarray(kept, dtype=np.int64)].astype(np.int64)
 
 
 def roi_align(
-    input: torch.Tensor,
-    rois: torch.Tensor,
+    input: np.ndarray,
+    rois: np.ndarray,
     output_size: int | tuple[int, int],
     spatial_scale: float = 1.0,
     sampling_ratio: int = 2,
     aligned: bool = True,
-) -> torch.Tensor:
+) -> np.ndarray:
     """RoIAlign with average pooling, as ``torchvision.ops.roi_align`` (Mask R-CNN).
 
     Args:
-        input: ``(N, C, H, W)`` float feature maps.
+        input: ``(N, C, H, W)`` float feature maps (any strides).
         rois: ``(K, 5)`` rows ``(batch_index, x1, y1, x2, y2)``.
         output_size: bins per side, or ``(height, width)``.
         spatial_scale: factor from box coordinates to ``input`` pixels.
@@ -100,32 +94,33 @@ def roi_align(
     coordinates are clamped to ``[0, H-1]`` / ``[0, W-1]``. Without ``aligned``, box
     sides are at least one pixel (torchvision's legacy rule).
 
-    Returns ``(K, C, out_h, out_w)`` in ``input``'s dtype.
+    Returns ``(K, C, out_h, out_w)`` in ``input``'s dtype, C-contiguous.
     """
     if sampling_ratio <= 0:
         raise ValueError("roi_align: sampling_ratio must be > 0")
     out_h, out_w = (output_size, output_size) if isinstance(output_size, int) else output_size
-    n_images, channels, height, width = input.shape
+    _, channels, height, width = input.shape
     k = int(rois.shape[0])
     if k == 0:
-        return input.new_zeros((0, channels, out_h, out_w))
-    rois = rois.to(device=input.device, dtype=input.dtype)
-    offset = 0.5 if aligned else 0.0
-    start_x = rois[:, 1] * spatial_scale - offset
-    start_y = rois[:, 2] * spatial_scale - offset
-    roi_w = rois[:, 3] * spatial_scale - offset - start_x
-    roi_h = rois[:, 4] * spatial_scale - offset - start_y
+        return np.zeros((0, channels, out_h, out_w), dtype=input.dtype)
+    dtype = input.dtype.type
+    rois = np.asarray(rois).astype(input.dtype, copy=False)
+    scale, offset = dtype(spatial_scale), dtype(0.5 if aligned else 0.0)
+    start_x = rois[:, 1] * scale - offset
+    start_y = rois[:, 2] * scale - offset
+    roi_w = rois[:, 3] * scale - offset - start_x
+    roi_h = rois[:, 4] * scale - offset - start_y
     if not aligned:
-        roi_w, roi_h = roi_w.clamp(min=1.0), roi_h.clamp(min=1.0)
+        roi_w, roi_h = np.maximum(roi_w, dtype(1.0)), np.maximum(roi_h, dtype(1.0))
     taps_y = _bilinear_taps(start_y, roi_h, out_h, sampling_ratio, height)   # 4 x (K, Sy)
     taps_x = _bilinear_taps(start_x, roi_w, out_w, sampling_ratio, width)    # 4 x (K, Sx)
-    return _pooled_bins(input, rois[:, 0].long(), taps_y, taps_x, (out_h, out_w), sampling_ratio)
+    return _pooled_bins(input, rois[:, 0].astype(np.int64), taps_y, taps_x, (out_h, out_w), sampling_ratio)
 
 
-def _pooled_bins(input: torch.Tensor, batch_idx: torch.Tensor, taps_y: tuple[torch.Tensor, ...],
-                 taps_x: tuple[torch.Tensor, ...], out_hw: tuple[int, int], sampling_ratio: int) -> torch.Tensor:
+def _pooled_bins(input: np.ndarray, batch_idx: np.ndarray, taps_y: tuple[np.ndarray, ...],
+                 taps_x: tuple[np.ndarray, ...], out_hw: tuple[int, int], sampling_ratio: int) -> np.ndarray:
     """:func:`roi_align`'s bins from the bilinear taps of each RoI (``batch_idx``: its image), ``(K, C, oh, ow)``."""
-    _, channels, height, width = input.shape
+    n_images, channels, height, width = input.shape
     k = int(batch_idx.shape[0])
     out_h, out_w = out_hw
     ylo, yhi, ly, hy = taps_y
@@ -133,21 +128,21 @@ def _pooled_bins(input: torch.Tensor, batch_idx: torch.Tensor, taps_y: tuple[tor
     hy, ly = hy[:, :, None], ly[:, :, None]
     hx, lx = hx[:, None, :], lx[:, None, :]
     # Pixel values at the four taps, (C, K, Sy, Sx) each, from the maps as (C, N*H*W) planes.
-    planes = _planes(input)
+    planes = np.ascontiguousarray(input.transpose(1, 0, 2, 3)).reshape(channels, n_images * height * width)
     base = batch_idx[:, None] * (height * width)
     rows_lo, rows_hi = base + ylo * width, base + yhi * width
 
-    def tap(rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    def tap(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         idx = (rows[:, :, None] + cols[:, None, :]).reshape(-1)
-        return _take_columns(planes, idx).reshape(channels, k, rows.shape[1], cols.shape[1])
+        return np.take(planes, idx, axis=1).reshape(channels, k, rows.shape[1], cols.shape[1])
 
     # w1*v1 + w2*v2 + w3*v3 + w4*v4 with w1 = hy*hx etc. (zero weights for samples
     # outside the image), left to right, one rounding per operation: the kernel's
     # float arithmetic exactly, so the detector's results are bit-identical to it.
-    val = tap(rows_lo, xlo).mul_(hy * hx)
-    val += tap(rows_lo, xhi).mul_(hy * lx)
-    val += tap(rows_hi, xlo).mul_(ly * hx)
-    val += tap(rows_hi, xhi).mul_(ly * lx)
+    val = tap(rows_lo, xlo) * (hy * hx)
+    val += tap(rows_lo, xhi) * (hy * lx)
+    val += tap(rows_hi, xlo) * (ly * hx)
+    val += tap(rows_hi, xhi) * (ly * lx)
     # Each bin: its samples summed in row-major order, then divided by their count
     # (samples outside the image count, as zeros).
     val = val.reshape(channels, k, out_h, sampling_ratio, out_w, sampling_ratio)
@@ -155,28 +150,12 @@ def _pooled_bins(input: torch.Tensor, batch_idx: torch.Tensor, taps_y: tuple[tor
     for iy in range(sampling_ratio):
         for ix in range(sampling_ratio):
             part = val[:, :, :, iy, :, ix]
-            acc = part.clone() if acc is None else acc.add_(part)
-    acc /= float(sampling_ratio * sampling_ratio)
-    return acc.transpose(0, 1)
+            acc = part.copy() if acc is None else np.add(acc, part, out=acc)
+    acc /= input.dtype.type(sampling_ratio * sampling_ratio)
+    return np.ascontiguousarray(acc.transpose(1, 0, 2, 3))
 
 
-def _planes(input: torch.Tensor) -> torch.Tensor:
-    """``(N, C, H, W)`` maps as contiguous ``(C, N*H*W)`` (one copy; NumPy's is the quick one on CPU)."""
-    n, c, h, w = input.shape
-    view = input.transpose(0, 1).reshape(c, n * h * w)
-    if input.device.type != "cpu":
-        return view.contiguous()
-    return torch.from_numpy(np.ascontiguousarray(view.numpy()))
-
-
-def _take_columns(src: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """``src[:, idx]``; on CPU through NumPy, several times faster than index_select here."""
-    if src.device.type != "cpu":
-        return src.index_select(1, idx)
-    return torch.from_numpy(np.take(src.numpy(), idx.numpy(), axis=1))
-
-
-def _bilinear_taps(start: torch.Tensor, size: torch.Tensor, bins: int, ratio: int, extent: int):
+def _bilinear_taps(start: np.ndarray, size: np.ndarray, bins: int, ratio: int, extent: int):
     """Per RoI, the sample positions along one axis as the kernel turns them into taps.
 
     Position ``start + bin * bin_size + (i + 0.5) * bin_size / ratio`` (the kernel's
@@ -184,20 +163,21 @@ def _bilinear_taps(start: torch.Tensor, size: torch.Tensor, bins: int, ratio: in
     weights 0. Otherwise clamped at 0, and from ``extent - 1`` on it reads the last
     pixel only. Returns ``(lo, hi, w_hi, w_lo)``, each ``(K, bins * ratio)``.
     """
-    bin_size = (size / bins)[:, None]
-    b = torch.arange(bins, dtype=start.dtype, device=start.device).repeat_interleave(ratio)
-    s = (torch.arange(ratio, dtype=start.dtype, device=start.device) + 0.5).repeat(bins)
-    pos = start[:, None] + b[None] * bin_size + s[None] * bin_size / ratio
+    dtype = start.dtype.type
+    bin_size = (size / dtype(bins))[:, None]
+    b = np.repeat(np.arange(bins, dtype=start.dtype), ratio)
+    s = np.tile(np.arange(ratio, dtype=start.dtype) + dtype(0.5), bins)
+    pos = start[:, None] + b[None] * bin_size + s[None] * bin_size / dtype(ratio)
     valid = (pos >= -1.0) & (pos <= extent)
-    pos = pos.clamp(min=0.0)
-    lo = pos.long()                                   # truncation, as the kernel's (int) cast
+    pos = np.maximum(pos, dtype(0.0))
+    lo = pos.astype(np.int64)                        # truncation, as the kernel's (int) cast
     last = lo >= extent - 1
-    lo = torch.where(last, extent - 1, lo)
-    hi = torch.where(last, lo, lo + 1)
-    pos = torch.where(last, lo.to(pos.dtype), pos)
-    w_hi = pos - lo.to(pos.dtype)
-    w_lo = 1.0 - w_hi
-    zero = torch.zeros((), dtype=pos.dtype, device=pos.device)
-    w_hi, w_lo = torch.where(valid, w_hi, zero), torch.where(valid, w_lo, zero)
-    lo, hi = lo.masked_fill(~valid, 0), hi.masked_fill(~valid, 0)
+    lo = np.where(last, extent - 1, lo)
+    hi = np.where(last, lo, lo + 1)
+    pos = np.where(last, lo.astype(pos.dtype), pos)
+    w_hi = pos - lo.astype(pos.dtype)
+    w_lo = dtype(1.0) - w_hi
+    zero = dtype(0.0)
+    w_hi, w_lo = np.where(valid, w_hi, zero), np.where(valid, w_lo, zero)
+    lo, hi = np.where(valid, lo, 0), np.where(valid, hi, 0)
     return lo, hi, w_hi, w_lo

@@ -2,8 +2,8 @@
 
 Every backend works offline right after ``pip install``:
 
-- ``"mtcnn"`` (default): MTCNN in PyTorch with the weights shipped by the ``mtcnn``
-  PyPI package; boxes, scores and five landmarks.
+- ``"mtcnn"`` (default): MTCNN with the weights of the ``mtcnn`` PyPI package, on ONNX
+  Runtime (the shipped export) or PyTorch; boxes, scores and five landmarks.
 - ``"haar"``: OpenCV's frontal-face Haar cascade; boxes only, no landmarks.
 
 Backends are listed explicitly in :data:`DETECTORS` (no import side effects) and
@@ -77,6 +77,8 @@ DETECTORS: dict[str, str] = {
     "haar": "affectseq.faces.haar:HaarDetector",
 }
 DEFAULT_DETECTOR = "mtcnn"
+# Detectors whose networks run on a chosen runtime (``backend="auto"|"onnx"|"torch"``).
+NETWORK_DETECTORS: frozenset[str] = frozenset({"mtcnn"})
 
 
 def available_detectors() -> list[str]:

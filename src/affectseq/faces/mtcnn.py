@@ -1,15 +1,26 @@
-"""MTCNN face detector (Zhang et al. 2016) in PyTorch, tuned for speed on CPU.
+"""MTCNN face detector (Zhang et al. 2016) on CPU: ONNX Runtime by default, PyTorch as the fallback.
 
 Three cascaded networks (:mod:`affectseq.faces.mtcnn_nets`): P-Net scans an image
 pyramid for candidate windows, R-Net rejects most of them on 24x24 crops, O-Net
 scores the rest on 48x48 crops and gives the final box and five landmarks.
+
+Everything around the networks (pyramid, box regression, NMS, RoIAlign crops) is NumPy,
+shared by both backends; only the three forward passes differ:
+
+- ``backend="onnx"`` (the default on CPU): the ONNX files shipped in ``affectseq/weights``
+  (:mod:`affectseq.faces.mtcnn_onnx`), so the detector imports no torch;
+- ``backend="torch"``: the PyTorch networks built from the ``mtcnn`` package's weights
+  (also on a GPU, ``device="cuda"``). Both give the same detections to float rounding.
 
 Speed on CPU comes from limiting the work, not from approximating the networks:
 
 - frames larger than ``max_side`` are downscaled once before detection (faces
   smaller than ``min_face_px`` are not wanted anyway);
 - the pyramid starts at the scale where a ``min_face_px`` face becomes P-Net's
-  12-pixel window, so no level searches for faces we would discard;
+  12-pixel window, so no level searches for faces we would discard; its scales are
+  computed once per frame size;
+- :meth:`MTCNNDetector.detect_batch` runs R-Net and O-Net once over the candidates of
+  all its frames;
 - :meth:`MTCNNDetector.refine` runs only O-Net on given boxes: the tracker uses it
   to verify and re-fit faces between full detections (a fraction of a millisecond).
 """
@@ -17,44 +28,47 @@ Speed on CPU comes from limiting the work, not from approximating the networks:
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
 import cv2
 import numpy as np
-import torch
 
-# box_ops, not torchvision.ops: importing torchvision costs seconds per predict run.
+from affectseq.errors import ConfigError
 from affectseq.faces.box_ops import nms, roi_align
 from affectseq.faces.detector import Detection, check_rgb
-from affectseq.faces.mtcnn_nets import load_mtcnn_nets
 
 _PNET_STRIDE = 2
 _PNET_CELL = 12
+BACKENDS: tuple[str, ...] = ("auto", "onnx", "torch")
 
 
-def _normalize(img_u8: np.ndarray) -> torch.Tensor:
-    """(H, W, 3) uint8 -> (1, 3, H, W) float in about [-1, 1], MTCNN's input scaling."""
-    t = torch.from_numpy(img_u8).permute(2, 0, 1).unsqueeze(0).float()
-    return t.sub_(127.5).mul_(1.0 / 128.0)
+def _normalize(img_u8: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 -> (1, 3, H, W) float32 in about [-1, 1], MTCNN's input scaling.
+
+    A channels-last view (no transposed copy): the torch networks run channels_last.
+    """
+    x = (img_u8.astype(np.float32) - np.float32(127.5)) * np.float32(1.0 / 128.0)
+    return x.transpose(2, 0, 1)[None]
 
 
-def _to_batch(crops_u8: np.ndarray) -> torch.Tensor:
-    """(N, S, S, 3) uint8 crops -> normalised (N, 3, S, S) float, channels_last like the nets."""
-    return torch.from_numpy(crops_u8).permute(0, 3, 1, 2).float().sub_(127.5).mul_(1.0 / 128.0)
+def _to_batch(crops_u8: np.ndarray) -> np.ndarray:
+    """(N, S, S, 3) uint8 crops -> normalised (N, 3, S, S) float32, a channels-last view."""
+    x = (crops_u8.astype(np.float32) - np.float32(127.5)) * np.float32(1.0 / 128.0)
+    return x.transpose(0, 3, 1, 2)
 
 
-def _square(boxes: torch.Tensor) -> torch.Tensor:
+def _square(boxes: np.ndarray) -> np.ndarray:
     """Boxes (N, 4) grown to squares around their centres (R-/O-Net expect square crops)."""
     w = boxes[:, 2] - boxes[:, 0]
     h = boxes[:, 3] - boxes[:, 1]
-    side = torch.maximum(w, h)
+    side = np.maximum(w, h)
     cx = boxes[:, 0] + w / 2
     cy = boxes[:, 1] + h / 2
-    return torch.stack([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2], dim=1)
+    return np.stack([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2], axis=1)
 
 
 def _square_np(boxes: np.ndarray) -> np.ndarray:
-    """:func:`_square` in NumPy (the per-frame tracking path: tiny arrays, no torch overhead)."""
+    """Float64 squares for the tracking path (refine's boxes come in frame pixels as float64)."""
     w = boxes[:, 2] - boxes[:, 0]
     h = boxes[:, 3] - boxes[:, 1]
     half = np.maximum(w, h) / 2
@@ -63,11 +77,34 @@ def _square_np(boxes: np.ndarray) -> np.ndarray:
     return np.stack([cx - half, cy - half, cx + half, cy + half], axis=1)
 
 
-def _apply_reg(boxes: torch.Tensor, reg: torch.Tensor) -> torch.Tensor:
+def _apply_reg(boxes: np.ndarray, reg: np.ndarray) -> np.ndarray:
     """MTCNN box regression: offsets are fractions of the box width/height."""
-    w = (boxes[:, 2] - boxes[:, 0]).unsqueeze(1)
-    h = (boxes[:, 3] - boxes[:, 1]).unsqueeze(1)
-    return boxes + reg * torch.cat([w, h, w, h], dim=1)
+    w = (boxes[:, 2] - boxes[:, 0])[:, None]
+    h = (boxes[:, 3] - boxes[:, 1])[:, None]
+    return boxes + reg * np.concatenate([w, h, w, h], axis=1)
+
+
+def resolve_backend(backend: str, device: str = "cpu") -> str:
+    """``"onnx"`` or ``"torch"`` for a requested ``backend``; ``auto``: ONNX Runtime on CPU when installed."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown MTCNN backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend != "auto":
+        return backend
+    import importlib.util
+
+    return "onnx" if str(device) == "cpu" and importlib.util.find_spec("onnxruntime") is not None else "torch"
+
+
+def load_nets(backend: str, device: str = "cpu") -> Any:
+    """The three networks behind one interface: ``pnet(x) -> (reg, prob)``, ``rnet(x) -> (reg, prob)``,
+    ``onet(x) -> (reg, landmarks, prob)``, NumPy float32 in and out."""
+    if backend == "onnx":
+        from affectseq.faces.mtcnn_onnx import OnnxMTCNNNets
+
+        return OnnxMTCNNNets()
+    from affectseq.faces.mtcnn_nets import TorchMTCNNNets
+
+    return TorchMTCNNNets(device)
 
 
 def crop_resized(img_u8: np.ndarray, box: Sequence[float], size: int) -> np.ndarray:
@@ -107,7 +144,8 @@ class MTCNNDetector:
         scale_factor: ratio between pyramid levels.
         nms_thresholds: IoU thresholds of NMS within a pyramid level, across levels,
             after R-Net and after O-Net (the last as intersection over the smaller box).
-        device: torch device for the networks ("cpu" or "cuda").
+        device: where the torch networks run ("cpu" or "cuda").
+        backend: ``"auto"`` (ONNX Runtime on CPU when installed, else torch), ``"onnx"`` or ``"torch"``.
     """
 
     name = "mtcnn"
@@ -122,6 +160,7 @@ class MTCNNDetector:
         scale_factor: float = 0.709,
         nms_thresholds: tuple[float, float, float, float] = (0.5, 0.7, 0.7, 0.7),
         device: str = "cpu",
+        backend: str = "auto",
     ) -> None:
         self.min_face_px = float(min_face_px)
         self.min_face_frac = float(min_face_frac)
@@ -129,33 +168,37 @@ class MTCNNDetector:
         self.thresholds = tuple(float(t) for t in thresholds)
         self.scale_factor = float(scale_factor)
         self.nms_thresholds = tuple(float(t) for t in nms_thresholds)
-        self.device = torch.device(device)
-        # channels_last: PyTorch's CPU max-pooling is ~10x faster in NHWC than NCHW
-        # for these small maps, and our inputs come from HWC images anyway.
-        self.pnet, self.rnet, self.onet = (
-            n.to(self.device, memory_format=torch.channels_last) for n in load_mtcnn_nets()
-        )
+        self.device = str(device)
+        self.backend = resolve_backend(backend, self.device)
+        self.nets = load_nets(self.backend, self.device)
+        self._scales: dict[tuple[int, int, float], list[float]] = {}
 
     # ---------------------------------------------------------------- public API
     def detect(self, rgb: np.ndarray) -> list[Detection]:
         """Faces in one upright RGB frame, highest score first."""
-        rgb = check_rgb(rgb)
-        work, scale = self._work_image(rgb)
-        min_face = max(self.min_face_px, self.min_face_frac * min(rgb.shape[:2])) * scale
-        with torch.inference_mode():
-            boxes = self._stage_pnet(work, max(min_face, 12.0))
-            if len(boxes):
-                boxes = self._stage_rnet(work, boxes)
-            if not len(boxes):
-                return []
-            dets = self._stage_onet(work, boxes.cpu().numpy(), self.thresholds[2])
-        dets = [d for d in dets if d is not None]
-        dets = self._nms_detections(dets, self.nms_thresholds[3])
-        return [_rescale(d, 1.0 / scale) for d in dets]
+        return self.detect_batch([rgb])[0]
 
     def detect_batch(self, frames: Sequence[np.ndarray]) -> list[list[Detection]]:
-        """``detect`` per frame (P-Net's pyramid differs per frame size, so no cross-frame batch)."""
-        return [self.detect(f) for f in frames]
+        """``detect`` for each frame; R-Net and O-Net run once over all frames' candidates.
+
+        P-Net scans each frame's own pyramid. The results are each frame's ``detect``
+        (to float rounding of a larger batch).
+        """
+        works, scales, boxes = [], [], []
+        for rgb in frames:
+            rgb = check_rgb(rgb)
+            work, scale = self._work_image(rgb)
+            min_face = max(self.min_face_px, self.min_face_frac * min(rgb.shape[:2])) * scale
+            works.append(work)
+            scales.append(scale)
+            boxes.append(self._stage_pnet(work, max(min_face, 12.0)))
+        boxes = self._stage_rnet(works, boxes)
+        dets = self._run_onet(works, boxes, self.thresholds[2])
+        out = []
+        for frame_dets, scale in zip(dets, scales):
+            kept = self._nms_detections([d for d in frame_dets if d is not None], self.nms_thresholds[3])
+            out.append([_rescale(d, 1.0 / scale) for d in kept])
+        return out
 
     def refine(self, rgb: np.ndarray, boxes: Sequence[Sequence[float]],
                threshold: float | None = None) -> list[Detection | None]:
@@ -171,8 +214,7 @@ class MTCNNDetector:
             return []
         sq = _square_np(np.asarray(boxes, np.float64).reshape(-1, 4))
         thr = self.thresholds[2] if threshold is None else float(threshold)
-        with torch.inference_mode():
-            return self._stage_onet(rgb, sq, thr)
+        return self._run_onet([rgb], [sq], thr)[0]
 
     # ---------------------------------------------------------------- stages
     def _work_image(self, rgb: np.ndarray) -> tuple[np.ndarray, float]:
@@ -184,14 +226,19 @@ class MTCNNDetector:
         return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), scale
 
     def _pyramid(self, height: int, width: int, min_face: float) -> list[float]:
-        scales = []
-        scale = _PNET_CELL / min_face
-        while min(height, width) * scale >= _PNET_CELL:
-            scales.append(scale)
-            scale *= self.scale_factor
-        return scales
+        """P-Net's scales for a frame size, computed once per size (a video keeps its size)."""
+        key = (height, width, min_face)
+        if key not in self._scales:
+            scales = []
+            scale = _PNET_CELL / min_face
+            while min(height, width) * scale >= _PNET_CELL:
+                scales.append(scale)
+                scale *= self.scale_factor
+            self._scales[key] = scales
+        return self._scales[key]
 
-    def _stage_pnet(self, work: np.ndarray, min_face: float) -> torch.Tensor:
+    def _stage_pnet(self, work: np.ndarray, min_face: float) -> np.ndarray:
+        """Square candidate boxes (K, 4) float32 of one working image."""
         height, width = work.shape[:2]
         all_boxes, all_scores = [], []
         level = work
@@ -200,54 +247,58 @@ class MTCNNDetector:
             # Each level is shrunk from the previous one: area resampling of a smaller
             # source is several times cheaper than from the full frame, and as smooth.
             level = cv2.resize(level, size, interpolation=cv2.INTER_AREA)
-            reg, prob = self.pnet(_normalize(level).to(self.device))
-            ys, xs = torch.nonzero(prob[0] > self.thresholds[0], as_tuple=True)
+            reg, prob = self.nets.pnet(_normalize(level))
+            ys, xs = np.nonzero(prob[0] > self.thresholds[0])
             if len(ys) == 0:
                 continue
             # Window (x, y) of the score map covers [2x, 2x+12) pixels of this level.
-            win = torch.stack([xs, ys, xs, ys], dim=1).float() * _PNET_STRIDE
-            win[:, 2:] += _PNET_CELL
-            win = win / scale
+            win = np.stack([xs, ys, xs, ys], axis=1).astype(np.float32) * np.float32(_PNET_STRIDE)
+            win[:, 2:] += np.float32(_PNET_CELL)
+            win = win / np.float32(scale)
             scores = prob[0, ys, xs]
-            boxes = _apply_reg(win, reg[0, :, ys, xs].T)
+            boxes = _apply_reg(win, reg[0, :, ys, xs])
             keep = nms(win, scores, self.nms_thresholds[0])
             all_boxes.append(boxes[keep])
             all_scores.append(scores[keep])
         if not all_boxes:
-            return torch.zeros((0, 4))
-        boxes, scores = torch.cat(all_boxes), torch.cat(all_scores)
+            return np.zeros((0, 4), np.float32)
+        boxes, scores = np.concatenate(all_boxes), np.concatenate(all_scores)
         keep = nms(boxes, scores, self.nms_thresholds[1])
         return _square(boxes[keep])
 
-    def _stage_rnet(self, work: np.ndarray, boxes: torch.Tensor) -> torch.Tensor:
-        # Bilinear crops (roi_align), like the tf.image.crop_and_resize of the package
+    def _stage_rnet(self, works: list[np.ndarray], boxes: list[np.ndarray]) -> list[np.ndarray]:
+        """R-Net on every frame's candidates in one batch; the kept square boxes per frame."""
+        # Bilinear crops (RoIAlign), like the tf.image.crop_and_resize of the package
         # these weights come from; measured: area-resized crops here let more false
         # faces through to O-Net.
-        image = _normalize(work).to(self.device)
-        rois = torch.cat([torch.zeros((len(boxes), 1), device=boxes.device), boxes], dim=1).to(self.device)
-        crops = roi_align(image, rois, output_size=24, spatial_scale=1.0, sampling_ratio=2, aligned=True)
-        reg, prob = self.rnet(crops.contiguous(memory_format=torch.channels_last))
-        keep = prob > self.thresholds[1]
-        boxes = _apply_reg(boxes.to(self.device)[keep], reg[keep])
-        scores = prob[keep]
-        keep = nms(boxes, scores, self.nms_thresholds[2])
-        return _square(boxes[keep]).cpu()
+        crops = [roi_align(_normalize(work), np.concatenate([np.zeros((len(b), 1), np.float32), b], axis=1),
+                           output_size=24, spatial_scale=1.0, sampling_ratio=2, aligned=True)
+                 for work, b in zip(works, boxes) if len(b)]
+        if not crops:
+            return boxes
+        reg_all, prob_all = self.nets.rnet(np.concatenate(crops) if len(crops) > 1 else crops[0])
+        out, start = [], 0
+        for b in boxes:
+            reg, prob = reg_all[start:start + len(b)], prob_all[start:start + len(b)]
+            start += len(b)
+            keep = prob > self.thresholds[1]
+            kept = _apply_reg(b[keep], reg[keep])
+            out.append(_square(kept[nms(kept, prob[keep], self.nms_thresholds[2])]))
+        return out
 
-    def _stage_onet(self, work: np.ndarray, boxes: np.ndarray, threshold: float) -> list[Detection | None]:
-        """O-Net on square ``boxes`` of ``work``; one Detection (or None below threshold) per box."""
-        crops = _to_batch(np.stack([crop_resized(work, b, 48) for b in boxes]))
-        reg, marks, prob = (t.cpu().numpy() for t in self.onet(crops.to(self.device)))
-        boxes = np.asarray(boxes, dtype=np.float64)
-        wh = boxes[:, 2:] - boxes[:, :2]
-        final = boxes + reg * np.concatenate([wh, wh], axis=1)
-        out: list[Detection | None] = []
-        for i in range(len(boxes)):
-            if prob[i] < threshold:
-                out.append(None)
-                continue
-            lm = np.stack([boxes[i, 0] + wh[i, 0] * marks[i, :5],
-                           boxes[i, 1] + wh[i, 1] * marks[i, 5:]], axis=1).astype(np.float32)
-            out.append(Detection(tuple(float(v) for v in final[i]), float(prob[i]), lm))
+    def _run_onet(self, images: list[np.ndarray], boxes: list[np.ndarray],
+                  threshold: float) -> list[list[Detection | None]]:
+        """O-Net on square ``boxes`` of each image in one batch; per image, one Detection (or None) per box."""
+        crops = [crop_resized(image, b, 48) for image, frame_boxes in zip(images, boxes) for b in frame_boxes]
+        if not crops:
+            return [[] for _ in images]
+        reg_all, marks_all, prob_all = self.nets.onet(_to_batch(np.stack(crops)))
+        out, start = [], 0
+        for frame_boxes in boxes:
+            n = len(frame_boxes)
+            out.append(_onet_detections(np.asarray(frame_boxes, dtype=np.float64), reg_all[start:start + n],
+                                        marks_all[start:start + n], prob_all[start:start + n], threshold))
+            start += n
         return out
 
     @staticmethod
@@ -264,6 +315,22 @@ class MTCNNDetector:
             if all(_min_overlap(a.box, b.box) <= overlap for b in kept):
                 kept.append(a)
         return kept
+
+
+def _onet_detections(boxes: np.ndarray, reg: np.ndarray, marks: np.ndarray, prob: np.ndarray,
+                     threshold: float) -> list[Detection | None]:
+    """O-Net's outputs for square ``boxes`` (float64) -> one Detection, or None below ``threshold``, per box."""
+    wh = boxes[:, 2:] - boxes[:, :2]
+    final = boxes + reg * np.concatenate([wh, wh], axis=1)
+    out: list[Detection | None] = []
+    for i in range(len(boxes)):
+        if prob[i] < threshold:
+            out.append(None)
+            continue
+        lm = np.stack([boxes[i, 0] + wh[i, 0] * marks[i, :5],
+                       boxes[i, 1] + wh[i, 1] * marks[i, 5:]], axis=1).astype(np.float32)
+        out.append(Detection(tuple(float(v) for v in final[i]), float(prob[i]), lm))
+    return out
 
 
 def _min_overlap(a: tuple[float, ...], b: tuple[float, ...]) -> float:

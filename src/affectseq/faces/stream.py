@@ -37,11 +37,12 @@ import numpy as np
 
 from affectseq.errors import ConfigError
 from affectseq.faces.align import align_faces
-from affectseq.faces.detector import DEFAULT_DETECTOR, Detection, create_detector
+from affectseq.faces.detector import DEFAULT_DETECTOR, NETWORK_DETECTORS, Detection, create_detector
 from affectseq.faces.settings import DEFAULT_DETECT_EVERY, FaceSettings
 from affectseq.faces.tracking import FaceTracker, MainFace, TrackedFace
 from affectseq.faces.working import detection_to_full, working_frame
 from affectseq.utils.prefetch import prefetch
+from affectseq.utils.threads import set_loaded_torch_threads
 
 ALIGNED_SIZE = 112
 # Frames in flight between the threads of ``ahead=True``: 24 decoded + 8 planned (a 640x360
@@ -65,15 +66,19 @@ class FaceSource(Protocol):
 
 
 def make_tracker(detector: str = DEFAULT_DETECTOR, detect_every: int = DEFAULT_DETECT_EVERY,
-                 main_face_only: bool = False) -> FaceTracker:
+                 main_face_only: bool = False, backend: str = "auto") -> FaceTracker:
     """The face tracker of ``predict`` and of :class:`FaceCropStream`: ``create_detector(detector)`` tracked.
 
     One constructor for both, so crops made for training come from exactly the faces
-    ``predict`` sees. Raises :class:`~affectseq.errors.SettingError` for settings out of range
+    ``predict`` sees. ``backend`` (``auto``/``onnx``/``torch``) is the networks' runtime of a
+    detector that has one (MTCNN; ``auto``: ONNX Runtime on CPU). Raises
+    :class:`~affectseq.errors.SettingError` for settings out of range
     (:mod:`affectseq.faces.settings`), before any detector is built.
     """
     FaceSettings(detector, detect_every, main_face_only)
-    return FaceTracker(create_detector(detector), detect_every=detect_every, main_face_only=main_face_only)
+    options = {"backend": backend} if detector.strip().lower() in NETWORK_DETECTORS else {}
+    return FaceTracker(create_detector(detector, **options), detect_every=detect_every,
+                       main_face_only=main_face_only)
 
 
 @dataclass(frozen=True)
@@ -262,10 +267,8 @@ class FaceCropStream:
 def _plan(frames: Iterator[WorkFrame], planner: Any, torch_threads: int | None,
           clock: dict[str, float]) -> Iterator[tuple[WorkFrame, Any]]:
     """``(frame, FramePlan)`` pairs: the schedule and full detections; ``clock["plan_cpu_sec"]`` gets their CPU time."""
-    if torch_threads:
-        import torch
-
-        torch.set_num_threads(torch_threads)  # this thread only: the same detections as on the tracking thread
+    # This thread only (the same detections as on the tracking thread); nothing to set on ONNX Runtime.
+    set_loaded_torch_threads(torch_threads)
     cpu = time.thread_time()
     try:
         for frame in frames:

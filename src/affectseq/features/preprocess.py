@@ -13,7 +13,7 @@ cut out first so that the face fills the input as it did in training.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -71,21 +71,64 @@ def preprocess_faces(
     when shrinking); scale to [0, 1]; repeat gray to ``spec.in_chans``; normalise
     with ``spec.mean``/``spec.std``. A single (H, W, 3) face is treated as N=1.
     """
-    batch = _to_uint8_batch(faces)
+    return preprocess_batch(spec, _to_uint8_batch(faces), framing, _interpolate)
+
+
+def _interpolate(x: torch.Tensor, out_hw: tuple[int, int], antialias: bool) -> torch.Tensor:
+    """The resize of :func:`preprocess_faces`: bilinear, antialiased when shrinking."""
+    return F.interpolate(x, size=out_hw, mode="bilinear", align_corners=False, antialias=antialias)
+
+
+def preprocess_batch(spec: EncoderSpec, batch: torch.Tensor, framing: str | None,
+                     resize: Callable[[torch.Tensor, tuple[int, int], bool], torch.Tensor]) -> torch.Tensor:
+    """:func:`preprocess_faces` on a uint8 (N, H, W, 3) tensor with a given ``resize(x, (h, w), antialias)``.
+
+    The ONNX export of a frame model traces this with :func:`resize_matrices`' matrix
+    products as ``resize`` (the exporter has no antialiased resize), so the exported
+    graph takes the aligned crops themselves and preprocesses them exactly as here.
+    """
     x = batch.permute(0, 3, 1, 2).float().div_(255.0)  # (N, 3, H, W) in [0, 1]
     box = framing_box(framing, spec.framing)
     if box is not None:
-        height, width = x.shape[-2:]
+        height, width = int(x.shape[-2]), int(x.shape[-1])
         x0, y0, x1, y1 = box
         x = x[..., round(y0 * height):round(y1 * height), round(x0 * width):round(x1 * width)]
     if spec.grayscale:
         x = torch.einsum("nchw,c->nhw", x, _LUMA.to(x.dtype)).unsqueeze(1)
     size = spec.input_size
-    if x.shape[-2:] != (size, size):
-        shrinking = x.shape[-1] > size or x.shape[-2] > size
-        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=shrinking)
+    height, width = int(x.shape[-2]), int(x.shape[-1])
+    if (height, width) != (size, size):
+        x = resize(x, (size, size), width > size or height > size)
     if x.shape[1] != spec.in_chans:
         x = x[:, :1].expand(-1, spec.in_chans, -1, -1) if x.shape[1] == 1 else x[:, :1].mean(1, keepdim=True)
     mean = torch.tensor(spec.mean, dtype=x.dtype).view(1, -1, 1, 1)
     std = torch.tensor(spec.std, dtype=x.dtype).view(1, -1, 1, 1)
     return ((x - mean) / std).contiguous()
+
+
+def resize_matrices(spec: EncoderSpec, crop_hw: tuple[int, int], framing: str | None
+                    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """``(rows (S, h), cols (S, w))``: :func:`preprocess_faces`' resize of ``crop_hw`` crops as matrices.
+
+    The resize is separable and linear, so ``rows @ x @ cols.T`` is it; each matrix is the
+    resize itself applied to one-hot rows (the other axis 1 -> 1, weight 1).
+    ``None`` when the crops need no resize.
+    """
+    box = framing_box(framing, spec.framing)
+    height, width = crop_hw
+    if box is not None:
+        x0, y0, x1, y1 = box
+        height = round(y1 * crop_hw[0]) - round(y0 * crop_hw[0])
+        width = round(x1 * crop_hw[1]) - round(x0 * crop_hw[1])
+    size = spec.input_size
+    if (height, width) == (size, size):
+        return None
+    antialias = width > size or height > size
+
+    def along(n: int) -> torch.Tensor:
+        # One-hot rows resized along the width (resizing (n, 1, n, 1) columns along the height
+        # gives other weights in torch's antialiased kernel: measured, 0.65 off).
+        eye = torch.eye(n).reshape(n, 1, 1, n)
+        return _interpolate(eye, (1, size), antialias)[:, 0, 0, :].T.contiguous()   # (S, n)
+
+    return along(height), along(width)

@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Mapping
-
-import torch
+from typing import TYPE_CHECKING, Any, Mapping
 
 from affectseq.errors import InputError
 from affectseq.modelfile.legacy import upgrade_v1
@@ -21,6 +19,9 @@ from affectseq.modelfile.schema import (
 )
 from affectseq.utils.atomic import atomic_path
 
+if TYPE_CHECKING:  # torch only names the tensors written; reading a header needs no torch
+    import torch
+
 HEADER_KEY = "affectseq"
 
 
@@ -32,7 +33,7 @@ def read_safetensors_metadata(path: str | os.PathLike[str], what: str) -> dict[s
     if not path.is_file():
         raise InputError(path, f"{what} file not found")
     try:
-        with safe_open(str(path), framework="pt") as fh:
+        with safe_open(str(path), framework="numpy") as fh:  # metadata only: no torch
             metadata = fh.metadata() or {}
     except Exception as err:  # safetensors raises its own error types for a foreign file
         reason = str(err).splitlines()[0][:120] if str(err) else type(err).__name__

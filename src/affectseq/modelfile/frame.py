@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from affectseq import __version__
 from affectseq.errors import ConfigError, InputError
-from affectseq.features.encoders import EncoderSpec, encoder_from_spec
-from affectseq.features.frame_model import FrameModel
 from affectseq.modelfile.container import read_header, write_model_file
 from affectseq.modelfile.schema import FRAME_FORMAT, SCHEMA_VERSION, VA_RANGE, face_of
+
+if TYPE_CHECKING:  # reading a header (predict on ONNX Runtime) imports no torch; building a model does
+    import torch
+
+    from affectseq.features.frame_model import FrameModel
 
 
 def frame_header(model: FrameModel, meta: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -65,6 +66,8 @@ def load_frame_model(path_or_name: str | os.PathLike[str], device: str | torch.d
     """
     from safetensors.torch import load_file
 
+    from affectseq.features.encoders import EncoderSpec, encoder_from_spec
+    from affectseq.features.frame_model import FrameModel
     from affectseq.features.shipped import resolve_model_path
 
     path = resolve_model_path(path_or_name)

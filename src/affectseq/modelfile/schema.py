@@ -146,7 +146,7 @@ def check_encoder_spec(check: HeaderChecker, spec: Any, key: str = "spec") -> di
     an option outside the whitelist -- ``pretrained_online``, ``init_weights`` or anything
     unknown -- is refused, never silently dropped, so a crafted file is noticed.
     """
-    from affectseq.features.encoders import FRAMINGS, SPEC_OPTIONS
+    from affectseq.features.spec import FRAMINGS, SPEC_OPTIONS
 
     if not isinstance(spec, dict):
         raise check.fail(key, f"expected a JSON object, got {_show(spec)}")

@@ -25,7 +25,7 @@ from affectseq.errors import ConfigError
 from affectseq.predict.onnx_backend import build_frame_stage, onnx_available
 from affectseq.predict.smoothing import DEFAULT_SMOOTHING_SEC
 from affectseq.predict.stages import ModelBundle, ModelInfo, SmoothingTemporal
-from affectseq.utils.devices import resolve_device
+from affectseq.utils.devices import resolve_device_name
 from affectseq.utils.hashing import sha256_file
 
 BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx")
@@ -59,7 +59,7 @@ def load_model(
     path = resolve_model_path(name_or_path)
     fmt = sniff_model_format(path)
     model_id = os.fspath(name_or_path) if os.fspath(name_or_path) in SHIPPED_MODELS else path.name
-    device = str(resolve_device(device))  # a name: recorded in the model info, compared below
+    device = resolve_device_name(device)  # a name: recorded in the model info, compared below
     if backend == "auto":
         backend = "onnx" if device == "cpu" and onnx_available() else "torch"
     if "sequence" in fmt:
@@ -75,7 +75,7 @@ def _load_frame_bundle(
     path: Path, model_id: str, backend: str, device: str, smoothing_sec: float | None, tta_flip: bool = False
 ) -> ModelBundle:
     from affectseq.modelfile.frame import load_frame_model, read_frame_model_header
-    from affectseq.features.encoders import EncoderSpec
+    from affectseq.features.spec import EncoderSpec
 
     # The header says everything but the weights; the torch network is built only when needed.
     header = read_frame_model_header(path)
@@ -87,8 +87,9 @@ def _load_frame_bundle(
         smoothing_sec = float(meta.get("smoothing_sec", DEFAULT_SMOOTHING_SEC))
     if smoothing_sec < 0:
         raise ConfigError(f"smoothing window must be >= 0 seconds, got {smoothing_sec}")
+    sha256 = sha256_file(path)
     stage, backend = build_frame_stage(backend, spec, tasks, path, lambda on: load_frame_model(path, device=on),
-                                       device)
+                                       device, checkpoint_sha256=sha256)
     if tta_flip:
         from affectseq.predict.tta import FlipAveragedStage
 
@@ -99,7 +100,7 @@ def _load_frame_bundle(
         classes=classes,
         has_va="va" in tasks,
         source=str(path),
-        sha256=sha256_file(path),
+        sha256=sha256,
         temporal=f"moving average of per-frame outputs over {smoothing_sec:g} s per face track"
         if smoothing_sec > 0 else "none (per-frame outputs)",
         extra={"encoder": spec.name, "smoothing_sec": smoothing_sec, "backend": backend, "device": device,

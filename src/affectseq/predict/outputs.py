@@ -19,14 +19,15 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any, Literal, Mapping
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Literal, Mapping
 
 from affectseq.errors import ConfigError
 from affectseq.predict.table import VA_COLUMNS, prob_column
 from affectseq.utils.atomic import atomic_path, write_json_atomic
 from affectseq.utils.naming import display_name
+
+if TYPE_CHECKING:  # pandas (0.5-1 s) loads when a table is built, not for --help
+    import pandas as pd
 
 TableFormat = Literal["csv", "parquet"]
 FRAMES_FILES: dict[str, str] = {"csv": "frames.csv", "parquet": "frames.parquet"}
@@ -58,6 +59,8 @@ def write_frames_table(table: pd.DataFrame, out_dir: str | Path, fmt: str = "csv
 
 def read_frames_table(path: str | Path) -> pd.DataFrame:
     """Read a ``frames.csv``/``frames.parquet`` back with the dtypes :func:`build_frames_table` gives."""
+    import pandas as pd
+
     path = Path(path)
     if path.suffix == ".parquet":
         return pd.read_parquet(path)

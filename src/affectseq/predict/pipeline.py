@@ -26,10 +26,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 import numpy as np
-import pandas as pd
 
 from affectseq.errors import ConfigError
 from affectseq.faces.settings import FACE_PARAMS, FaceSettings
@@ -40,6 +39,10 @@ from affectseq.predict.smoothing import SMOOTHING_MODES
 from affectseq.predict.stages import ModelBundle, TemporalStage
 from affectseq.predict.table import FaceObservations, build_frames_table
 from affectseq.utils.params import Boolean, Interval, OneOf, Param
+from affectseq.utils.threads import set_loaded_torch_threads
+
+if TYPE_CHECKING:  # pandas (0.5-1 s) loads when a table is built, not for --help
+    import pandas as pd
 
 DEFAULT_BATCH_SIZE = 64
 
@@ -111,10 +114,7 @@ class BatchedFrameModel:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="affectseq-model")
 
     def _run(self, crops: np.ndarray) -> dict[str, np.ndarray]:
-        if self.torch_threads:
-            import torch
-
-            torch.set_num_threads(self.torch_threads)  # per thread: keep each stage from oversubscribing
+        set_loaded_torch_threads(self.torch_threads)  # per thread: keep each stage from oversubscribing
         start, cpu = time.perf_counter(), time.thread_time()
         out = {k: np.asarray(v, dtype=np.float32) for k, v in self.stage(crops).items()}
         self.seconds += time.perf_counter() - start
@@ -215,7 +215,8 @@ def predict_video_table(
         )
     start = time.perf_counter()
     reader = VideoReader(path, stride=options.stride)  # probes: InputError for non-videos
-    source = face_source or make_tracker(options.detector, options.detect_every, options.main_face_only)
+    source = face_source or make_tracker(options.detector, options.detect_every, options.main_face_only,
+                                         detector_backend(bundle))
     stream = FaceCropStream(path, source, main_face_only=options.main_face_only, stride=options.stride,
                             aligner=aligner, ahead=True, torch_threads=options.torch_threads)
     temporal = bundle.temporal_stage.at_fps(reader.info.fps / options.stride if reader.info.fps else None)
@@ -254,6 +255,11 @@ def predict_video_table(
                            timings=timings)
 
 
+def detector_backend(bundle: ModelBundle) -> str:
+    """The detector runs where the frame model does: torch for ``--backend torch``, else ``auto`` (ONNX Runtime on CPU)."""
+    return "torch" if bundle.info.extra.get("backend") == "torch" else "auto"
+
+
 def _read_faces(path: str | Path, reader: Any, stream: FaceCropStream, model: BatchedFrameModel,
                 options: PredictOptions, on_frame: Callable[[int, int], None] | None = None,
                 ) -> tuple[FaceRows, dict[str, np.ndarray], float]:
@@ -261,7 +267,7 @@ def _read_faces(path: str | Path, reader: Any, stream: FaceCropStream, model: Ba
     from affectseq.utils.progress import make_progress
 
     rows = FaceRows()
-    threads_before = _set_torch_threads(options.torch_threads)
+    threads_before = set_loaded_torch_threads(options.torch_threads)
     frames = stream.frames(reader)
     try:
         with make_progress(disable=None if options.progress is None else not options.progress) as progress:
@@ -279,15 +285,4 @@ def _read_faces(path: str | Path, reader: Any, stream: FaceCropStream, model: Ba
     finally:
         frames.close()  # an error mid-video must not leave the decode and detection threads running
         model.close()
-        _set_torch_threads(threads_before)
-
-
-def _set_torch_threads(threads: int | None) -> int | None:
-    """Set torch's intra-op threads for this thread; return the previous value (None: unchanged)."""
-    if not threads:
-        return None
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    return before
+        set_loaded_torch_threads(threads_before)

@@ -18,10 +18,12 @@ track: it predicts a frame from the frames before it) has empty probabilities an
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas (0.5-1 s) loads when a table is built, not for --help
+    import pandas as pd
 
 BOX_COLUMNS: tuple[str, ...] = ("x1", "y1", "x2", "y2")
 VA_COLUMNS: tuple[str, ...] = ("valence", "arousal")
@@ -79,6 +81,8 @@ def build_frames_table(
     Frames with faces get one row per face (ordered by ``face_id``); frames with
     none get a single row whose face and prediction columns are empty (NaN/NA).
     """
+    import pandas as pd
+
     frame_idx = np.asarray(frame_idx, dtype=np.int64)
     time_sec = np.asarray(time_sec, dtype=np.float64)
     n_face = len(faces.frame_idx)

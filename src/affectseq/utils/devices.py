@@ -33,3 +33,25 @@ def resolve_device(requested: str | None = "auto") -> "torch.device":
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {requested}: no CUDA GPU is available (use cpu or auto)")
     return device
+
+
+# Device nodes a CUDA (or ROCm / WSL) driver creates; without any, torch.cuda.is_available() is False.
+_GPU_DRIVER_NODES = ("/dev/nvidiactl", "/proc/driver/nvidia", "/dev/kfd", "/dev/dxg")
+
+
+def resolve_device_name(requested: str | None = "auto") -> str:
+    """:func:`resolve_device` as a name (``"cpu"``, ``"cuda"``...), importing torch only when it must.
+
+    ``cpu``, and ``auto`` on a machine without a GPU driver (or without torch), are ``"cpu"``
+    at once: ``predict`` on ONNX Runtime would otherwise import torch (seconds) only to learn
+    that there is no GPU. Everything else goes through :func:`resolve_device`, the one rule.
+    """
+    import importlib.util
+    import os
+
+    if requested == "cpu":
+        return "cpu"
+    if requested in AUTO_NAMES and (importlib.util.find_spec("torch") is None
+                                    or not any(os.path.exists(p) for p in _GPU_DRIVER_NODES)):
+        return "cpu"
+    return str(resolve_device(requested))

@@ -29,3 +29,19 @@ def torch_threads(n: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+def set_loaded_torch_threads(n: int | None) -> int | None:
+    """``torch.set_num_threads(n)`` for the calling thread if torch is already imported; the previous count.
+
+    Returns None (and changes nothing) for ``n`` None/0, or when no torch stage has loaded torch:
+    a process running on ONNX Runtime alone must not import torch just to set its threads.
+    """
+    import sys
+
+    torch = sys.modules.get("torch")
+    if not n or torch is None:
+        return None
+    previous = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    return previous
