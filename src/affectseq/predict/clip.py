@@ -17,13 +17,15 @@ far (positions sampled over frames ``0..t``). ``summary.json`` adds ``clip_label
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
-import pandas as pd
 
 from affectseq.predict.table import prob_column
 from affectseq.sequences.clips import clip_positions
+
+if TYPE_CHECKING:  # pandas (0.5-1 s) loads when a table is written, not for --help
+    import pandas as pd
 
 _PREDICT_KEYS = ("expr_prob", "va")
 _CHUNK = 64  # clip samples per temporal-model batch (causal mode: one per frame)
@@ -163,5 +165,7 @@ def write_clips_csv(out_root: str | Path, outcomes: Sequence[Any]) -> Path | Non
     columns = ["video", "output", "clip_label", "clip_face_id", "frames", "frames_with_face",
                *[prob_column(c) for c in classes], "error"]
     path = Path(out_root) / CLIPS_CSV
+    import pandas as pd
+
     write_text_atomic(path, pd.DataFrame(rows, columns=columns).to_csv(index=False, float_format="%.6f"))
     return path

@@ -215,8 +215,7 @@ def predict_video_table(
         )
     start = time.perf_counter()
     reader = VideoReader(path, stride=options.stride)  # probes: InputError for non-videos
-    source = face_source or make_tracker(options.detector, options.detect_every, options.main_face_only,
-                                         detector_backend(bundle))
+    source = face_source or default_face_source(options, bundle)
     stream = FaceCropStream(path, source, main_face_only=options.main_face_only, stride=options.stride,
                             aligner=aligner, ahead=True, torch_threads=options.torch_threads)
     temporal = bundle.temporal_stage.at_fps(reader.info.fps / options.stride if reader.info.fps else None)
@@ -255,9 +254,11 @@ def predict_video_table(
                            timings=timings)
 
 
-def detector_backend(bundle: ModelBundle) -> str:
-    """The detector runs where the frame model does: torch for ``--backend torch``, else ``auto`` (ONNX Runtime on CPU)."""
-    return "torch" if bundle.info.extra.get("backend") == "torch" else "auto"
+def default_face_source(options: PredictOptions, bundle: ModelBundle) -> FaceSource:
+    """The tracker of ``options``; its detector runs where the frame model does: torch for
+    ``--backend torch``, else ``auto`` (ONNX Runtime on CPU)."""
+    backend = "torch" if bundle.info.extra.get("backend") == "torch" else "auto"
+    return make_tracker(options.detector, options.detect_every, options.main_face_only, backend)
 
 
 def _read_faces(path: str | Path, reader: Any, stream: FaceCropStream, model: BatchedFrameModel,
