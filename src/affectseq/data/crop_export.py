@@ -92,28 +92,23 @@ def plan_crop_jobs(root: str | os.PathLike[str], layout: str | None = None, **op
     ``layout``/``options``: as :func:`affectseq.data.registry.open_dataset`. ``notes`` lists annotated
     videos left out (no raw video) and dataset warnings.
     """
-    from affectseq.data.registry import get_layout, label_level, open_dataset
+    from affectseq.data.registry import detect_layout, get_layout, label_level
 
-    if (layout or "").startswith("abaw") or (layout is None and _is_abaw(Path(root))):
-        jobs, notes, ds = _abaw_jobs(Path(root))
+    chosen, name = (get_layout(layout), layout) if layout else detect_layout(root)
+    if chosen.kind != "videos":
+        raise InputError(root, f"a {name} dataset holds no videos: data faces needs videos with labels "
+                               "(<name>.mp4 + <name>.csv pairs, clips, or an ABAW tree with raw videos)")
+    if chosen.name == "abaw":
+        jobs, notes, ds = _abaw_jobs(Path(root), **options)
     else:
-        ds = open_dataset(root, layout=layout, **options)
-        if hasattr(ds, "grayscale") or get_layout(ds.layout).kind != "videos":
-            raise InputError(root, f"a {ds.layout} dataset holds no videos: data faces needs videos with labels "
-                                   "(<name>.mp4 + <name>.csv pairs, clips, or an ABAW tree with raw videos)")
+        ds = chosen.load(Path(root), **options)
         jobs, notes = _video_jobs(Path(root), ds)
     level = label_level(ds)
     classes = tuple(getattr(ds, "expr_classes", ())) if "EXPR" in ds.tasks else ()
     declaration: dict[str, Any] = {}
     if level == "clip" or (classes and classes not in (labels.EXPR_CLASSES_7, labels.EXPR_CLASSES_8)):
         declaration = {"label_level": level, "expr_classes": list(classes), "source_layout": ds.layout}
-    return CropPlan(ds.layout, jobs, notes, level, classes, declaration)
-
-
-def _is_abaw(root: Path) -> bool:
-    from affectseq.data.registry import detect_layout
-
-    return detect_layout(root)[0].name == "abaw"
+    return CropPlan(getattr(ds, "layout", None) or name, jobs, notes, level, classes, declaration)
 
 
 def _video_jobs(root: Path, ds: Any) -> tuple[list[CropJob], list[str]]:
@@ -150,11 +145,11 @@ def _video_jobs(root: Path, ds: Any) -> tuple[list[CropJob], list[str]]:
 
 
 def _identity(root: Path, video: AnnotatedVideo) -> str:
-    """What tells a recording apart, relative to ``root``: its annotation file, or a clip's video and range."""
-    path = video.annotation_path if video.annotation_path.is_relative_to(root) else Path(video.annotation_path.name)
-    text = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.as_posix()
-    if video.source_video is not None and video.source_video != video.annotation_path.with_suffix(
-            video.source_video.suffix):
+    """What tells a recording apart: its annotation file under ``root`` (a video_csv CSV), and for a clip
+    also its video and time range (a clip list names many clips)."""
+    text = video.annotation_path.relative_to(root).as_posix() if video.annotation_path.is_relative_to(root) \
+        else video.annotation_path.name
+    if video.source_video is not None and video.source_video.stem != video.annotation_path.stem:
         text += f":{video.source_video.name}:{video.start_sec}:{video.end_sec}"
     return text
 
@@ -168,9 +163,11 @@ def _unique_id(stem: str, identity: str, taken: set[str]) -> str:
     return video_id
 
 
-def _abaw_jobs(root: Path) -> tuple[list[CropJob], list[str], Any]:
+def _abaw_jobs(root: Path, **options: Any) -> tuple[list[CropJob], list[str], Any]:
     from affectseq.data.abaw import AbawDataset
 
+    if options:
+        raise InputError(root, f"an ABAW tree takes no option {', '.join(sorted(options))}")
     ds = AbawDataset(root, check_video_lengths=False)
     folders = ds.tree.task_dirs
     persons: dict[Path, dict[str, list[AnnotatedVideo]]] = {}

@@ -70,6 +70,10 @@ class Layout:
             return None
         return found if isinstance(found, str) else self.name
 
+    def opener(self) -> Opener:
+        """The ``open`` callable (a ``"module:attribute"`` string imported now)."""
+        return _resolve(self.open)
+
     def load(self, path: Path, strict: bool = False, **options: Any) -> Any:
         """Open ``path`` as this layout (``options`` must be among ``self.options``; None values are dropped)."""
         given = {k: v for k, v in options.items() if v is not None}

@@ -143,8 +143,13 @@ def _run_study(data: str | Path | None, out: Path, config: StudyConfig, quick: b
                command: str | None) -> StudyResult:
     from affectseq.utils.rundir import init_run_dir
 
+    from affectseq.prepare.face_crops import crops_for_training
+
     init_run_dir(out, config, config.seed, command)
     data_path = prepare_data(Path(data) if data is not None else None, out, config, quick)
+    data_path, face_stage = crops_for_training(data_path)  # raw videos or clips: their face crops, made or reused
+    if face_stage:
+        log.info("%s", face_stage)
     tables: dict[str, pd.DataFrame] = {}
     notes: dict[str, list[str]] = {}
     confusion_files: dict[str, Any] = {}

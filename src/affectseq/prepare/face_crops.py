@@ -121,7 +121,9 @@ def export_face_crops(dataset: str | os.PathLike[str], out: str | os.PathLike[st
 def has_raw_videos_only(root: str | os.PathLike[str], layout: str | None = None, **options: Any) -> bool:
     """True for a dataset whose faces must come from its videos: a video layout without face crops
     (``video_csv``, clip datasets, ABAW without ``cropped_aligned``...); the registry decides."""
-    from affectseq.data.registry import dataset_has_crops, detect_layout, get_layout, open_dataset
+    import inspect
+
+    from affectseq.data.registry import dataset_has_crops, detect_layout, get_layout
 
     path = Path(root)
     if not path.exists():
@@ -133,7 +135,11 @@ def has_raw_videos_only(root: str | os.PathLike[str], layout: str | None = None,
         from affectseq.data.abaw_layout import scan_abaw_root
 
         return not scan_abaw_root(path).crop_roots
-    return not dataset_has_crops(open_dataset(path, layout=layout, **options))
+    opener = chosen.opener()
+    static = inspect.getattr_static(opener, "has_crops", None) if isinstance(opener, type) else None
+    if isinstance(static, bool):  # a class that always has (or never has) crops: no need to read every clip
+        return not static
+    return not dataset_has_crops(chosen.load(path, **options))
 
 
 def default_crops_dir(dataset: str | os.PathLike[str], layout_options: dict[str, Any] | None = None) -> Path:
