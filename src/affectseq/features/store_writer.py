@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -29,6 +30,7 @@ import numpy as np
 from affectseq.errors import InputError
 from affectseq.labels import AU_NAMES, expr_classes as canonical_expr_classes
 from affectseq.utils.atomic import atomic_path, write_json_atomic
+from affectseq.utils.fsguard import real_dir
 from affectseq.features.store import (
     FEATURE_DTYPE,
     FRAME_MODEL_NAME,
@@ -104,7 +106,7 @@ class StoreWriter:
             "source": source,
         }
         resuming = (self.root / VIDEOS_DIR).is_dir()
-        (self.root / VIDEOS_DIR).mkdir(parents=True, exist_ok=True)
+        real_dir(self.root / VIDEOS_DIR, "feature store folder")  # a planted link would take our writes elsewhere
         manifest_path = self.root / MANIFEST_NAME
         self.entries: dict[str, dict[str, Any]] = {}
         if manifest_path.exists():
@@ -165,10 +167,14 @@ class StoreWriter:
         Only call this when no other writer is working on the store (parallel
         workers' in-flight temporaries look the same).
         """
-        stale = [p for p in (self.root / VIDEOS_DIR).glob(".*.tmp") if p.is_file()]
-        stale += [p for p in self.root.glob(f".{FRAME_MODEL_NAME}.*.tmp") if p.is_file()]
+        # Files (older affectseq) or private folders (utils.atomic); never a link or what it points to.
+        stale = [p for p in (self.root / VIDEOS_DIR).glob(".*.tmp") if not p.is_symlink()]
+        stale += [p for p in self.root.glob(f".{FRAME_MODEL_NAME}.*.tmp") if not p.is_symlink()]
         for path in stale:
-            path.unlink(missing_ok=True)
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            elif path.is_file():
+                path.unlink(missing_ok=True)
         return len(stale)
 
     def set_planned(self, video_ids: Sequence[str]) -> None:

@@ -24,6 +24,7 @@ import numpy as np
 
 from affectseq.errors import InputError
 from affectseq.io.frame_folder import is_frame_folder
+from affectseq.utils.fsguard import require_regular_file
 
 # FFmpeg demuxers that read still images; a JPEG "video" of one frame is a user mistake.
 # The file suffixes (lower case) taken for videos when a folder is listed: predict's inputs, raw videos in a
@@ -85,8 +86,7 @@ def _open_container(path: Path):
     av = _av()
     if not path.exists():
         raise InputError(path, "video file not found")
-    if not path.is_file():
-        raise InputError(path, "not a file")
+    require_regular_file(path, "video")  # a FIFO or device would block in FFmpeg's open
     try:
         container = av.open(str(path), mode="r")
     except av.error.FFmpegError as err:

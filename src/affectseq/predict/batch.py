@@ -36,6 +36,7 @@ from affectseq.predict import outputs
 from affectseq.predict.pipeline import PredictOptions, VideoPrediction, predict_video_table
 from affectseq.predict.stages import ModelBundle
 from affectseq.predict.writers import OutputOptions, write_outputs
+from affectseq.utils.fsguard import is_special_file
 from affectseq.utils.interrupt import sigterm_as_interrupt
 from affectseq.utils.lock import LOCK_FILE, hold_lock
 from affectseq.utils.naming import display_name, safe_name, short_hash
@@ -117,7 +118,9 @@ def collect_videos(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES
+            # Special files named like videos are kept, to fail with one line (never opened).
+            found = sorted(p for p in path.rglob("*") if (p.is_file() or is_special_file(p))
+                           and p.suffix.lower() in VIDEO_SUFFIXES
                            and not p.name.startswith(".") and not _is_affectseq_output(p))
             if not found:
                 log.warning("%s: folder holds no video files (%s)", path, ", ".join(sorted(VIDEO_SUFFIXES)))
@@ -345,7 +348,9 @@ def predict_one(
     out_dir = Path(out_dir)
     with partial_dir(out_dir.parent) as tmp:
         written = write_video_outputs(video.absolute(), tmp, prediction, output_options, stride=options.stride)
-        publish_dir(tmp, out_dir, lambda folder: is_ours(folder, video))
+        # A redo replaces only the files the earlier run listed as its own; a user's files stay.
+        publish_dir(tmp, out_dir, lambda folder: is_ours(folder, video), owned=outputs.files_written,
+                    last=outputs.SUMMARY_FILE)
     prediction.timings.update({f"write_{name}": sec for name, sec in written.items()})
     return prediction
 

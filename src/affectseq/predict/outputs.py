@@ -18,12 +18,14 @@ import hashlib
 import json
 import math
 import os
+from stat import S_ISREG
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Mapping
 
-from affectseq.errors import ConfigError
+from affectseq.errors import ConfigError, InputError
 from affectseq.predict.table import VA_COLUMNS, prob_column
 from affectseq.utils.atomic import atomic_path, write_json_atomic
+from affectseq.utils.fsguard import not_a_file
 from affectseq.utils.naming import display_name
 
 if TYPE_CHECKING:  # pandas (0.5-1 s) loads when a table is built, not for --help
@@ -146,10 +148,24 @@ def summarize(
 
 
 def write_summary(summary: Mapping[str, Any], out_dir: str | Path) -> Path:
-    """Write ``summary.json`` atomically."""
+    """Write ``summary.json`` atomically, last; its ``files`` lists every file of the folder (ours: a redo
+    replaces exactly these, :func:`files_written`)."""
     path = Path(out_dir) / SUMMARY_FILE
-    write_json_atomic(path, dict(summary))
+    files = sorted({p.name for p in Path(out_dir).iterdir() if not p.name.startswith(".")} | {SUMMARY_FILE})
+    write_json_atomic(path, {**summary, "files": files})
     return path
+
+
+OWN_FILES = frozenset({*FRAMES_FILES.values(), SUMMARY_FILE, TIMELINE_FILE, OVERLAY_FILE})
+
+
+def files_written(out_dir: str | os.PathLike[str]) -> set[str]:
+    """The file names affectseq wrote into an output folder: its ``summary.json``'s ``files`` (older
+    summaries: the names affectseq has always written). Any other file there is the user's."""
+    files = (read_summary(out_dir) or {}).get("files")
+    if isinstance(files, list) and all(isinstance(name, str) for name in files):
+        return set(files)
+    return set(OWN_FILES)
 
 
 def format_summary(summary: Mapping[str, Any]) -> str:
@@ -186,11 +202,17 @@ def format_summary(summary: Mapping[str, Any]) -> str:
 def source_fingerprint(video: str | os.PathLike[str]) -> dict[str, Any] | None:
     """Identity of a source file: resolved path, size, mtime (ns) and SHA-256 of its first and last MiB.
 
-    ``None`` when the file cannot be read (the prediction itself then reports why).
+    ``None`` when the file cannot be read (the prediction itself then reports why). InputError, with
+    nothing opened, for a FIFO, device, socket or folder: opening a FIFO would block for ever.
     """
     path = Path(video).resolve()
     try:
         stat = path.stat()
+    except OSError:
+        return None
+    if not S_ISREG(stat.st_mode):
+        raise InputError(video, not_a_file(stat.st_mode, "video"))
+    try:
         digest = hashlib.sha256()
         with open(path, "rb") as fh:
             digest.update(fh.read(SAMPLE_BYTES))

@@ -38,6 +38,7 @@ from affectseq.errors import InputError
 from affectseq.predict.batch import check_output_root, describe_failure, output_session
 from affectseq.prepare.video_crops import OWNER_FILE, CropOptions, crop_job
 from affectseq.utils.atomic import atomic_path, write_json_atomic, write_text_atomic
+from affectseq.utils.fsguard import real_dir
 from affectseq.utils.naming import safe_name
 from affectseq.utils.progress import make_progress
 from affectseq.utils.publish import partial_dir, publish_dir
@@ -103,8 +104,8 @@ def export_face_crops(dataset: str | os.PathLike[str], out: str | os.PathLike[st
             write_json_atomic(out / DATASET_DECLARATION, plan.declaration)
         todo = [j for j in jobs if not is_finished(out, j, options)]
         report.skipped = len(jobs) - len(todo)
-        (out / CROP_ROOT).mkdir(exist_ok=True)
-        (out / MARKER_DIR).mkdir(exist_ok=True)
+        real_dir(out / CROP_ROOT, "crop folder")  # a link planted there would take our writes elsewhere
+        real_dir(out / MARKER_DIR, "marker folder")
         with make_progress(disable=None if progress is None else not progress) as bar:
             task = bar.add_task("face crops", total=len(todo))
             outcomes = runner(todo, out, options) if runner is not None else _run(todo, out, options, workers)
@@ -229,7 +230,7 @@ def crop_and_publish(job: CropJob, out: Path, options: CropOptions) -> int:
         shutil.rmtree(work, ignore_errors=True)
     for person in job.persons:
         for rel, content in person.annotations.items():
-            _write_annotation(out / rel, content)
+            _write_annotation(out / rel, content, out)
     write_json_atomic(marker_path(out, job), {
         "video": str(job.video), "video_ids": [p.video_id for p in job.persons],
         "options": options.fingerprint(), "crops": counts,
@@ -241,8 +242,8 @@ def _is_ours(folder: Path) -> bool:
     return (folder / OWNER_FILE).is_file()
 
 
-def _write_annotation(target: Path, content: str | Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
+def _write_annotation(target: Path, content: str | Path, out: Path | None = None) -> None:
+    real_dir(target.parent, "annotation folder", root=out)
     if isinstance(content, Path):
         with atomic_path(target) as tmp:
             shutil.copyfile(content, tmp)

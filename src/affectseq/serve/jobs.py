@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from affectseq.utils.atomic import write_json_atomic
+from affectseq.utils.fsguard import real_dir
 
 log = logging.getLogger(__name__)
 
@@ -90,9 +91,11 @@ class JobStore:
 
     def open(self) -> list[str]:
         """Create the folders, drop stale partial uploads, load every job; return the ids to queue again."""
-        self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        # Links planted as these folders would send uploads and results elsewhere: refused (one line).
+        real_dir(self.jobs_dir, "jobs folder")
+        real_dir(self.uploads_dir, "uploads folder")
         shutil.rmtree(self.uploads_dir, ignore_errors=True)  # uploads cut short by the last shutdown
-        self.uploads_dir.mkdir(parents=True, exist_ok=True)
+        real_dir(self.uploads_dir, "uploads folder")
         requeue = []
         for folder in sorted(self.jobs_dir.iterdir()):
             if folder.name.startswith(".") or not valid_job_id(folder.name):

@@ -18,24 +18,23 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     Works for files and directories: whatever the block writes at the yielded path
     replaces ``path`` in one ``os.replace`` (an existing directory is removed first).
     On error the temporary output is deleted and ``path`` is left untouched.
+
+    The yielded path lies in a fresh private folder (``mkdtemp``: mode 0700, created,
+    never found), so no link can be planted where the block writes; and ``os.replace``
+    replaces a link found at ``path`` itself instead of writing through it. Leftovers
+    of a killed run are hidden ``.<name>.<random>.tmp`` folders beside ``path``.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    tmp.unlink()
+    work = Path(tempfile.mkdtemp(prefix=f".{target.name[:64]}.", suffix=".tmp", dir=target.parent))
+    tmp = work / (target.name or "out")
     try:
         yield tmp
-        if tmp.is_dir() and target.is_dir():
+        if tmp.is_dir() and target.is_dir() and not target.is_symlink():
             shutil.rmtree(target)
         os.replace(tmp, target)
-    except BaseException:
-        if tmp.is_dir():
-            shutil.rmtree(tmp, ignore_errors=True)
-        elif tmp.exists():
-            tmp.unlink()
-        raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from affectseq.errors import AffectseqError
+from affectseq.utils.fsguard import open_no_follow
 
 log = logging.getLogger(__name__)
 LOCK_FILE = ".affectseq.lock"
@@ -60,10 +61,15 @@ def describe_holder(holder: dict[str, Any]) -> str:
 
 
 def read_holder(path: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The JSON content of a lock file, or ``None`` when absent or unreadable (e.g. being written)."""
+    """The JSON content of a lock file, or ``None`` when absent, unreadable (e.g. being written) or not ours
+    (a link or a special file: never followed or opened in blocking mode)."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        fd = open_no_follow(path, os.O_RDONLY, what="lock file")
+        try:
+            data = json.loads(os.read(fd, 65536).decode("utf-8"))
+        finally:
+            os.close(fd)
+    except (OSError, ValueError, AffectseqError):
         return None
     return data if isinstance(data, dict) else None
 
@@ -89,7 +95,8 @@ def _holder_record(purpose: str) -> bytes:
 
 def _try_flock(path: Path, purpose: str) -> int | None:
     """Lock ``path`` without blocking; the open descriptor on success, ``None`` when another holds it."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    # Never through a link planted under our name (it would truncate the link's target), never a FIFO.
+    fd = open_no_follow(path, os.O_RDWR | os.O_CREAT, 0o644, what="lock file")
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -99,7 +106,7 @@ def _try_flock(path: Path, purpose: str) -> int | None:
         os.close(fd)
         raise
     try:
-        same_file = os.fstat(fd).st_ino == os.stat(path).st_ino
+        same_file = os.fstat(fd).st_ino == os.lstat(path).st_ino
     except FileNotFoundError:
         same_file = False
     if not same_file:  # the previous holder removed the file between our open and flock: start over
@@ -127,7 +134,7 @@ def _note_takeover(path: Path, previous: bytes) -> None:
 def _try_exclusive_create(path: Path, purpose: str) -> int | None:
     """Fallback without ``fcntl``: create the file exclusively; a dead holder on this host is stale."""
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = open_no_follow(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644, what="lock file")
     except FileExistsError:
         holder = read_holder(path)
         if holder and holder.get("host") == socket.gethostname() and not pid_alive(int(holder.get("pid", 0))):
@@ -160,6 +167,8 @@ def hold_lock(path: str | os.PathLike[str], purpose: str = "", wait_sec: float =
         yield lock
     finally:
         # Remove while still holding it: a waiter that opened the old file notices (inode check).
+        # Only our own file: whatever replaced it meanwhile (a link, another file) is not ours to delete.
         with contextlib.suppress(OSError):
-            lock.unlink()
+            if os.lstat(lock).st_ino == os.fstat(fd).st_ino:
+                lock.unlink()
         os.close(fd)
