@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from affectseq.utils.numbers import finite_float
+
 ENGINES: tuple[str, ...] = ("local", "ray")
 
 
@@ -25,9 +27,9 @@ def add_engine_options(parser: argparse.ArgumentParser, choices: tuple[str, ...]
                             "(needs pip install 'affectseq[ray]')")
     group.add_argument("--ray-address", default=None, metavar="ADDR",
                        help="existing Ray cluster ('auto', or ray://HOST:10001); default: start a local instance")
-    group.add_argument("--ray-cpus-per-task", type=float, default=1.0, metavar="N",
+    group.add_argument("--ray-cpus-per-task", type=finite_float, default=1.0, metavar="N",
                        help="CPUs per Ray task (extract: N-1 of them decode crops) (default %(default)s)")
-    group.add_argument("--ray-gpus-per-task", type=float, default=0.0, metavar="G",
+    group.add_argument("--ray-gpus-per-task", type=finite_float, default=0.0, metavar="G",
                        help="GPUs per Ray task, e.g. 1 or 0.5 (default %(default)s: CPU only)")
     group.add_argument("--ray-shards", type=int, default=None, metavar="K",
                        help="video shards (default: two per task slot of the cluster)")
@@ -39,7 +41,7 @@ def ray_options(args: argparse.Namespace) -> Any:
     from affectseq.errors import ConfigError
     from affectseq.scale.ray_engine import RayOptions
 
-    if args.ray_cpus_per_task <= 0 or args.ray_gpus_per_task < 0 or (args.ray_shards or 1) < 1:
+    if not args.ray_cpus_per_task > 0 or not args.ray_gpus_per_task >= 0 or (args.ray_shards or 1) < 1:  # NaN too
         raise ConfigError("--ray-cpus-per-task must be > 0, --ray-gpus-per-task >= 0 and --ray-shards >= 1")
     return RayOptions(address=args.ray_address, cpus_per_task=args.ray_cpus_per_task,
                       gpus_per_task=args.ray_gpus_per_task, n_shards=args.ray_shards,

@@ -9,6 +9,7 @@ from typing import Any
 
 from affectseq.cli.options import (add_engine_options, add_face_options, add_output_options, face_settings,
                                   output_options, ray_options)
+from affectseq.utils.numbers import finite_float
 
 DEFAULT_OUT = "affectseq_predictions"
 
@@ -19,7 +20,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     from affectseq.predict.pipeline import DEFAULT_BATCH_SIZE
 
     add_face_options(parser)
-    parser.add_argument("--smoothing-sec", type=float, default=None, metavar="S",
+    parser.add_argument("--smoothing-sec", type=finite_float, default=None, metavar="S",
                         help="smoothing window in seconds for frame models (default: the model's, 0 = none)")
     parser.add_argument("--tta-flip", action="store_true",
                         help="average each face's probabilities with its mirror image's: a little more "
@@ -28,8 +29,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                         help="offline: centred/bidirectional over the whole video; causal: streaming, "
                              "uses past frames only (default %(default)s)")
     parser.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto",
-                        help="model inference backend; auto: ONNX Runtime on CPU when installed "
-                             "(pip install 'affectseq[onnx]'), else torch (default %(default)s)")
+                        help="model inference backend; auto: ONNX Runtime (installed with affectseq) on CPU, "
+                             "torch on a GPU (default %(default)s)")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="faces per model batch")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="redo videos whose outputs already exist")

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from affectseq.utils.numbers import finite_float
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
@@ -41,7 +43,7 @@ def register(subparsers: Any) -> None:
                         help=f"where jobs are stored (default {default_data_dir()})")
     parser.add_argument("--model", default="default",
                         help="'default' (shipped), a frame-model .safetensors, a sequence bundle or a run folder")
-    parser.add_argument("--max-upload-mb", type=float, default=2048, help="largest upload (default %(default)s)")
+    parser.add_argument("--max-upload-mb", type=finite_float, default=2048, help="largest upload (default %(default)s)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="videos analysed at the same time; more wait in a queue (default %(default)s)")
     parser.add_argument("--live-sessions", type=int, default=4, metavar="N",
@@ -77,8 +79,8 @@ def run(args: argparse.Namespace) -> int:
     except ModuleNotFoundError as err:
         raise ConfigError(f"affectseq serve needs the serve extra ({err.name} is missing): "
                           "pip install 'affectseq[serve]'") from None
-    if args.jobs < 1 or args.max_upload_mb <= 0 or args.live_sessions < 1:
-        raise ConfigError("--jobs, --max-upload-mb and --live-sessions must be positive")
+    if args.jobs < 1 or not 0 < args.max_upload_mb < 2**43 or args.live_sessions < 1:  # NaN, inf, absurd sizes too
+        raise ConfigError("--jobs, --max-upload-mb (a finite number of MB) and --live-sessions must be positive")
     data_dir = (args.data_dir or default_data_dir()).expanduser().resolve()
     runner = PredictRunner(args.model)
     runner.bundle(None)  # a bad --model is a one-line error here

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from typing import Any, Mapping
 
 from affectseq.errors import InputError
@@ -29,14 +30,59 @@ MAX_FEATURE_DIM = 65536
 MAX_CLASSES = 256
 
 
+MAX_HEADER_CHARS = 1 << 20   # real headers are a few KB; a bigger one is refused before parsing
+MAX_HEADER_DEPTH = 32        # real headers nest 4 deep; 5000 levels made json.loads raise RecursionError
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def _nesting_depth(raw: str) -> int:
+    """The deepest ``[``/``{`` nesting of JSON text (brackets inside strings ignored), without recursion."""
+    depth = deepest = 0
+    for match in _JSON_BRACKET.finditer(_JSON_STRING.sub('""', raw)):
+        depth += 1 if match.group() in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 parses as inf
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    if len(text) > 30:  # Python refuses past 4300 digits anyway, with an unhelpful message
+        raise ValueError(f"integer of {len(text)} digits is out of range")
+    return int(text)
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"non-finite number {name}")
+
+
 def parse_header_json(path: str | os.PathLike[str], raw: str | None, what: str) -> dict[str, Any]:
-    """The header JSON ``raw`` as a dict; InputError when absent, not JSON, or not a JSON object."""
+    """The header JSON ``raw`` as a dict; InputError when absent, not JSON, or not a JSON object.
+
+    Bounded before parsing (size, nesting depth) and while parsing: ``NaN``/``Infinity``
+    and numbers that overflow a float are refused, as is an integer too long for Python.
+    """
     if raw is None:
         raise InputError(path, f"not an affectseq {what} (safetensors file without affectseq metadata)")
+    if not isinstance(raw, str):
+        raise InputError(path, f"not an affectseq {what} (corrupt affectseq metadata)")
+    if len(raw) > MAX_HEADER_CHARS:
+        raise InputError(path, f"not an affectseq {what} (affectseq metadata of {len(raw)} characters; "
+                               f"at most {MAX_HEADER_CHARS})")
+    if _nesting_depth(raw) > MAX_HEADER_DEPTH:
+        raise InputError(path, f"not an affectseq {what} (affectseq metadata nested deeper than "
+                               f"{MAX_HEADER_DEPTH} levels)")
     try:
-        header = json.loads(raw)
-    except (json.JSONDecodeError, TypeError):
-        raise InputError(path, f"not an affectseq {what} (corrupt affectseq metadata)") from None
+        header = json.loads(raw, parse_float=_finite_float, parse_int=_bounded_int, parse_constant=_no_constant)
+    except (ValueError, TypeError, RecursionError) as err:  # JSONDecodeError is a ValueError
+        detail = f": {err}" if not isinstance(err, json.JSONDecodeError) and str(err) else ""
+        raise InputError(path, f"not an affectseq {what} (corrupt affectseq metadata{detail[:120]})") from None
     if not isinstance(header, dict):
         raise InputError(path, f"not an affectseq {what} (affectseq metadata is a JSON "
                                f"{type(header).__name__}, not an object)")

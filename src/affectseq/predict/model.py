@@ -21,12 +21,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from affectseq.errors import ConfigError
+from affectseq.errors import ConfigError, InputError
 from affectseq.predict.onnx_backend import build_frame_stage, onnx_available
 from affectseq.predict.smoothing import DEFAULT_SMOOTHING_SEC
 from affectseq.predict.stages import ModelBundle, ModelInfo, SmoothingTemporal
 from affectseq.utils.devices import resolve_device_name
 from affectseq.utils.hashing import sha256_file
+from affectseq.utils.numbers import check_number, nonfinite_weights
 
 BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx")
 
@@ -56,8 +57,13 @@ def load_model(
 
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if smoothing_sec is not None:  # NaN passed a plain "< 0" check and became a silent "no face"
+        smoothing_sec = check_number("--smoothing-sec", smoothing_sec, lo=0.0)
     path = resolve_model_path(name_or_path)
     fmt = sniff_model_format(path)
+    bad = nonfinite_weights(path)  # NaN weights gave NaN outputs that passed for "no face"
+    if bad:
+        raise InputError(path, f"the model's weights are not finite ({bad}); refusing to predict with them")
     model_id = os.fspath(name_or_path) if os.fspath(name_or_path) in SHIPPED_MODELS else path.name
     device = resolve_device_name(device)  # a name: recorded in the model info, compared below
     if backend == "auto":
@@ -84,9 +90,11 @@ def _load_frame_bundle(
     meta = dict(header["meta"])
     if smoothing_sec is None:
         # A model may document its own window (the default model's card does); else the package default.
-        smoothing_sec = float(meta.get("smoothing_sec", DEFAULT_SMOOTHING_SEC))
-    if smoothing_sec < 0:
-        raise ConfigError(f"smoothing window must be >= 0 seconds, got {smoothing_sec}")
+        try:
+            smoothing_sec = check_number("meta.smoothing_sec", meta.get("smoothing_sec", DEFAULT_SMOOTHING_SEC),
+                                         lo=0.0)
+        except ConfigError as err:
+            raise InputError(path, f"invalid frame model header: {err}") from None
     sha256 = sha256_file(path)
     stage, backend = build_frame_stage(backend, spec, tasks, path, lambda on: load_frame_model(path, device=on),
                                        device, checkpoint_sha256=sha256)

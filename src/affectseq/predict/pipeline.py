@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 import numpy as np
 
-from affectseq.errors import ConfigError
+from affectseq.errors import ConfigError, InputError
 from affectseq.faces.settings import FACE_PARAMS, FaceSettings
 from affectseq.faces.stream import FaceCropStream, FaceSource, FrameFaces, make_tracker
 from affectseq.predict.outputs import summarize, video_metadata
@@ -38,6 +38,7 @@ from affectseq.predict.clip import ClipTemporal, clip_summary
 from affectseq.predict.smoothing import SMOOTHING_MODES
 from affectseq.predict.stages import ModelBundle, TemporalStage
 from affectseq.predict.table import FaceObservations, build_frames_table
+from affectseq.utils.numbers import NonFiniteOutput, nonfinite_summary
 from affectseq.utils.params import Boolean, Interval, OneOf, Param
 from affectseq.utils.threads import set_loaded_torch_threads
 
@@ -225,7 +226,7 @@ def predict_video_table(
     faces_done = time.perf_counter()
 
     classes = tuple(bundle.info.classes)
-    obs = rows.observations(outputs, temporal, options.mode, options.stride, len(classes), bundle.info.has_va)
+    obs = _checked_observations(rows, outputs, temporal, bundle, options)
     table = build_frames_table(rows.frame_idx, rows.time_sec, obs, classes, bundle.info.has_va)
     seconds = time.perf_counter() - start
     processing = {
@@ -259,6 +260,30 @@ def default_face_source(options: PredictOptions, bundle: ModelBundle) -> FaceSou
     ``--backend torch``, else ``auto`` (ONNX Runtime on CPU)."""
     backend = "torch" if bundle.info.extra.get("backend") == "torch" else "auto"
     return make_tracker(options.detector, options.detect_every, options.main_face_only, backend)
+
+
+def _checked_observations(rows: FaceRows, outputs: dict[str, np.ndarray], temporal: TemporalStage,
+                          bundle: ModelBundle, options: PredictOptions) -> FaceObservations:
+    """Stage 4 (:meth:`FaceRows.observations`), with NaN/inf from either model stage as one InputError."""
+    check_finite_outputs(bundle, outputs, "frame model")
+    try:
+        return rows.observations(outputs, temporal, options.mode, options.stride, len(bundle.info.classes),
+                                 bundle.info.has_va)
+    except NonFiniteOutput as err:
+        raise _broken_model(bundle, "temporal model", str(err)) from None
+
+
+def check_finite_outputs(bundle: ModelBundle, outputs: dict[str, np.ndarray], stage: str) -> None:
+    """InputError naming the model when its outputs hold NaN or inf (NaN weights): they must never pass for
+    "no face", nor leave a blank result a rerun would skip as up to date."""
+    bad = nonfinite_summary(outputs)
+    if bad:
+        raise _broken_model(bundle, stage, bad)
+
+
+def _broken_model(bundle: ModelBundle, stage: str, bad: str) -> InputError:
+    return InputError(bundle.info.source or bundle.info.model_id, f"the {stage} gave non-finite outputs ({bad}): "
+                      "the model file is broken (NaN or inf weights?); nothing written")
 
 
 def _read_faces(path: str | Path, reader: Any, stream: FaceCropStream, model: BatchedFrameModel,

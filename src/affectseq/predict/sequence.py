@@ -102,7 +102,7 @@ class SequenceTemporal:
             dense = np.zeros((length, feats.shape[1]), np.float32)
             mask = np.zeros(length, bool)
             dense[pos], mask[pos] = feats, True
-            return {key: value[pos] for key, value in self._centred(dense, mask).items()}
+            return _finite({key: value[pos] for key, value in self._centred(dense, mask).items()})
         return self._trailing(feats, pos)
 
     def predictor(self) -> Any:
@@ -127,6 +127,7 @@ class SequenceTemporal:
         """``expr_prob`` / ``va`` of a batch of windows; NaN where a window holds no face (training has none)."""
         result = {k: v for k, v in ring.run(x, m, last=True).items() if k in _PREDICT_KEYS}
         empty = ~m.any(axis=1)
+        _finite({k: v[~empty] for k, v in result.items()})  # NaN below means "no face in the window", only
         return {k: np.where(empty[:, None], np.nan, v).astype(np.float32) for k, v in result.items()}
 
     def _trailing(self, feats: np.ndarray, pos: np.ndarray) -> dict[str, np.ndarray]:
@@ -264,3 +265,13 @@ def load_sequence_model(path: Path, *, model_id: str, backend: str, device: str)
 def _positive(value: Any) -> float | None:
     """A header's optional rate or duration: a positive float, else None (absent in older bundles)."""
     return float(value) if isinstance(value, (int, float)) and value > 0 else None
+
+
+def _finite(outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``outputs`` when all finite; :class:`~affectseq.utils.numbers.NonFiniteOutput` otherwise (NaN weights)."""
+    from affectseq.utils.numbers import NonFiniteOutput, nonfinite_summary
+
+    bad = nonfinite_summary(outputs)
+    if bad:
+        raise NonFiniteOutput(bad)
+    return outputs
