@@ -41,6 +41,23 @@ VA_COLUMNS: tuple[str, ...] = ("valence", "arousal")
 MAX_PROBLEMS_PER_FILE = 20
 
 
+DELIMITERS = (",", ";", "\t", "|")
+
+
+def sniff_delimiter(csv: Path) -> str:
+    """The delimiter of a label CSV: the one among ``, ; TAB |`` that splits its header into a ``frame_idx``
+    column (spreadsheets in many locales save ``;``); ``,`` when none does (the header check then says so)."""
+    try:
+        with open(csv, encoding="utf-8-sig", errors="replace") as fh:
+            header = fh.readline()
+    except OSError:
+        return ","
+    for sep in DELIMITERS:
+        if FRAME_COLUMN in (cell.strip().strip('"').lower() for cell in header.split(sep)):
+            return sep
+    return ","
+
+
 def _pairs_in(folder: Path) -> list[tuple[Path, Path]]:
     videos = {p.stem: p for p in sorted(folder.iterdir()) if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES}
     return [(videos[p.stem], p) for p in sorted(folder.glob("*.csv")) if p.stem in videos]
@@ -120,7 +137,8 @@ class VideoCsvDataset:
             return None
         try:
             # Blank lines are kept so that row r is always line r + 2 of the file.
-            table = pd.read_csv(csv, dtype=str, skip_blank_lines=False, keep_default_na=False)
+            table = pd.read_csv(csv, dtype=str, skip_blank_lines=False, keep_default_na=False,
+                                sep=sniff_delimiter(csv))
         except (ValueError, OSError, pd.errors.ParserError) as err:
             self._warn(csv, f"unreadable CSV ({err})")
             return None
@@ -208,7 +226,7 @@ def _read_row(cells: dict[str, str], frame_idx: int, expr_col: str | None, has_v
             expr[frame_idx] = value
     if has_va:
         try:
-            pair = [float(cells[c]) if cells[c] else -5.0 for c in VA_COLUMNS]
+            pair = [float(cells[c].replace(",", ".")) if cells[c] else -5.0 for c in VA_COLUMNS]  # 0,5 too
         except ValueError:
             problems.append(f"valence/arousal not numeric: {cells['valence']!r},{cells['arousal']!r}")
             pair = [-5.0, -5.0]

@@ -127,8 +127,8 @@ def write_overlay(
     fps = reader.info.fps / stride if reader.info.fps else 25.0
     out = Path(out_path)
     with atomic_path(out) as tmp, av.open(str(tmp), mode="w", format="mp4") as container:
-        # yuv420p needs even sizes; the frame is cropped by at most one pixel.
-        width, height = reader.info.width // 2 * 2, reader.info.height // 2 * 2
+        # yuv420p needs even sizes: the frame is cropped by at most one pixel (padded to 2 px when smaller).
+        width, height = max(reader.info.width // 2 * 2, 2), max(reader.info.height // 2 * 2, 2)
         stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(100_000))
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = {"crf": str(crf), "preset": "veryfast"}
@@ -138,7 +138,7 @@ def write_overlay(
             for frame in reader:
                 rows = rows_by_frame.get(frame.frame_idx)
                 img = frame.rgb if rows is None else draw_faces(frame.rgb, rows, classes, has_va)
-                vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(img[:height, :width]), format="rgb24")
+                vf = av.VideoFrame.from_ndarray(_even_size(img, height, width), format="rgb24")
                 for packet in stream.encode(vf):
                     container.mux(packet)
             for packet in stream.encode():
@@ -149,6 +149,14 @@ def write_overlay(
             if audio is not None:
                 audio.close()
     return out
+
+
+def _even_size(img: np.ndarray, height: int, width: int) -> np.ndarray:
+    """``img`` cropped to ``height`` x ``width``, edge-padded where smaller (a 1x1 video made an empty frame)."""
+    img = img[:height, :width]
+    if img.shape[0] < height or img.shape[1] < width:
+        img = np.pad(img, ((0, height - img.shape[0]), (0, width - img.shape[1]), (0, 0)), mode="edge")
+    return np.ascontiguousarray(img)
 
 
 class _AudioCopy:

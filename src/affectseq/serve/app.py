@@ -32,7 +32,7 @@ from affectseq.predict.writers import output_writers
 from affectseq.serve.jobs import OUT_DIR, UPLOAD_FILE, Job, JobQueue, JobStore, Runner, valid_job_id
 from affectseq.serve.options import OptionError, form_schema, parse_options
 from affectseq.serve.runner import client_error, media_type
-from affectseq.serve.upload import FILE_FIELD, UploadError, receive_upload
+from affectseq.serve.upload import FILE_FIELD, UploadError, receive_upload, storage_error
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(str(resources.files("affectseq.serve") / "static"))
@@ -157,7 +157,13 @@ def _add_upload_routes(app: FastAPI, store: JobStore, jobs: JobQueue, config: Se
             upload_path.unlink(missing_ok=True)
             raise HTTPException(422, str(err)) from None
         video, error = await anyio.to_thread.run_sync(_probe, upload_path, name)
-        job = await anyio.to_thread.run_sync(store.create, upload_path, name, size, options, video, error)
+        try:
+            job = await anyio.to_thread.run_sync(store.create, upload_path, name, size, options, video, error)
+        except OSError as err:  # a full disk: one line for the client and the log, not a bare 500
+            upload_path.unlink(missing_ok=True)
+            failure = storage_error(err)
+            log.error("upload %s not stored: %s", name, failure.message)
+            return JSONResponse({"detail": failure.message}, status_code=failure.status)
         if error is None:
             jobs.submit(job.id)
         return JSONResponse(job.public(), status_code=201, headers={"Location": f"/api/jobs/{job.id}"})
@@ -173,6 +179,8 @@ def _add_upload_routes(app: FastAPI, store: JobStore, jobs: JobQueue, config: Se
                                           request.headers.get("content-length"), request.stream(),
                                           store.uploads_dir, config.max_upload_bytes)
         except UploadError as err:
+            if err.status >= 500:
+                log.error("upload not stored: %s", err.message)
             # Close the connection: the rest of an over-limit body is not read.
             return JSONResponse({"detail": err.message}, status_code=err.status, headers={"Connection": "close"})
         except ClientDisconnect:
@@ -191,7 +199,12 @@ def _add_upload_routes(app: FastAPI, store: JobStore, jobs: JobQueue, config: Se
         sample = sample_video_path()
         store.uploads_dir.mkdir(parents=True, exist_ok=True)
         copy = store.uploads_dir / f"sample-{secrets.token_hex(8)}.partial"
-        await anyio.to_thread.run_sync(shutil.copyfile, sample, copy)
+        try:
+            await anyio.to_thread.run_sync(shutil.copyfile, sample, copy)
+        except OSError as err:
+            copy.unlink(missing_ok=True)
+            failure = storage_error(err)
+            return JSONResponse({"detail": failure.message}, status_code=failure.status)
         return await publish(copy, sample.name, copy.stat().st_size, fields)
 
 

@@ -10,6 +10,7 @@ used to build a path.
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import AsyncIterator, BinaryIO
 
 from python_multipart import MultipartParser
-from python_multipart.multipart import parse_options_header
+from python_multipart.multipart import MultipartState, parse_options_header
 
 from affectseq.utils import naming
 
@@ -34,6 +35,14 @@ class UploadError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+def storage_error(err: OSError) -> UploadError:
+    """The answer to a failed write of an upload: 507 for a full disk or quota, 500 otherwise; one line."""
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return UploadError(507, "the server has no disk space left for this upload; nothing was kept")
+    return UploadError(500, f"the server could not store the upload ({err.strerror or type(err).__name__}); "
+                            "nothing was kept")
 
 
 @dataclass
@@ -90,6 +99,10 @@ class _Receiver:
     def on_headers_finished(self) -> None:
         _, options = parse_options_header(self._disposition)
         self._name = options.get(b"name", b"").decode("utf-8", "replace")
+        if self._name != FILE_FIELD and b"filename" in options:  # e.g. the usual name "file"
+            sent = naming.display_name(self._name)[:40]
+            raise UploadError(400, f"no '{FILE_FIELD}' file in the form: send the video in the form field "
+                                   f"'{FILE_FIELD}' (this form sent a file in {sent!r})")
         if self._name == FILE_FIELD:
             if self.file is not None:
                 raise UploadError(400, f"send one '{FILE_FIELD}' file per job")
@@ -107,7 +120,10 @@ class _Receiver:
             if self.size > self.max_bytes:
                 raise UploadError(413, f"upload larger than the limit of {self.max_bytes / 2**20:g} MB "
                                        "(start the server with a larger --max-upload-mb)")
-            self.file.write(chunk)
+            try:
+                self.file.write(chunk)
+            except OSError as err:
+                raise storage_error(err) from None
         elif self._text is not None:
             if len(self._text) + len(chunk) > MAX_FIELD_BYTES:
                 raise UploadError(400, f"form field {self._name!r} is too long")
@@ -130,6 +146,16 @@ class _Receiver:
             self.file_path.unlink(missing_ok=True)
 
 
+def _check_complete(parser: MultipartParser, received: int, content_length: str | None) -> None:
+    """UploadError 400 for a body cut short: fewer bytes than its Content-Length, or no closing boundary."""
+    if content_length and content_length.isdigit() and received < int(content_length):
+        raise UploadError(400, f"the body ended after {received} of the {int(content_length)} bytes announced "
+                               "(an interrupted upload); nothing was kept")
+    if parser.state != MultipartState.END:
+        raise UploadError(400, "the multipart body ended before its closing boundary (an interrupted upload); "
+                               "nothing was kept")
+
+
 async def receive_upload(
     content_type: str, content_length: str | None, chunks: AsyncIterator[bytes], tmp_dir: Path, max_bytes: int
 ) -> Upload:
@@ -149,15 +175,21 @@ async def receive_upload(
     tmp_dir.mkdir(parents=True, exist_ok=True)
     receiver = _Receiver(tmp_dir, max_bytes)
     parser = MultipartParser(params[b"boundary"], receiver.callbacks())  # type: ignore[arg-type]
+    received = 0
     try:
         async for chunk in chunks:
+            received += len(chunk)
             parser.write(chunk)
         parser.finalize()
+        _check_complete(parser, received, content_length)
         if receiver.file is None or receiver.file_path is None:
             raise UploadError(400, f"no '{FILE_FIELD}' file in the form")
-        receiver.file.flush()
-        os.fsync(receiver.file.fileno())
-        receiver.file.close()
+        try:
+            receiver.file.flush()
+            os.fsync(receiver.file.fileno())
+            receiver.file.close()
+        except OSError as err:
+            raise storage_error(err) from None
     except UploadError:
         receiver.discard()
         raise
