@@ -32,7 +32,7 @@ _FALSE = {"0", "false", "off", "no"}
 
 @dataclass(frozen=True)
 class Interval:
-    """A number of ``kind`` (int or float) in ``[low, high]`` (``None``: unbounded on that side); never NaN."""
+    """A number of ``kind`` (int or float) in ``[low, high]`` (``None``: unbounded on that side); never NaN or inf."""
 
     kind: type
     low: float | None = None
@@ -41,7 +41,7 @@ class Interval:
     def accepts(self, value: Any) -> bool:
         if isinstance(value, bool) or not isinstance(value, (int, float) if self.kind is float else int):
             return False
-        if isinstance(value, float) and math.isnan(value):
+        if isinstance(value, float) and not math.isfinite(value):  # NaN passes no comparison; inf is no setting
             return False
         return (self.low is None or value >= self.low) and (self.high is None or value <= self.high)
 
