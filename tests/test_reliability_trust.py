@@ -18,7 +18,8 @@ import pytest
 
 from affectseq.cli import main
 from affectseq.errors import InputError
-from affectseq.predict.batch import OutputOptions, run_batch
+from affectseq.predict.engines import run_batch
+from affectseq.predict.writers import OutputOptions
 from affectseq.predict.pipeline import PredictOptions
 from affectseq.utils.lock import LOCK_FILE
 
