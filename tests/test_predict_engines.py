@@ -77,6 +77,7 @@ def test_a_registered_engine_runs_through_the_one_loop(tmp_path: Path, reverse_e
     seen = []
     report = predict_batch(videos, out, engine, OPTIONS, OutputOptions(timeline=False), on_outcome=seen.append)
     assert RUNS == [["a", "b"]] and [o.video.stem for o in seen] == ["b", "a"]
+    assert [o.video.stem for o in report.outcomes] == ["a", "b"]  # the report is in input order, whatever the engine
     assert report.count("done") == 2 and report.exit_code == 0
     assert sorted(p.name for p in out.iterdir()) == ["a", "b"]  # no lock or temporary folder left
     # The loop's skip rule: a rerun hands the engine nothing to predict.

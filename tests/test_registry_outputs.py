@@ -17,7 +17,8 @@ import pytest
 from affectseq.errors import ConfigError
 from affectseq.predict.engines import run_batch
 from affectseq.predict.pipeline import PredictOptions
-from affectseq.predict.writers import (OutputOptions, OutputWriter, output_writers, register_output,
+from affectseq.predict.writers import (BatchWriter, OutputOptions, OutputWriter, output_writers,
+                                       register_batch_output, register_output, unregister_batch_output,
                                        unregister_output)
 from affectseq.utils.params import Boolean, Param
 
@@ -117,6 +118,28 @@ def test_serve_offers_the_writers_file(toy_writer) -> None:
 
     assert result_files()[TOY_FILE] == (TOY_FILE, "text/plain")
     assert {"frames.csv", "summary.json", "timeline.png", "overlay.mp4"} <= set(result_files())
+
+
+def write_index(out_root: Path, outcomes) -> Path:
+    """A toy batch writer: ``index.txt``, one line per input video, its status and folder."""
+    path = out_root / "index.txt"
+    path.write_text("".join(f"{o.video.name} {o.status} {o.out_dir.name}\n" for o in outcomes), encoding="utf-8")
+    return path
+
+
+def test_a_registered_batch_writer_gets_every_outcome_in_input_order(tmp_path: Path) -> None:
+    register_batch_output(BatchWriter("index", write_index))
+    try:
+        videos = [_video(tmp_path / "in" / f"{n}.mp4") for n in ("b", "a")]
+        missing = tmp_path / "in" / "gone.mp4"
+        out = tmp_path / "out"
+        report = run_batch([videos[0], missing, videos[1]], out, brightness_bundle(), PredictOptions(progress=False),
+                           OutputOptions(timeline=False),
+                           face_source_factory=lambda: ScriptedFaces({1: (10.0, 10.0, 60.0, 60.0)}), aligner=box_crops)
+    finally:
+        unregister_batch_output("index")
+    assert report.files == {"index": out / "index.txt"}
+    assert (out / "index.txt").read_text().splitlines() == ["b.mp4 done b", "gone.mp4 failed gone", "a.mp4 done a"]
 
 
 @pytest.mark.slow

@@ -97,18 +97,16 @@ def run(args: argparse.Namespace) -> int:
     engine = create_engine(name, model, **settings)
     report = predict_batch(args.inputs, args.out, engine, options, output, overwrite=args.overwrite,
                            on_outcome=print_outcome)
-    print_clips_csv(args.out, report)
+    print_batch_files(report)
     print(report.format())
     return report.exit_code
 
 
-def print_clips_csv(out: str, report: Any) -> None:
-    """A clip-trained model: write ``OUT/clips.csv`` (one row per input clip) and say where it is."""
-    from affectseq.predict.clip import write_clips_csv
-
-    path = write_clips_csv(out, report.outcomes)
-    if path is not None:
-        print(f"clip labels: {path}")
+def print_batch_files(report: Any) -> None:
+    """Say where the batch-level files are (``clips.csv`` of a clip model)."""
+    labels = {"clips": "clip labels"}
+    for name, path in report.files.items():
+        print(f"{labels.get(name, name)}: {path}")
 
 
 def print_outcome(outcome: Any) -> None:

@@ -73,9 +73,11 @@ class VideoPlan:
 
 @dataclass
 class BatchReport:
-    """All outcomes of a batch; ``exit_code`` is 1 when any video failed."""
+    """All outcomes of a batch (in input order once the batch ends) and the batch-level files written
+    (``files``: writer name -> path, e.g. ``clips``); ``exit_code`` is 1 when any video failed."""
 
     outcomes: list[VideoOutcome] = field(default_factory=list)
+    files: dict[str, Path] = field(default_factory=dict)
 
     def count(self, status: str) -> int:
         return sum(o.status == status for o in self.outcomes)

@@ -3,8 +3,8 @@
 :func:`predict_batch` does what every engine shares, once: the model's causal check, the output
 folder's writability check, its lock and session (:func:`~affectseq.predict.batch.output_session`),
 planning each video (its folder, skip or redo: :func:`~affectseq.predict.batch.plan_batch`) and
-recording outcomes (:class:`~affectseq.predict.batch.OutcomeRecorder`). An engine only carries out
-the plans:
+recording outcomes (:class:`~affectseq.predict.batch.OutcomeRecorder`, in input order at the end),
+then the batch-level writers (``clips.csv``). An engine only carries out the plans:
 
 * ``local`` (:class:`LocalEngine`): this process, video after video;
 * ``workers`` (``affectseq.scale.predict_shards.WorkersEngine``): N spawned processes;
@@ -30,7 +30,7 @@ from affectseq.predict.batch import (BatchReport, OutcomeRecorder, VideoOutcome,
                                      predict_planned, skipped_outcome)
 from affectseq.predict.pipeline import PredictOptions
 from affectseq.predict.stages import ModelBundle
-from affectseq.predict.writers import OutputOptions
+from affectseq.predict.writers import OutputOptions, batch_writers
 
 Plans = Sequence["VideoPlan | VideoOutcome"]
 
@@ -141,9 +141,20 @@ def predict_batch(
             return expected_fingerprint(video, model_info, options, output_options, engine.face_source_factory,
                                         engine.aligner)
 
-        engine.run(plan_batch(collect_videos(inputs), root, fingerprint_of, overwrite), options, output_options,
-                   record)
+        plans = plan_batch(collect_videos(inputs), root, fingerprint_of, overwrite)
+        engine.run(plans, options, output_options, record)
+        finish_batch(record.report, plans, root)
     return record.report
+
+
+def finish_batch(report: BatchReport, plans: Plans, out_root: Path) -> None:
+    """Put the outcomes in input order (engines record them as they end) and run the batch-level writers."""
+    position = {plan.video: i for i, plan in enumerate(plans)}
+    report.outcomes.sort(key=lambda outcome: position.get(outcome.video, len(position)))
+    for writer in batch_writers():
+        path = writer.write(out_root, report.outcomes)
+        if path is not None:
+            report.files[writer.name] = Path(path)
 
 
 def run_batch(

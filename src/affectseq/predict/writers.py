@@ -18,7 +18,9 @@ register_output(OutputWriter("faces_json", write_faces_json, files={"faces.json"
 
 ``summary.json`` is always written last (it marks a finished folder), whatever is registered after it.
 Built-in writers, in order: ``table`` (``frames.csv``/``frames.parquet``), ``timeline`` (``timeline.png``),
-``overlay`` (``overlay.mp4``), ``summary`` (``summary.json``).
+``overlay`` (``overlay.mp4``), ``summary`` (``summary.json``). A :class:`BatchWriter` writes one file for a
+whole batch into the output root once every video has its outcome (built in: ``clips``, ``clips.csv`` of a
+clip model's batch).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from affectseq.errors import ConfigError
 from affectseq.predict import outputs
@@ -194,6 +196,37 @@ def write_outputs(video: Path, out_dir: Path, prediction: Any, options: OutputOp
     return seconds
 
 
+@dataclass(frozen=True)
+class BatchWriter:
+    """One file for a whole batch, in the output root (``clips.csv``): ``write(out_root, outcomes)`` runs once
+    every video has its outcome (in input order), while the batch still holds the folder's lock; it returns the
+    file written, or None when it has nothing to write for this batch."""
+
+    name: str
+    write: Callable[[Path, Sequence[Any]], "Path | None"]
+
+
+_BATCH_WRITERS: dict[str, BatchWriter] = {}
+
+
+def register_batch_output(writer: BatchWriter, *, replace: bool = False) -> BatchWriter:
+    """Add a batch-level writer (after those registered before it); ConfigError when its name is taken."""
+    if writer.name in _BATCH_WRITERS and not replace:
+        raise ConfigError(f"a batch output writer named {writer.name!r} is already registered")
+    _BATCH_WRITERS[writer.name] = writer
+    return writer
+
+
+def unregister_batch_output(name: str) -> None:
+    """Remove a batch-level writer added by :func:`register_batch_output`."""
+    _BATCH_WRITERS.pop(name, None)
+
+
+def batch_writers() -> tuple[BatchWriter, ...]:
+    """The registered batch-level writers, in order."""
+    return tuple(_BATCH_WRITERS.values())
+
+
 # -- the built-in writers ------------------------------------------------------------------------------------------
 def _write_table(job: OutputJob) -> None:
     outputs.write_frames_table(job.prediction.table, job.out_dir, job.options.table_format)
@@ -232,3 +265,12 @@ register_output(OutputWriter(
     params={"overlay": Param(False, Boolean(), "write overlay.mp4, the video annotated with faces and expressions"),
             "keep_audio": Param(False, Boolean(), "keep the original audio in the overlay video")}))
 register_output(OutputWriter(SUMMARY_WRITER, _write_summary, files={outputs.SUMMARY_FILE: "application/json"}))
+
+
+def _write_clips_csv(out_root: Path, outcomes: Sequence[Any]) -> Path | None:
+    from affectseq.predict.clip import write_clips_csv  # clip models only: loaded when a batch ends
+
+    return write_clips_csv(out_root, outcomes)
+
+
+register_batch_output(BatchWriter("clips", _write_clips_csv))
