@@ -7,7 +7,8 @@ from typing import Literal
 
 import pytest
 
-from affectseq.config import config_to_dict, load_config, merge_mappings, parse_overrides, save_config
+from affectseq.config import config_to_dict, load_config, merge_mappings, parse_overrides
+from affectseq.utils.rundir import save_config
 from affectseq.errors import ConfigError
 
 

@@ -4,12 +4,21 @@ Every configurable stage defines a frozen dataclass with documented defaults.
 :func:`load_config` builds one from (in increasing priority) the defaults, a
 YAML file and command-line overrides, checking names and types, so a typo is
 an error rather than a silently ignored key. :func:`config_to_dict` gives the
-resolved values that run directories save beside their results.
+resolved values that run directories save beside their results
+(:func:`affectseq.utils.rundir.save_config` writes them).
+
+Two hooks for configs whose shape is not a fixed list of fields:
+
+* a dataclass with a ``RENAMED`` class attribute (``{"old_name": "new_name"}``) accepts its
+  options' older names (a deprecation warning once per name; giving both is an error);
+* a dataclass with a ``from_config(values, prefix)`` classmethod builds itself from its mapping
+  (e.g. a temporal model's architecture-specific arguments, checked against the chosen architecture).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import types
 import typing
 from pathlib import Path
@@ -20,6 +29,8 @@ import yaml
 from affectseq.errors import ConfigError
 
 C = TypeVar("C")
+log = logging.getLogger(__name__)
+_WARNED: set[str] = set()
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
@@ -36,13 +47,6 @@ def config_to_dict(config: Any) -> dict[str, Any]:
         return value
 
     return plain(config)
-
-
-def save_config(config: Any, path: str | Path) -> None:
-    """Write the resolved configuration as YAML (atomically)."""
-    from affectseq.utils.atomic import write_text_atomic
-
-    write_text_atomic(path, yaml.safe_dump(config_to_dict(config), sort_keys=False))
 
 
 def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
@@ -103,7 +107,26 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def renamed_options(cls: type, values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``values`` with the older option names of ``cls.RENAMED`` replaced by the current ones (warned once each)."""
+    renamed: Mapping[str, str] = getattr(cls, "RENAMED", {})
+    out = dict(values)
+    for old, new in renamed.items():
+        if old not in out:
+            continue
+        if new in out and out[new] != out[old]:
+            raise ConfigError(f"options {prefix}{old} (the older name) and {prefix}{new} are both given; use {prefix}{new}")
+        if old not in _WARNED:
+            _WARNED.add(old)
+            log.warning("option %s%s is deprecated; it is now called %s%s", prefix, old, prefix, new)
+        out[new] = out.pop(old)
+    return out
+
+
 def _build(cls: type[C], values: Mapping[str, Any], prefix: str) -> C:
+    if hasattr(cls, "from_config"):
+        return cls.from_config(values, prefix)  # type: ignore[attr-defined]
+    values = renamed_options(cls, values, prefix)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(values) - set(fields))
     if unknown:

@@ -8,9 +8,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from affectseq import __version__
-from affectseq.config import config_to_dict, save_config
-from affectseq.utils.atomic import write_json_atomic
+from affectseq.config import config_to_dict
+from affectseq.utils.atomic import write_json_atomic, write_text_atomic
+
+
+def save_config(config: Any, path: str | Path) -> None:
+    """Write the resolved configuration (:func:`affectseq.config.config_to_dict`) as YAML, atomically."""
+    write_text_atomic(path, yaml.safe_dump(config_to_dict(config), sort_keys=False))
 
 
 _PREDICTION_PREFIX = {"validation": "val", "test": "test", "train": "train"}

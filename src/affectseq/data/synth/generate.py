@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from affectseq.config import config_to_dict, save_config
+from affectseq.config import config_to_dict
+from affectseq.utils.rundir import save_config
 from affectseq.data.synth.config import SynthConfig
 from affectseq.data.synth.video import PersonPlan, VideoPlan, make_video
 from affectseq.data.synth.writer import (
