@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from affectseq.features.encoders import create_encoder
-from affectseq.features.checkpoint import load_frame_model
+from affectseq.models.factory import load_frame_model
 from affectseq.features.frame_model import FrameModel
 from affectseq.predict.onnx_backend import export_onnx  # the exporter predict uses
 

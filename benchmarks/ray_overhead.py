@@ -39,7 +39,7 @@ def main() -> None:
     import torch
 
     from affectseq.data.abaw import AbawDataset
-    from affectseq.features.checkpoint import save_frame_model
+    from affectseq.models.factory import save_frame_model
     from affectseq.features.extract import extract_features
     from affectseq.predict.engines import run_batch
     from affectseq.predict.writers import OutputOptions

@@ -30,7 +30,7 @@ def validation_probs(model_ref: str, data: str, cache: Path) -> dict[str, np.nda
         with np.load(cache) as saved:
             return dict(saved)
     from affectseq.data.ferplus import load_ferplus
-    from affectseq.features.checkpoint import load_frame_model
+    from affectseq.models.factory import load_frame_model
     from affectseq.training.scoring import make_eval_loader, predict_frames
 
     model = load_frame_model(model_ref)

@@ -161,3 +161,42 @@ def test_no_import_cycles() -> None:
     cycles = [" -> ".join(_one_cycle(graph, group)) for group in _strongly_connected(graph)]
     assert not cycles, ("import cycles (move what both sides need into a module both import):\n  "
                         + "\n  ".join(cycles))
+
+
+# -- no package-level loops ------------------------------------------------------------------------------------
+# Two packages whose modules import each other (features.x -> modelfile.y and modelfile.z -> features.w) are one
+# unit in disguise, even when no single module cycle exists; each top-level package (and module) of affectseq is
+# a node here.
+
+
+def package_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """``affectseq.<top> -> the other affectseq.<top>s its modules import`` (self-imports dropped)."""
+    def top(module: str) -> str:
+        return ".".join(module.split(".")[:2])
+
+    packages: dict[str, set[str]] = {top(m): set() for m in graph}
+    for module, imported in graph.items():
+        packages[top(module)].update(top(m) for m in imported if top(m) != top(module))
+    return packages
+
+
+def test_package_graph_collapses_modules_to_their_top_package() -> None:
+    graph = {"affectseq.a.x": {"affectseq.b.y"}, "affectseq.b.y": set(), "affectseq.b.z": {"affectseq.a"},
+             "affectseq.a": {"affectseq.a.x"}, "affectseq.c": {"affectseq.a.x"}}
+    packages = package_graph(graph)
+    assert packages == {"affectseq.a": {"affectseq.b"}, "affectseq.b": {"affectseq.a"}, "affectseq.c": {"affectseq.a"}}
+    assert _strongly_connected(packages) == [["affectseq.a", "affectseq.b"]]
+
+
+def test_no_package_level_loops() -> None:
+    packages = package_graph(import_graph())
+    assert {"affectseq.features", "affectseq.modelfile", "affectseq.config", "affectseq.utils"} <= set(packages)
+    graph = import_graph()
+    loops = []
+    for group in _strongly_connected(packages):
+        members = set(group)
+        edges = sorted(f"{m} -> {d}" for m, deps in graph.items() for d in deps
+                       if ".".join(m.split(".")[:2]) in members and ".".join(d.split(".")[:2]) in members
+                       and ".".join(m.split(".")[:2]) != ".".join(d.split(".")[:2]))
+        loops.append(" <-> ".join(group) + ":\n    " + "\n    ".join(edges))
+    assert not loops, "package-level import loops (one direction must go):\n  " + "\n  ".join(loops)

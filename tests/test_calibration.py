@@ -98,7 +98,8 @@ def test_class_prior_and_the_logit_adjusted_loss() -> None:
 
 
 def test_temperature_and_bias_survive_the_model_file(tmp_path: Path) -> None:
-    from affectseq.features.checkpoint import load_frame_model, read_frame_model_header, save_frame_model
+    from affectseq.modelfile.frame import read_frame_model_header
+    from affectseq.models.factory import load_frame_model, save_frame_model
 
     plain = load_frame_model(save_tiny_frame_model(tmp_path / "plain.safetensors"))
     assert plain.expr_temperature == 1.0
@@ -124,7 +125,7 @@ def test_temperature_and_bias_survive_the_model_file(tmp_path: Path) -> None:
 def test_a_bad_temperature_in_a_header_is_one_clear_line(tmp_path: Path, bad) -> None:
     import json
 
-    from affectseq.features.checkpoint import load_frame_model
+    from affectseq.models.factory import load_frame_model
     from safetensors import safe_open
     from safetensors.torch import save_file
 

@@ -10,8 +10,9 @@ import numpy as np
 
 from affectseq import metrics
 from affectseq.data.ferplus import load_ferplus
-from affectseq.features.checkpoint import load_frame_model, read_frame_model_header
 from affectseq.features.shipped import default_model_path, model_card
+from affectseq.modelfile.frame import read_frame_model_header
+from affectseq.models.factory import load_frame_model
 from affectseq.labels import EXPR_CLASSES_FERPLUS
 from affectseq.training.scoring import make_eval_loader, predict_frames
 from affectseq.utils.hashing import sha256_file

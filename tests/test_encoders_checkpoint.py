@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from affectseq.errors import InputError
-from affectseq.features.checkpoint import load_frame_model, read_frame_model_header, save_frame_model
+from affectseq.modelfile.frame import read_frame_model_header
+from affectseq.models.factory import load_frame_model, save_frame_model
 from affectseq.features.encoders import create_encoder
 from affectseq.features.frame_model import FrameModel
 from affectseq.labels import EXPR_CLASSES_8

@@ -8,7 +8,7 @@ import torch
 
 from affectseq import metrics
 from affectseq.data.ferplus import load_ferplus
-from affectseq.features.checkpoint import load_frame_model
+from affectseq.models.factory import load_frame_model
 from affectseq.features.preprocess import preprocess_faces
 from affectseq.features.shipped import default_model_path, model_card
 from affectseq.labels import EXPR_CLASSES_7, EXPR_CLASSES_FERPLUS

@@ -18,7 +18,7 @@ from affectseq import metrics
 from affectseq.cli import main
 from affectseq.data.images import load_fer2013
 from affectseq.evaluation.predictions import load_predictions
-from affectseq.features.checkpoint import load_frame_model
+from affectseq.models.factory import load_frame_model
 from affectseq.features.preprocess import preprocess_faces
 from affectseq.labels import EXPR_CLASSES_7
 

@@ -15,7 +15,7 @@ from PIL import Image
 
 from affectseq.data.abaw import AbawDataset
 from affectseq.data.frames import read_image_rgb
-from affectseq.features.checkpoint import save_frame_model
+from affectseq.models.factory import save_frame_model
 from affectseq.features.encoders import create_encoder
 from affectseq.features.extract import extract_features
 from affectseq.features.frame_model import FrameModel

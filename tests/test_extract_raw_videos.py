@@ -10,7 +10,7 @@ import torch
 
 from affectseq.cli import main
 from affectseq.data.abaw import AbawDataset
-from affectseq.features.checkpoint import save_frame_model
+from affectseq.models.factory import save_frame_model
 from affectseq.features.encoders import create_encoder
 from affectseq.features.extract import extract_features
 from affectseq.features.frame_model import FrameModel

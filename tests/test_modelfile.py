@@ -25,9 +25,11 @@ from affectseq.features.store_writer import StoreWriter
 from affectseq.labels import EXPR_CLASSES_7
 from affectseq.models.bundle import load_sequence_bundle
 from affectseq.models.temporal import TemporalConfig, TemporalModel
-from affectseq.modelfile.frame import load_frame_model, read_frame_model_header
+from affectseq.modelfile.frame import read_frame_model_header
+from affectseq.models.factory import load_frame_model
 from affectseq.modelfile.schema import COMMON_FIELDS, FRAME_FIELDS, SEQUENCE_FIELDS
-from affectseq.modelfile.sequence import read_sequence_header, save_sequence_checkpoint
+from affectseq.modelfile.sequence import read_sequence_header
+from affectseq.models.factory import save_sequence_checkpoint
 from affectseq.training.sequence import SequenceTrainConfig, train_sequence
 
 from test_predict_helpers import save_tiny_frame_model

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from affectseq.models.temporal import TemporalConfig, TemporalModel
-from affectseq.modelfile.sequence import save_sequence_checkpoint
+from affectseq.models.factory import save_sequence_checkpoint
 from affectseq.predict.clip import ClipTemporal, clip_summary
 from affectseq.predict.model import load_model
 from affectseq.predict.pipeline import PredictOptions, predict_video_table
@@ -25,8 +25,8 @@ CLASSES = ("calm", "pain", "surprise")  # a study's own classes
 def _clip_bundle(tmp: Path) -> Path:
     frame = save_tiny_frame_model(tmp / "frame.safetensors")
     torch.manual_seed(3)
-    temporal = TemporalModel(96, {"expr": 3}, TemporalConfig(cell="gru", hidden_sizes=(8,), mode="seq2one"))
-    from affectseq.modelfile.frame import load_frame_model
+    temporal = TemporalModel(96, {"expr": 3}, TemporalConfig(cell="gru", hidden_sizes=(8,), mode="clip"))
+    from affectseq.models.factory import load_frame_model
 
     info = {"mode": "clip", "window": 4, "tasks": ["expr"], "expr_classes": list(CLASSES),
             "encoder": load_frame_model(frame).spec.to_dict(), "fps": 25.0}

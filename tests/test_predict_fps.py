@@ -48,8 +48,8 @@ def test_seq2one_window_spans_the_trained_seconds(tmp_path: Path, fps: int, wind
 
 
 def _bundle_file(tmp: Path, fps: float | None) -> Path:
-    from affectseq.features.checkpoint import load_frame_model
-    from affectseq.modelfile.sequence import save_sequence_checkpoint
+    from affectseq.models.factory import load_frame_model
+    from affectseq.models.factory import save_sequence_checkpoint
     from affectseq.models.temporal import TemporalConfig, TemporalModel
 
     frame = save_tiny_frame_model(tmp / "frame.safetensors")

@@ -62,7 +62,7 @@ def save_tiny_frame_model(path: Path, tasks=("expr",), seed: int = 0, classes=EX
     """An untrained, tiny (timm ``test_resnet`` at 32x32) frame model checkpoint: fast on CPU."""
     import torch
 
-    from affectseq.features.checkpoint import save_frame_model
+    from affectseq.models.factory import save_frame_model
     from affectseq.features.encoders import create_encoder
     from affectseq.features.frame_model import FrameModel
 

@@ -70,7 +70,7 @@ def test_onnx_export_leaves_the_torch_model_in_eval_mode(tmp_path: Path) -> None
     pytest.importorskip("onnxruntime")
     import torch
 
-    from affectseq.features.checkpoint import load_frame_model
+    from affectseq.models.factory import load_frame_model
     from affectseq.predict.onnx_backend import export_onnx
 
     model = load_frame_model("default").eval()

@@ -16,7 +16,7 @@ from affectseq.predict.model import load_model
 from affectseq.predict.pipeline import PredictOptions, predict_video_table
 from affectseq.predict.sequence import SequenceTemporal
 from affectseq.predict.table import frame_columns
-from affectseq.modelfile.sequence import save_sequence_checkpoint
+from affectseq.models.factory import save_sequence_checkpoint
 
 from test_predict_helpers import ScriptedFaces, box_crops, gray_frames, save_tiny_frame_model, write_video
 
@@ -28,7 +28,7 @@ def _bundle_file(tmp: Path, bidirectional: bool, mode: str = "seq2seq", embed: b
     torch.manual_seed(1)
     temporal = TemporalModel(96, {"expr": 7, "va": 2},
                              TemporalConfig(cell="gru", hidden_sizes=(8, 6), bidirectional=bidirectional, mode=mode))
-    from affectseq.features.checkpoint import load_frame_model
+    from affectseq.models.factory import load_frame_model
 
     info = {"mode": mode, "window": WINDOW, "tasks": ["expr", "va"], "expr_classes": list(EXPR_CLASSES_7),
             "encoder": load_frame_model(frame).spec.to_dict()}
@@ -154,7 +154,7 @@ def test_live_predictor_equals_the_causal_pipeline(tmp_path: Path, video: Path, 
 
 def _paper_cnn_bundle(tmp: Path) -> Path:
     """A seq2one bundle around the tutorial's encoder (``paper_cnn`` at 96 px, BatchNorm on its input)."""
-    from affectseq.features.checkpoint import save_frame_model
+    from affectseq.models.factory import save_frame_model
     from affectseq.features.encoders import create_encoder
     from affectseq.features.frame_model import FrameModel
 

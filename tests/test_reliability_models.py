@@ -16,13 +16,13 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from affectseq.errors import InputError
-from affectseq.features.checkpoint import load_frame_model, save_frame_model
+from affectseq.models.factory import load_frame_model, save_frame_model
 from affectseq.features.encoders import create_encoder
 from affectseq.features.frame_model import FrameModel
 from affectseq.labels import EXPR_CLASSES_7
 from affectseq.models.temporal import TemporalConfig, TemporalModel
 from affectseq.models.bundle import load_sequence_bundle
-from affectseq.modelfile.sequence import save_sequence_checkpoint
+from affectseq.models.factory import save_sequence_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ pytest.importorskip("ray")
 from affectseq.config import load_config
 from affectseq.data.abaw import AbawDataset
 from affectseq.data.synth import SynthConfig, generate
-from affectseq.features.checkpoint import save_frame_model
+from affectseq.models.factory import save_frame_model
 from affectseq.features.encoders import create_encoder
 from affectseq.features.extract import extract_features
 from affectseq.features.frame_model import FrameModel

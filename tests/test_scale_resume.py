@@ -21,7 +21,7 @@ import torch
 
 from affectseq.config import load_config
 from affectseq.data.synth import SynthConfig, generate
-from affectseq.features.checkpoint import save_frame_model
+from affectseq.models.factory import save_frame_model
 from affectseq.features.encoders import create_encoder
 from affectseq.features.frame_model import FrameModel
 from affectseq.features.store import FeatureStore

@@ -107,7 +107,7 @@ def test_same_seed_same_metrics_and_resume_equals_uninterrupted(trend_store, tmp
 
 
 def test_bundle_rebuilds_frame_and_temporal_models(tmp_path):
-    from affectseq.features.checkpoint import save_frame_model
+    from affectseq.models.factory import save_frame_model
     from affectseq.features.encoders import create_encoder
     from affectseq.features.frame_model import FrameModel
 

@@ -31,9 +31,9 @@ def test_output_shapes_and_ranges(cell, bidirectional, mode):
 
 def test_default_is_the_papers_gru_100_100_50():
     model = TemporalModel(300, {"expr": 7})
-    assert [type(r).__name__ for r in model.rnns] == ["GRU", "GRU", "GRU"]
-    assert [r.hidden_size for r in model.rnns] == [100, 100, 50]
-    assert model.config.mode == "seq2one" and not model.config.bidirectional
+    assert [type(r).__name__ for r in model.backbone.rnns] == ["GRU", "GRU", "GRU"]
+    assert [r.hidden_size for r in model.backbone.rnns] == [100, 100, 50]
+    assert model.config.mode == "seq2one" and not model.config.args["bidirectional"] and model.causal
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])

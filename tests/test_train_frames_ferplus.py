@@ -11,7 +11,7 @@ import torch
 from affectseq import labels
 from affectseq.cli import main
 from affectseq.errors import ConfigError
-from affectseq.features.checkpoint import load_frame_model
+from affectseq.models.factory import load_frame_model
 from affectseq.features.encoders import create_encoder
 from affectseq.features.frame_model import FrameModel
 from affectseq.training.warm_start import warm_start

@@ -11,7 +11,7 @@ import torch
 
 from affectseq import metrics
 from affectseq.config import load_config
-from affectseq.features.checkpoint import load_frame_model
+from affectseq.models.factory import load_frame_model
 from affectseq.features.encoders import encoder_from_spec
 from affectseq.features.frame_model import FrameModel
 from affectseq.features.preprocess import preprocess_faces

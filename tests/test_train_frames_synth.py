@@ -9,7 +9,7 @@ import pytest
 
 from affectseq.config import load_config
 from affectseq.data.synth import SynthConfig, generate
-from affectseq.features.checkpoint import load_frame_model
+from affectseq.models.factory import load_frame_model
 from affectseq.training.frames import FrameTrainConfig, train_frames
 
 SMALL = {"encoder": {"name": "resnet18", "input_size": 48}, "epochs": 1, "batch_size": 32,

@@ -28,7 +28,7 @@ _LAZY_EXPORTS: dict[str, str] = {
     "load_image_folder": "affectseq.data.images",
     "create_detector": "affectseq.faces",
     "create_encoder": "affectseq.features.encoders",
-    "load_frame_model": "affectseq.features.checkpoint",
+    "load_frame_model": "affectseq.models.factory",
     "FeatureStore": "affectseq.features.store",
 }
 

@@ -54,7 +54,7 @@ def dispatch(args: argparse.Namespace) -> int:
 
 def run_raw_videos(args: argparse.Namespace) -> int:
     """``affectseq extract`` on raw videos: faces found on the fly by ``--workers`` processes or Ray tasks."""
-    from affectseq.features.checkpoint import load_frame_model
+    from affectseq.models.factory import load_frame_model
     from affectseq.features.extract import resolve_device
     from affectseq.prepare.video_crops import CropOptions
 
@@ -84,7 +84,7 @@ def run_raw_videos(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     """``affectseq extract`` in this process (with ``--workers`` JPEG decoding processes)."""
     from affectseq.data.registry import open_dataset
-    from affectseq.features.checkpoint import load_frame_model
+    from affectseq.models.factory import load_frame_model
     from affectseq.features.extract import extract_features
     from affectseq.utils.devices import resolve_device
 
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
 def run_ray(args: argparse.Namespace) -> int:
     """``affectseq extract --engine ray``: the same store as the local engine, built by Ray tasks."""
     from affectseq.data.registry import open_dataset
-    from affectseq.features.checkpoint import load_frame_model
+    from affectseq.models.factory import load_frame_model
     from affectseq.scale.ray_engine import extract_with_ray
 
     options = ray_options(args)

@@ -85,7 +85,7 @@ def train_cnn(data: Path, config: StudyConfig, task: str, variant: str, splits: 
 def extract_store(data: Path, checkpoint: Path, task: str, config: StudyConfig, paths: ArmPaths) -> Path:
     """Run the arm's CNN over every frame of the task's videos into a feature store (resumable)."""
     from affectseq.data.registry import open_dataset
-    from affectseq.features.checkpoint import load_frame_model
+    from affectseq.models.factory import load_frame_model
     from affectseq.features.extract import extract_features
 
     store = paths.store()

@@ -167,7 +167,7 @@ def _run_study(data: str | Path | None, out: Path, config: StudyConfig, quick: b
         notes[task] = _task_notes(task, aligned, table, config)
         confusion_files[task] = write_confusions(aligned, out / "confusions", task)
     header = [f"Data: `{data_path}`; seed {config.seed}; frame encoder `{config.frame.encoder.name}`; "
-              f"RNN {config.sequence.model.cell.upper()} {list(config.sequence.model.hidden_sizes)} "
+              f"RNN {config.sequence.model.arch.upper()} {dict(config.sequence.model.args)} "
               f"({config.sequence.mode}, window {config.sequence.window})."]
     if command:
         header.append(f"Command: `{command}`")

@@ -96,7 +96,7 @@ def faces_through_video(model: str, faces: np.ndarray, labels: np.ndarray, backg
     import cv2
     import torch
 
-    from affectseq.features.checkpoint import load_frame_model
+    from affectseq.models.factory import load_frame_model
     from affectseq.features.preprocess import preprocess_faces
     from affectseq.predict.model import load_model
     from affectseq.predict.pipeline import PredictOptions, predict_video_table

@@ -1,5 +1,6 @@
-"""Stage 4, features: frame encoders (registry + data contract), preprocessing, frame models and checkpoints,
-the feature store and extraction.
+"""Stage 4, features: frame encoders (registry + data contract), preprocessing, frame models, the feature
+store and extraction. Frame-model files are read and written by :mod:`affectseq.modelfile` (headers and
+tensors) and :mod:`affectseq.models.factory` (``load_frame_model``/``save_frame_model``, the networks).
 
 The main names are importable from here lazily (``from affectseq.features import create_encoder``)
 so that importing the package does not import torch.
@@ -16,9 +17,7 @@ _EXPORTS: dict[str, str] = {
     "list_encoders": "affectseq.features.encoders",
     "preprocess_faces": "affectseq.features.preprocess",
     "FrameModel": "affectseq.features.frame_model",
-    "save_frame_model": "affectseq.features.checkpoint",
-    "load_frame_model": "affectseq.features.checkpoint",
-    "read_frame_model_header": "affectseq.features.checkpoint",
+    "read_frame_model_header": "affectseq.modelfile.frame",
     "default_model_path": "affectseq.features.shipped",
 }
 

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from affectseq.errors import ConfigError, InputError
+from affectseq.modelfile.schema import FRAMINGS, SPEC_OPTIONS  # noqa: F401 (re-exported)
 
 # The data contract lives in affectseq.features.spec (no torch: predict's ONNX path reads it); re-exported here.
 from affectseq.features.spec import (  # noqa: E402,F401

@@ -11,19 +11,19 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from affectseq.modelfile.schema import FRAMINGS, SPEC_OPTIONS  # noqa: F401 (re-exported)
+
 IMAGENET_MEAN: tuple[float, ...] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, ...] = (0.229, 0.224, 0.225)
 
-# How a face crop is framed (see affectseq.features.preprocess.FRAMING_CROPS):
+# FRAMINGS -- how a face crop is framed (see affectseq.features.preprocess.FRAMING_CROPS):
 #  "abaw112" -- Aff-Wild2 ``cropped_aligned``-like five-point alignment (what affectseq.faces produces);
 #  "fer2013" -- FER2013's tighter, centred 48x48 faces;
 #  "as_given" -- whatever the training images were (no conversion is possible).
-FRAMINGS: tuple[str, ...] = ("abaw112", "fer2013", "as_given")
-
-# The constructor options an EncoderSpec may carry, with their types: the whitelist applied when a
-# spec comes from a file (affectseq.modelfile.schema). ``init_weights`` (a path to read) and
-# ``pretrained_online`` (a download) are deliberately absent: only a caller can ask for them.
-SPEC_OPTIONS: dict[str, type] = {"input_size": int, "grayscale": bool, "framing": str, "head_dropout": float}
+# SPEC_OPTIONS -- the constructor options an EncoderSpec may carry, with their types: the whitelist applied
+# when a spec comes from a file. ``init_weights`` (a path to read) and ``pretrained_online`` (a download) are
+# deliberately absent: only a caller can ask for them. Both are defined by the model-file schema, which checks
+# them in every header and imports nothing of the features stage (features imports modelfile, never the reverse).
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,10 @@ HEADER_KEY = "affectseq"
 
 
 def read_safetensors_metadata(path: str | os.PathLike[str], what: str) -> dict[str, str]:
-    """The string metadata of a safetensors file; InputError for a missing file or one that is not safetensors."""
+    """The string metadata of a safetensors file; InputError for a missing file or one that is not safetensors.
+
+    Read without torch (NumPy framework): a header is all that is needed to tell what a file is.
+    """
     from safetensors import safe_open
 
     path = Path(path)
@@ -73,7 +76,7 @@ def model_format(path: str | os.PathLike[str]) -> str:
     return fmt
 
 
-def write_model_file(path: str | os.PathLike[str], tensors: Mapping[str, torch.Tensor], header: dict[str, Any],
+def write_model_file(path: str | os.PathLike[str], tensors: Mapping[str, "torch.Tensor"], header: dict[str, Any],
                      fmt: str) -> Path:
     """Write ``tensors`` + ``header`` atomically, after checking ``header`` against the schema.
 

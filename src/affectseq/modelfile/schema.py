@@ -3,7 +3,8 @@
 A model file may come from anywhere (a colleague, a download, a crafted file), so
 nothing in its header is used before it is checked here: JSON types, value ranges,
 which fields exist, and which encoder constructor options it may set. The options are a
-whitelist (:data:`affectseq.features.encoders.SPEC_OPTIONS`): a model file can never
+whitelist (:data:`SPEC_OPTIONS`, here because the schema decides what a file may set; the encoders
+import it): a model file can never
 switch on an online download (``pretrained_online``) nor name a file to read
 (``init_weights``). Every problem is one :class:`~affectseq.errors.InputError` naming the file.
 
@@ -28,6 +29,10 @@ FRAME_TASKS: tuple[str, ...] = ("expr", "va", "au")
 MAX_INPUT_SIZE = 1024
 MAX_FEATURE_DIM = 65536
 MAX_CLASSES = 256
+# Crop framings an encoder may expect (see affectseq.faces.align_face) and the encoder constructor options a
+# model file may set, with their types: never a path to read (init_weights) nor a download (pretrained_online).
+FRAMINGS: tuple[str, ...] = ("abaw112", "fer2013", "as_given")
+SPEC_OPTIONS: dict[str, type] = {"input_size": int, "grayscale": bool, "framing": str, "head_dropout": float}
 
 
 MAX_HEADER_CHARS = 1 << 20   # real headers are a few KB; a bigger one is refused before parsing
@@ -192,8 +197,6 @@ def check_encoder_spec(check: HeaderChecker, spec: Any, key: str = "spec") -> di
     an option outside the whitelist -- ``pretrained_online``, ``init_weights`` or anything
     unknown -- is refused, never silently dropped, so a crafted file is noticed.
     """
-    from affectseq.features.spec import FRAMINGS, SPEC_OPTIONS
-
     if not isinstance(spec, dict):
         raise check.fail(key, f"expected a JSON object, got {_show(spec)}")
     fields = {"name", "input_size", "in_chans", "grayscale", "mean", "std", "feature_dim", "framing", "options"}
@@ -258,12 +261,13 @@ FRAME_FIELDS: tuple[str, ...] = ("num_aus", "dropout")
 OPTIONAL_FRAME_FIELDS: tuple[str, ...] = ("expr_temperature",)
 TEMPERATURE_RANGE: tuple[float, float] = (0.05, 20.0)
 SEQUENCE_FIELDS: tuple[str, ...] = (
-    "input_dim", "heads", "model_config",  # the temporal network
+    "input_dim", "heads", "model_config",  # the temporal network: {arch, args, mask_channel}
     "mode", "window",  # seq2one/seq2seq over windows of `window` frames...
     "fps", "window_sec",  # ...of features at `fps` (null: unknown), so `window_sec` seconds
     "frame_model",  # null, or {"sha256", "name", "embedded"}: the frame model that made the features
 )
-_TEMPORAL_KEYS = {"cell", "hidden_sizes", "bidirectional", "dropout", "mode", "mask_channel"}
+_TEMPORAL_KEYS = {"arch", "args", "mask_channel"}
+_RNN_KEYS = {"cell", "hidden_sizes", "bidirectional", "dropout", "mode", "mask_channel"}  # before the registry
 
 
 def face_of(encoder: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -296,7 +300,7 @@ def check_header(check: HeaderChecker, header: dict[str, Any], fmt: str, legacy:
         if "expr_temperature" in header:
             check.number(header, "expr_temperature", *TEMPERATURE_RANGE)
     else:
-        _check_sequence_fields(check, header, legacy)
+        _check_sequence_fields(check, out, legacy)
     return out
 
 
@@ -343,8 +347,8 @@ def _check_sequence_fields(check: HeaderChecker, header: dict[str, Any], legacy:
         raise check.fail("heads", f"expected tasks among {', '.join(FRAME_TASKS)}, got {sorted(heads)}")
     for task in heads:
         check.nested("heads").integer(heads, task, 1, MAX_CLASSES)
-    _check_temporal_config(check, check.mapping(header, "model_config"))
-    check.string(header, "mode", MODES + ("clip",))  # clip: one output per clip (affectseq.sequences.clips)
+    mode = check.string(header, "mode", MODES + ("clip",))  # clip: one output per clip (affectseq.sequences.clips)
+    header["model_config"] = _check_temporal_config(check, check.mapping(header, "model_config"), mode)
     window = check.integer(header, "window", 1, 1_000_000)
     _optional_number(check, header, "fps", 1e-3, MAX_FPS)
     _optional_number(check, header, "window_sec", 0.0, 1e7)
@@ -355,21 +359,54 @@ def _check_sequence_fields(check: HeaderChecker, header: dict[str, Any], legacy:
         _check_frame_ref(check, header["frame_model"], legacy)
 
 
-def _check_temporal_config(check: HeaderChecker, config: dict[str, Any]) -> None:
+def _check_temporal_config(check: HeaderChecker, config: dict[str, Any], mode: str) -> dict[str, Any]:
+    """``model_config`` = ``{arch, args, mask_channel}``, checked for shape only: which ``arch`` names exist and
+    what their ``args`` mean is the registry's (``affectseq.models.registry``), checked before anything is built.
+
+    Older bundles spelled a GRU/LSTM as ``{cell, hidden_sizes, bidirectional, dropout, mode, mask_channel}``;
+    they are read in the new form (their ``mode`` must equal the header's, which is now the only one).
+    """
+    if "arch" not in config:
+        config = _upgrade_rnn_config(check, config, mode)
     unknown = sorted(set(config) - _TEMPORAL_KEYS)
     if unknown:
         raise check.fail("model_config", f"unknown fields {unknown}")
     inner = check.nested("model_config")
-    inner.string(config, "cell", ("gru", "lstm"), default="gru")
-    sizes = config.get("hidden_sizes", [100])
-    if not isinstance(sizes, list) or not 0 < len(sizes) <= 16:
-        raise inner.fail("hidden_sizes", "expected a list of 1 to 16 layer sizes")
-    for i in range(len(sizes)):
-        inner.nested("hidden_sizes").integer({str(i): sizes[i]}, str(i), 1, 8192)
-    inner.boolean(config, "bidirectional", default=False)
-    inner.boolean(config, "mask_channel", default=True)
-    inner.number(config, "dropout", 0.0, 1.0, default=0.0)
-    inner.string(config, "mode", MODES, default="seq2one")
+    arch = inner.string(config, "arch", max_len=64)
+    if not all(c.islower() or c.isdigit() or c == "_" for c in arch):
+        raise inner.fail("arch", f"expected a name of lowercase letters, digits and _, got {_show(arch)}")
+    args = inner.mapping(config, "args")
+    if len(args) > 64:
+        raise inner.fail("args", f"expected at most 64 arguments, got {len(args)}")
+    for key, value in args.items():
+        if not _plain_arg(value):
+            raise inner.nested("args").fail(key, f"expected a number, true/false, a short string or a list of "
+                                                 f"at most 64 numbers, got {_show(value)}")
+    return {"arch": arch, "args": dict(args), "mask_channel": inner.boolean(config, "mask_channel", default=True)}
+
+
+def _plain_arg(value: Any) -> bool:
+    if isinstance(value, bool) or value is None:
+        return True
+    if isinstance(value, (int, float)):
+        return math.isfinite(value) and abs(value) <= 1e9
+    if isinstance(value, str):
+        return len(value) <= 200
+    return isinstance(value, list) and len(value) <= 64 and all(
+        not isinstance(v, (list, dict)) and _plain_arg(v) for v in value)
+
+
+def _upgrade_rnn_config(check: HeaderChecker, config: dict[str, Any], mode: str) -> dict[str, Any]:
+    """A GRU/LSTM ``model_config`` of older bundles in the ``{arch, args, mask_channel}`` form."""
+    unknown = sorted(set(config) - _RNN_KEYS)
+    if unknown:
+        raise check.fail("model_config", f"unknown fields {unknown}")
+    inner = check.nested("model_config")
+    if inner.string(config, "mode", MODES, default=mode) != mode:
+        raise inner.fail("mode", f"{config['mode']!r} differs from the header's mode {mode!r}")
+    args = {key: config[key] for key in ("hidden_sizes", "bidirectional", "dropout") if key in config}
+    return {"arch": inner.string(config, "cell", ("gru", "lstm"), default="gru"), "args": args,
+            "mask_channel": config.get("mask_channel", True)}
 
 
 def _check_frame_ref(check: HeaderChecker, ref: Any, legacy: bool) -> None:

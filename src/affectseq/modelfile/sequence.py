@@ -1,13 +1,14 @@
 """Sequence-model files: the temporal network's tensors + the frame model that made its features.
 
-``checkpoint_best.safetensors`` of a sequence run holds:
+Tensors and checked headers only: the networks are built from a header by
+:mod:`affectseq.models.factory`. ``checkpoint_best.safetensors`` of a sequence run holds:
 
-* tensors ``temporal.*``: the temporal network's weights (rebuilt by :mod:`affectseq.models.bundle`);
+* tensors ``temporal.*``: the temporal network's weights;
 * tensor ``frame_file`` (when embedded, the default): the frame-model file's bytes (uint8), so
   one file is enough to run ``affectseq predict`` on a raw video; checked against
   ``frame_model.sha256`` before use. Version-1 bundles embedded its tensors as ``frame.*``;
 * the header (schema: :mod:`affectseq.modelfile.schema`): the common fields plus the network
-  (``input_dim``, ``heads``, ``model_config``), the window (``mode``, ``window``, and, when the
+  (``input_dim``, ``heads``, ``model_config`` = ``{arch, args, mask_channel}``), the window (``mode``, ``window``, and, when the
   store knew its videos' frame rate, ``fps`` and ``window_sec``) and ``frame_model``.
 
 A non-embedded frame model is looked up by its file *name* beside the bundle only (sha256-checked):
@@ -16,21 +17,18 @@ a model file never makes affectseq open a path it names.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
 import os
-import tempfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
-import torch
 
 from affectseq import __version__
 from affectseq.errors import InputError
 from affectseq.modelfile.container import HEADER_KEY, read_header, write_model_file
-from affectseq.modelfile.frame import load_frame_model, read_frame_model_header
+from affectseq.modelfile.frame import read_frame_model_header
 from affectseq.modelfile.schema import (
     SCHEMA_VERSION,
     SEQUENCE_FORMAT,
@@ -41,27 +39,33 @@ from affectseq.modelfile.schema import (
 )
 from affectseq.utils.hashing import sha256_file
 
+if TYPE_CHECKING:
+    import torch
+
 log = logging.getLogger(__name__)
 BEST_NAME = "checkpoint_best.safetensors"
 FRAME_FILE_KEY = "frame_file"
 _INFO_FIELDS = ("mode", "window", "tasks", "expr_classes", "encoder", "fps", "meta")
 
 
-def save_sequence_checkpoint(
+def write_sequence_file(
     path: str | os.PathLike[str],
-    model: Any,
+    tensors: Mapping[str, "torch.Tensor"],
+    network: Mapping[str, Any],
     info: Mapping[str, Any],
     frame_checkpoint: str | os.PathLike[str] | None = None,
     embed_frame: bool = True,
 ) -> Path:
-    """Write the temporal ``model`` + ``info`` atomically; the frame model is embedded unless ``embed_frame=False``.
+    """Write a temporal network's ``tensors`` + header atomically; the frame model is embedded unless ``embed_frame=False``.
 
-    ``model`` is a :class:`~affectseq.models.temporal.TemporalModel`. ``info``: ``mode``,
-    ``window``, ``tasks``, ``expr_classes``, ``encoder``, ``fps`` (of the training features,
-    None when unknown) and ``meta``; any other key (``epoch``, ``val_score``...) goes into
-    ``meta``. With a frame model, the header's ``encoder`` is that model's own spec.
+    ``network``: ``input_dim``, ``heads`` and ``model_config`` (``{arch, args, mask_channel}``).
+    ``info``: ``mode``, ``window``, ``tasks``, ``expr_classes``, ``encoder``, ``fps`` (of the
+    training features, None when unknown) and ``meta``; any other key (``epoch``, ``val_score``...)
+    goes into ``meta``. With a frame model, the header's ``encoder`` is that model's own spec.
     """
-    tensors = {f"temporal.{k}": v for k, v in model.state_dict().items()}
+    import torch
+
+    out = {f"temporal.{k}": v for k, v in tensors.items()}
     meta = {**dict(info.get("meta") or {}), **{k: v for k, v in info.items() if k not in _INFO_FIELDS}}
     encoder, frame_ref = _plain_encoder(info.get("encoder"), meta), None
     if frame_checkpoint is not None:
@@ -69,18 +73,18 @@ def save_sequence_checkpoint(
         encoder = read_frame_model_header(frame_path)["encoder"]
         frame_ref = {"sha256": sha256_file(frame_path), "name": frame_path.name, "embedded": bool(embed_frame)}
         if embed_frame:
-            tensors[FRAME_FILE_KEY] = torch.from_numpy(np.fromfile(frame_path, dtype=np.uint8))
+            out[FRAME_FILE_KEY] = torch.from_numpy(np.fromfile(frame_path, dtype=np.uint8))
     fps = float(info["fps"]) if info.get("fps") else None
     window = int(info["window"])
     header = {
         "format": SEQUENCE_FORMAT, "version": SCHEMA_VERSION, "affectseq_version": __version__,
         "encoder": encoder, "face": face_of(encoder), "tasks": list(info["tasks"]),
         "expr_classes": list(info.get("expr_classes") or []), "va_range": list(VA_RANGE), "meta": meta,
-        "input_dim": int(model.input_dim), "heads": dict(model.head_sizes),
-        "model_config": dataclasses.asdict(model.config), "mode": str(info["mode"]), "window": window,
+        "input_dim": int(network["input_dim"]), "heads": dict(network["heads"]),
+        "model_config": dict(network["model_config"]), "mode": str(info["mode"]), "window": window,
         "fps": fps, "window_sec": window / fps if fps else None, "frame_model": frame_ref,
     }
-    return write_model_file(path, tensors, header, SEQUENCE_FORMAT)
+    return write_model_file(path, out, header, SEQUENCE_FORMAT)
 
 
 def _plain_encoder(encoder: Any, meta: dict[str, Any]) -> dict[str, Any] | None:
@@ -105,7 +109,7 @@ def read_sequence_header(path: str | os.PathLike[str]) -> dict[str, Any]:
     return read_header(path, SEQUENCE_FORMAT, "sequence model")
 
 
-def read_temporal_state(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+def read_temporal_state(path: str | os.PathLike[str]) -> dict[str, "torch.Tensor"]:
     """The temporal network's state dict stored in a sequence-model file (``temporal.*`` tensors)."""
     from safetensors import safe_open
 
@@ -114,26 +118,20 @@ def read_temporal_state(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]
         return {k[len(prefix):]: fh.get_tensor(k) for k in fh.keys() if k.startswith(prefix)}
 
 
-def load_bundled_frame_model(path: str | os.PathLike[str], header: Mapping[str, Any],
-                             device: str | torch.device = "cpu") -> torch.nn.Module | None:
-    """The frame model of a sequence-model file: embedded (sha256-checked), else the named file beside it.
-
-    None when the bundle was trained on external features (no frame model).
+def bundled_frame_file(path: str | os.PathLike[str], header: Mapping[str, Any], scratch: str | os.PathLike[str]
+                       ) -> Path | None:
+    """The frame-model file of a sequence-model file: embedded (sha256-checked, written into ``scratch``),
+    else the file of the recorded name beside it. None when the bundle was trained on external features.
     """
     ref = header["frame_model"]
     if ref is None:
         return None
     path = Path(path)
-    with tempfile.TemporaryDirectory(prefix="affectseq-frame-") as tmp:
-        if not ref["embedded"]:
-            frame_file = _referenced_frame_file(path, ref)
-        elif "v1_header" in ref:
-            frame_file = _v1_frame_file(path, ref["v1_header"], Path(tmp) / ref["name"])
-        else:
-            frame_file = _embedded_frame_file(path, ref, Path(tmp) / ref["name"])
-        model = load_frame_model(frame_file, device=device)
-    model.source_path = str(path)  # type: ignore[assignment]
-    return model
+    if not ref["embedded"]:
+        return _referenced_frame_file(path, ref)
+    if "v1_header" in ref:
+        return _v1_frame_file(path, ref["v1_header"], Path(scratch) / ref["name"])
+    return _embedded_frame_file(path, ref, Path(scratch) / ref["name"])
 
 
 def _embedded_frame_file(path: Path, ref: Mapping[str, Any], out: Path) -> Path:

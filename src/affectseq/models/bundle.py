@@ -1,9 +1,8 @@
 """A sequence-model file rebuilt into networks: the frame model and the :class:`TemporalModel`.
 
 The file format and its checked header live in :mod:`affectseq.modelfile.sequence` (stage 4);
-this module only turns a checked header and its tensors into modules, here because
-``TemporalModel`` is a stage-6 network. ``predict`` loads sequence models through
-:func:`load_sequence_bundle`.
+the networks are built by :mod:`affectseq.models.factory`. ``predict`` loads sequence models
+through :func:`load_sequence_bundle`.
 """
 
 from __future__ import annotations
@@ -15,14 +14,9 @@ from typing import Any
 
 import torch
 
-from affectseq.errors import InputError
-from affectseq.models.temporal import TemporalConfig, TemporalModel
-from affectseq.modelfile.sequence import (
-    load_bundled_frame_model,
-    read_sequence_header,
-    read_temporal_state,
-    resolve_sequence_checkpoint,
-)
+from affectseq.modelfile.sequence import resolve_sequence_checkpoint
+from affectseq.models.factory import load_bundled_frame_model, load_sequence_checkpoint
+from affectseq.models.temporal import TemporalModel
 
 
 @dataclass
@@ -43,20 +37,6 @@ class SequenceBundle:
     fps: float | None = None
     window_sec: float | None = None
     header: dict[str, Any] = field(repr=False, default_factory=dict)
-
-
-def load_sequence_checkpoint(path: str | os.PathLike[str], device: str = "cpu") -> tuple[TemporalModel, dict]:
-    """(temporal model in eval mode, checked header) from a sequence-model file."""
-    header = read_sequence_header(path)
-    try:
-        config = TemporalConfig(**{k: tuple(v) if isinstance(v, list) else v
-                                   for k, v in header["model_config"].items()})
-        model = TemporalModel(header["input_dim"], header["heads"], config)
-        model.load_state_dict(read_temporal_state(path))
-    except (KeyError, TypeError, ValueError, RuntimeError) as err:
-        reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
-        raise InputError(path, f"sequence model does not match its header ({reason})") from None
-    return model.to(device).eval(), header
 
 
 def load_sequence_bundle(path_or_run_dir: str | os.PathLike[str], device: str = "cpu") -> SequenceBundle:

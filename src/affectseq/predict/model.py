@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from affectseq.errors import ConfigError, InputError
 from affectseq.predict.onnx_backend import build_frame_stage, onnx_available
@@ -77,10 +78,17 @@ def load_model(
     return _load_frame_bundle(path, model_id, backend, device, smoothing_sec, tta_flip)
 
 
+def _torch_frame_model(path: Path, device: str) -> Any:
+    """The frame model's torch network (imports torch: only when the torch backend runs)."""
+    from affectseq.models.factory import load_frame_model
+
+    return load_frame_model(path, device=device)
+
+
 def _load_frame_bundle(
     path: Path, model_id: str, backend: str, device: str, smoothing_sec: float | None, tta_flip: bool = False
 ) -> ModelBundle:
-    from affectseq.modelfile.frame import load_frame_model, read_frame_model_header
+    from affectseq.modelfile.frame import read_frame_model_header
     from affectseq.features.spec import EncoderSpec
 
     # The header says everything but the weights; the torch network is built only when needed.
@@ -96,7 +104,7 @@ def _load_frame_bundle(
         except ConfigError as err:
             raise InputError(path, f"invalid frame model header: {err}") from None
     sha256 = sha256_file(path)
-    stage, backend = build_frame_stage(backend, spec, tasks, path, lambda on: load_frame_model(path, device=on),
+    stage, backend = build_frame_stage(backend, spec, tasks, path, lambda on: _torch_frame_model(path, on),
                                        device, checkpoint_sha256=sha256)
     if tta_flip:
         from affectseq.predict.tta import FlipAveragedStage

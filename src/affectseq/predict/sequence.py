@@ -1,4 +1,4 @@
-"""Sequence bundles in ``predict``: frame-encoder features per face, then the trained GRU/LSTM per track.
+"""Sequence bundles in ``predict``: frame-encoder features per face, then the trained temporal model per track.
 
 A bundle from ``affectseq train-sequence`` (``load_sequence_bundle``) holds the
 frame model that made its training features and the temporal model. Over each
@@ -45,7 +45,7 @@ _CHUNK = 64  # windows per temporal-model batch (bounds memory: 64 x W x D float
 
 
 class SequenceTemporal:
-    """Temporal stage running a :class:`affectseq.models.temporal.TemporalModel` over each track.
+    """Temporal stage running a :class:`affectseq.models.temporal.TemporalModel` (any architecture) over each track.
 
     ``window``: the model's window in frames. ``trained_fps`` / ``window_sec``: the frame
     rate of the features it was trained on and its window in seconds (from the bundle;
@@ -229,7 +229,6 @@ def load_sequence_model(path: Path, *, model_id: str, backend: str, device: str)
     frame_stage, backend = build_frame_stage(backend, frame_model.spec, (), path, frame_model.to, device,
                                              output="features")
     temporal = bundle.temporal_model.to(device).eval()
-    config = temporal.config
     heads = dict(temporal.head_sizes)
     classes = tuple(bundle.expr_classes) if "expr" in heads else ()
     info = ModelInfo(
@@ -239,8 +238,7 @@ def load_sequence_model(path: Path, *, model_id: str, backend: str, device: str)
         has_va="va" in heads,
         source=str(path),
         sha256=sha256_file(path),
-        temporal=f"{config.cell.upper()} {'-'.join(map(str, config.hidden_sizes))}"
-                 f"{' bidirectional' if config.bidirectional else ''} {config.mode}, window {bundle.window} frames",
+        temporal=f"{temporal.describe()}, window {bundle.window} frames",
         extra={"encoder": frame_model.spec.name, "window": bundle.window, "backend": backend,
                "device": device, "trained_fps": _positive(header.get("fps")),
                "window_sec": _positive(header.get("window_sec"))},
@@ -248,17 +246,16 @@ def load_sequence_model(path: Path, *, model_id: str, backend: str, device: str)
     if bundle.mode == "clip":  # one prediction per clip (track): affectseq.predict.clip
         from affectseq.predict.clip import ClipTemporal
 
-        info.temporal = f"{config.cell.upper()} {'-'.join(map(str, config.hidden_sizes))} clip, " \
-                        f"{bundle.window} frames sampled per clip"
+        info.temporal = f"{temporal.describe()}, {bundle.window} frames sampled per clip"
         return ModelBundle(frame_stage=frame_stage, temporal_stage=ClipTemporal(temporal, bundle.window, device),
-                           info=info, causal_ok=not config.bidirectional)
+                           info=info, causal_ok=temporal.causal)
     return ModelBundle(
         frame_stage=frame_stage,
         temporal_stage=SequenceTemporal(temporal, bundle.window, device, trained_fps=_positive(header.get("fps")),
                                         window_sec=_positive(header.get("window_sec"))),
         info=info,
-        # A bidirectional seq2seq model needs frames after t; seq2one windows end at t either way.
-        causal_ok=not (config.bidirectional and config.mode == "seq2seq"),
+        # A non-causal (bidirectional) seq2seq model needs frames after t; seq2one windows end at t either way.
+        causal_ok=temporal.causal or temporal.config.mode != "seq2seq",
     )
 
 

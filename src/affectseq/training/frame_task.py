@@ -19,7 +19,7 @@ import torch
 
 from affectseq.config import config_to_dict
 from affectseq.errors import ConfigError
-from affectseq.features.checkpoint import load_frame_model, save_frame_model
+from affectseq.models.factory import load_frame_model, save_frame_model
 from affectseq.features.encoders import create_encoder
 from affectseq.features.frame_model import FrameModel
 from affectseq.training import distributed as ddp

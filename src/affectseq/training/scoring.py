@@ -214,7 +214,7 @@ def score_frame_model(config: ModelScoringConfig, out_dir: str | Path, command: 
     8-class FER+ model scores on FER2013's 7 classes. ``metrics["n_left_out"]`` counts frames
     left out by ``drop_classes``/``drop_train_duplicates``.
     """
-    from affectseq.features.checkpoint import load_frame_model
+    from affectseq.models.factory import load_frame_model
     from affectseq.training.distributed import DistContext
     from affectseq.data.splits import split_role
     from affectseq.training.frame_data import load_frame_split

@@ -1,4 +1,9 @@
-"""Stage-2 training: a GRU/LSTM on windows of stored frame features (``affectseq train sequence``).
+"""Stage-2 training: a temporal model on windows of stored frame features (``affectseq train sequence``).
+
+The temporal model is any registered architecture (:mod:`affectseq.models.registry`: ``gru``
+(default, the paper's GRU 100-100-50), ``lstm``, ``tcn``, ``transformer``, or one registered from
+outside), chosen with ``model.arch=NAME`` and configured with its own arguments beside it
+(``model.arch=tcn model.kernel_size=5``); ``model.cell=lstm`` still means ``model.arch=lstm``.
 
 Trained by the one training engine (:func:`affectseq.training.fit.fit`) with
 :class:`SequenceTask`; the engine owns the run directory: ``config.yaml`` + ``run.json``,
@@ -22,19 +27,21 @@ import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable, ClassVar, Literal, Mapping
 
 import numpy as np
 import torch
 
 from affectseq.errors import ConfigError, InputError
 from affectseq.features.store import FeatureStore
+from affectseq.models.registry import arch_args
 from affectseq.models.temporal import TemporalConfig, TemporalModel
 from affectseq import metrics as M
 from affectseq.sequences.clips import ClipDataset
 from affectseq.sequences.dataset import WindowDataset, balanced_window_indices, collate_windows
 from affectseq.training import distributed as ddp
-from affectseq.modelfile.sequence import BEST_NAME, save_sequence_checkpoint
+from affectseq.modelfile.sequence import BEST_NAME
+from affectseq.models.factory import save_sequence_checkpoint
 from affectseq.training.fit import FitSettings, TrainState, fit
 from affectseq.training.scoring import frame_metrics
 from affectseq.training.sequence_data import make_sample_datasets
@@ -43,15 +50,48 @@ from affectseq.training.sequence_eval import predict_windows, window_loss, write
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class SequenceModelConfig:
-    """Temporal network architecture (defaults: the paper's GRU 100 -> 100 -> 50)."""
+    """The temporal network: a registered architecture and its own arguments (default: the paper's GRU 100-100-50).
 
-    cell: Literal["gru", "lstm"] = "gru"
-    hidden_sizes: tuple[int, ...] = (100, 100, 50)
-    bidirectional: bool = False
-    dropout: float = 0.0
+    YAML and overrides give the arguments flat beside ``arch`` (``model.arch=tcn model.channels=[32,32]``);
+    ``config.yaml`` records them complete under ``args``. ``cell`` is the older name of ``arch``
+    (``gru``/``lstm``). The architecture and its arguments are checked here, when the config is
+    built: an unknown name is a ``ConfigError`` listing the registered ones.
+    """
+
+    arch: str = "gru"
+    args: Mapping[str, Any] = field(default_factory=dict)
     mask_channel: bool = True
+
+    def __init__(self, arch: str | None = None, args: Mapping[str, Any] | None = None, mask_channel: bool = True,
+                 cell: str | None = None, **flat_args: Any):
+        if cell is not None and arch is not None and cell != arch:
+            raise ConfigError(f"model.cell={cell!r} and model.arch={arch!r} disagree (cell is the older name of arch)")
+        name = arch or cell or "gru"
+        if not isinstance(mask_channel, bool):
+            raise ConfigError(f"option model.mask_channel must be true or false, got {mask_channel!r}")
+        object.__setattr__(self, "arch", name)
+        object.__setattr__(self, "args", arch_args(name, {**dict(args or {}), **flat_args}))
+        object.__setattr__(self, "mask_channel", mask_channel)
+
+    @classmethod
+    def from_config(cls, values: Mapping[str, Any], prefix: str = "model.") -> "SequenceModelConfig":
+        """Built by :func:`affectseq.config.load_config` from the ``model`` mapping (flat arguments allowed)."""
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"option {prefix.rstrip('.')} must be a mapping")
+        values = dict(values)
+        if values.get("cell") is not None and "arch" not in values:
+            log.warning("option %scell is the older name of %sarch", prefix, prefix)
+        args = values.pop("args", None)
+        if args is not None and not isinstance(args, Mapping):
+            raise ConfigError(f"option {prefix}args must be a mapping")
+        return cls(**{k: values.pop(k) for k in ("arch", "mask_channel", "cell") if k in values},
+                   args=args, **values)
+
+    def temporal(self, mode: str) -> TemporalConfig:
+        """The :class:`TemporalConfig` of this network in ``mode``."""
+        return TemporalConfig(arch=self.arch, args=self.args, mode=mode, mask_channel=self.mask_channel)
 
 
 @dataclass(frozen=True)
@@ -119,13 +159,8 @@ def build_model(config: SequenceTrainConfig, input_dim: int, tasks: tuple[str, .
                 mode: str | None = None) -> TemporalModel:
     """The temporal model of ``config`` with one head per task (``mode``: the resolved sample mode)."""
     sizes = {"expr": n_classes, "va": 2, "au": 13}
-    m = config.model
-    mode = mode or config.mode
-    # A clip sample is read like a seq2one window: one output per sequence, after its last frame.
-    arch = TemporalConfig(cell=m.cell, hidden_sizes=tuple(m.hidden_sizes), bidirectional=m.bidirectional,
-                          dropout=m.dropout, mode="seq2seq" if mode == "seq2seq" else "seq2one",
-                          mask_channel=m.mask_channel)
-    return TemporalModel(input_dim, {t: sizes[t] for t in tasks}, arch)
+    # A clip sample: one output per sequence, read at its last step that holds a frame (TemporalModel "clip").
+    return TemporalModel(input_dim, {t: sizes[t] for t in tasks}, config.model.temporal(mode or config.mode))
 
 
 def make_datasets(store: FeatureStore, config: SequenceTrainConfig, tasks: tuple[str, ...]):

@@ -63,7 +63,7 @@ def predict_windows(
         loss, out = window_loss(model, batch, device, va_loss)
         total_loss += float(loss)
         n_batches += 1
-        if model.config.mode == "seq2one":
+        if model.config.mode != "seq2seq":  # seq2one windows and clip samples: one row each
             keep = np.ones(len(batch["video"]), dtype=bool)
             target = batch["target_frame_idx"].numpy()
             rows = {

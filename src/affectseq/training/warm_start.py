@@ -19,10 +19,10 @@ from affectseq.features.frame_model import FrameModel
 def warm_start(model: FrameModel, source: str) -> str:
     """Copy ``source``'s encoder and shared head rows into ``model`` in place; returns what was copied.
 
-    ``source`` is anything :func:`affectseq.features.checkpoint.load_frame_model`
+    ``source`` is anything :func:`affectseq.models.factory.load_frame_model`
     accepts (a ``.safetensors`` file or ``"default"``; a run folder's best checkpoint).
     """
-    from affectseq.features.checkpoint import load_frame_model
+    from affectseq.models.factory import load_frame_model
 
     donor = load_frame_model(source)
     contract = ("name", "input_size", "in_chans", "grayscale", "framing", "feature_dim")
