@@ -62,7 +62,7 @@ def test_two_gloo_ranks_train_frames_like_one_process_and_resume(tmp_path: Path,
 
     data = _write_fer_npz(tmp_path / "faces.npz")
     one, two, two_rank1 = (tmp_path / name for name in ("one", "two", "two_rank1"))
-    train_frames(data, _config(2), one)
+    train_frames(data, one, _config(2))
     ddp.launch(_train_rank, 2, str(data), [str(two), str(two_rank1)], 1, False, backend="gloo")
     shutil.copy(two / "checkpoint_last.pt", tmp_path / "after_epoch1.pt")
     ddp.launch(_train_rank, 2, str(data), [str(two), str(two_rank1)], 2, True, backend="gloo")
@@ -119,7 +119,7 @@ def test_frame_ddp_checks_batch_and_backend(tmp_path: Path) -> None:
     from affectseq.training.frames import train_frames
 
     def train(ctx: ddp.DistContext) -> None:
-        train_frames(tmp_path / "missing.npz", _config(1), tmp_path / "run", ctx=ctx)
+        train_frames(tmp_path / "missing.npz", tmp_path / "run", _config(1), ctx=ctx)
 
     with pytest.raises(ConfigError, match="divisible"):
         train(ddp.DistContext(rank=0, world_size=3, backend="gloo"))

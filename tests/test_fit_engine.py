@@ -36,7 +36,7 @@ def _columns(run_dir: Path) -> list[str]:
 
 def test_frame_and_sequence_histories_follow_one_column_rule(store, fer2013_path, tmp_path) -> None:
     train_sequence(store, tmp_path / "seq", load_config(SequenceTrainConfig, overrides=SEQUENCE), progress=False)
-    train_frames(fer2013_path, load_config(FrameTrainConfig, overrides=FRAMES), tmp_path / "frames", progress=False)
+    train_frames(fer2013_path, tmp_path / "frames", load_config(FrameTrainConfig, overrides=FRAMES), progress=False)
     for run, items, metrics in (("seq", "windows", ["val_expr_accuracy", "val_va_mean_ccc"]),
                                 ("frames", "images", ["val_expr_accuracy", "val_expr_macro_f1"])):
         columns = _columns(tmp_path / run)

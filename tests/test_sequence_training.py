@@ -132,14 +132,14 @@ def test_window_balancing_and_its_misuse(trend_store, tmp_path):
     from affectseq.errors import ConfigError
 
     seen = []
-    cfg = load_config(SequenceTrainConfig, overrides={**FAST, "epochs": 1, "window": 6, "balance": "expr_downsample",
+    cfg = load_config(SequenceTrainConfig, overrides={**FAST, "epochs": 1, "window": 6, "balance": "downsample",
                                                        "max_windows_per_epoch": None})
     result = train_sequence(trend_store, tmp_path / "bal", cfg, progress=False,
                             on_epoch_end=lambda epoch, row: seen.append(row))
     assert result.best_epoch == 1 and np.isfinite(seen[0]["train_loss"])
-    bad = load_config(SequenceTrainConfig, overrides={"mode": "seq2seq", "balance": "expr_downsample"})
+    bad = load_config(SequenceTrainConfig, overrides={"mode": "seq2seq", "balance": "downsample"})
     with pytest.raises(ConfigError, match="seq2seq"):
         train_sequence(trend_store, tmp_path / "bad", bad, progress=False)
-    wrong_task = load_config(SequenceTrainConfig, overrides={"task": "va", "balance": "expr_downsample"})
-    with pytest.raises(ConfigError, match="does not apply"):
+    wrong_task = load_config(SequenceTrainConfig, overrides={"task": "va", "balance": "oversample"})
+    with pytest.raises(ConfigError, match="VA balancing supports only downsample"):
         train_sequence(trend_store, tmp_path / "bad2", wrong_task, progress=False)

@@ -45,7 +45,7 @@ def test_time_clocked_run_ends_mid_epoch_with_the_lr_annealed(tmp_path, fer2013_
         "limit_train": 256, "limit_val": 64, "test_split": None, "threads": 1, "seed": 0,
         "schedule_clock": "time", "max_minutes": 20 / 60,  # 20 fake seconds; an epoch is 8 steps, ~10 s
     })
-    summary = train_frames(fer2013_path, config, tmp_path / "run")
+    summary = train_frames(fer2013_path, tmp_path / "run", config)
     with open(tmp_path / "run" / "history.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert "mid-epoch" in summary["stop_reason"]

@@ -36,7 +36,7 @@ def _history(run_dir) -> list[dict[str, str]]:
 def tiny_run(tmp_path_factory, fer2013_path):
     run_dir = tmp_path_factory.mktemp("frames") / "run"
     config = load_config(FrameTrainConfig, overrides=TINY)
-    summary = train_frames(fer2013_path, config, run_dir)
+    summary = train_frames(fer2013_path, run_dir, config)
     return run_dir, config, summary
 
 
@@ -86,16 +86,16 @@ def test_training_learns_its_train_subset(tiny_run, fer2013_path) -> None:
 def test_interrupted_run_resumes_to_the_same_metrics(tiny_run, tmp_path, fer2013_path) -> None:
     """Stopped after epoch 1 and resumed, a run ends exactly like the uninterrupted one (same seed, CPU)."""
     run_dir, config, _ = tiny_run
-    def interrupt(state, row) -> None:
-        if state.epoch == 1:
+    def interrupt(epoch, row) -> None:
+        if epoch == 1:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train_frames(fer2013_path, config, tmp_path / "a", on_epoch_end=interrupt)
+        train_frames(fer2013_path, tmp_path / "a", config, on_epoch_end=interrupt)
     assert len(_history(tmp_path / "a")) == 1
     with pytest.raises(InputError, match="--resume"):
-        train_frames(fer2013_path, config, tmp_path / "a")
-    train_frames(fer2013_path, config, tmp_path / "a", resume=True)
+        train_frames(fer2013_path, tmp_path / "a", config)
+    train_frames(fer2013_path, tmp_path / "a", config, resume=True)
     resumed, reference = _history(tmp_path / "a"), _history(run_dir)
     assert [r["epoch"] for r in resumed] == ["1", "2", "3"]
     for a, b in zip(resumed, reference):

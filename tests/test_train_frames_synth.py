@@ -27,7 +27,7 @@ def synth_root(tmp_path_factory):
 @pytest.mark.parametrize("task, heads", [("va", ("va",)), ("multi", ("expr", "va", "au"))])
 def test_abaw_frame_training_writes_contract_outputs(synth_root, tmp_path, task, heads) -> None:
     config = load_config(FrameTrainConfig, overrides={**SMALL, "task": task})
-    summary = train_frames(synth_root, config, tmp_path / "run")
+    summary = train_frames(synth_root, tmp_path / "run", config)
     assert summary["epochs_completed"] == 1
     model = load_frame_model(tmp_path / "run")
     assert model.tasks == heads and model.spec.framing == "abaw112"

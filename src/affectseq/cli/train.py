@@ -71,7 +71,7 @@ def _train_frames(args: argparse.Namespace) -> int:
     data, face_stage = crops_for_training(args.data, layout=args.layout, layout_options=layout_options(args))
     if face_stage:
         print(face_stage)
-    summary = train_frames(data, config, run_dir, resume=args.resume, command=command,
+    summary = train_frames(data, run_dir, config, resume=args.resume, command=command,
                            allow_config_change=args.allow_config_change)
     test = summary.get("test_metrics") or {}
     print(f"{run_dir}: {summary['stop_reason']}; best epoch {summary['best_epoch']}"

@@ -76,7 +76,7 @@ def train_cnn(data: Path, config: StudyConfig, task: str, variant: str, splits: 
         return best
     cfg = frame_config(config, task, variant, *splits)
     resume = (run_dir / "checkpoint_last.pt").exists()
-    train_frames(data, cfg, run_dir, resume=resume, command=f"affectseq experiment paper ({task}, {variant})")
+    train_frames(data, run_dir, cfg, resume=resume, command=f"affectseq experiment paper ({task}, {variant})")
     if not best.is_file():
         raise InputError(run_dir, "frame training ended without a best checkpoint")
     return best

@@ -45,7 +45,7 @@ class StudyConfig:
 
 # The paper's setting: its CNN and GRU 100-100-50 on 100-frame sequence-to-one windows.
 PAPER_PRESET: dict[str, Any] = {
-    "frame": {"encoder": {"name": "paper_cnn"}, "epochs": 20, "batch_size": 64, "early_stopping_patience": 5,
+    "frame": {"encoder": {"name": "paper_cnn"}, "epochs": 20, "batch_size": 64, "patience": 5,
               "test_split": None},
     "sequence": {"mode": "seq2one", "window": 100, "epochs": 20, "patience": 5},
 }
@@ -56,7 +56,7 @@ QUICK_PRESET: dict[str, Any] = {
     "frame": {"encoder": {"name": "test_resnet", "input_size": 64, "grayscale": True}, "epochs": 4,
               "augment": {"enabled": False},
               "batch_size": 32, "eval_batch_size": 128, "lr": 3e-3, "warmup_epochs": 0.5,
-              "early_stopping_patience": 0, "num_workers": 0, "test_split": None, "limit_train": 1500,
+              "patience": 0, "num_workers": 0, "test_split": None, "limit_train": 1500,
               "balance_target": 120, "threads": 1},
     "sequence": {"mode": "seq2one", "window": 16, "epochs": 6, "batch_size": 32, "lr": 2e-3, "patience": 3,
                  "model": {"hidden_sizes": [32, 32], "dropout": 0.2}, "max_windows_per_epoch": 2000},

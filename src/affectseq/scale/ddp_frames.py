@@ -27,10 +27,9 @@ A last partial global batch of an epoch is dropped when W > 1.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from affectseq.training import distributed as ddp
-from affectseq.training.frames import FrameTrainConfig, train_frames
+from affectseq.training.frames import FrameTrainConfig, TrainResult, train_frames
 
 
 def train_frames_distributed(
@@ -41,7 +40,7 @@ def train_frames_distributed(
     resume: bool = False,
     command: str | None = None,
     allow_config_change: bool = False,
-) -> dict[str, Any]:
+) -> TrainResult:
     """Train a frame model with data parallelism over the ranks of ``ctx``; the summary on every rank.
 
     Every rank calls this with the same arguments (``ctx`` defaults to the current
@@ -49,5 +48,5 @@ def train_frames_distributed(
     :func:`affectseq.training.distributed.init_distributed`)
     or :func:`affectseq.training.distributed.launch`. ``allow_config_change``: as in :func:`train_frames`.
     """
-    return train_frames(data, config, run_dir, resume=resume, command=command, ctx=ctx or ddp.current_context(),
+    return train_frames(data, run_dir, config, resume=resume, command=command, ctx=ctx or ddp.current_context(),
                         allow_config_change=allow_config_change)

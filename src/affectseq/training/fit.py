@@ -38,7 +38,7 @@ from typing import Any, Callable, Iterable, Protocol
 import numpy as np
 import torch
 
-from affectseq.config import config_to_dict
+from affectseq.config import config_to_dict, load_config
 from affectseq.errors import ConfigError, InputError
 from affectseq.training import distributed as ddp
 from affectseq.training.checkpoints import load_resume_checkpoint, save_resume_checkpoint
@@ -92,6 +92,53 @@ class FitResult:
 
     state: TrainState
     summary: dict[str, Any]
+
+
+@dataclass
+class TrainResult:
+    """What a training run achieved: the one result type of ``train_frames`` and ``train_sequence``.
+
+    ``summary`` is ``train_summary.json`` (frame runs add ``test_metrics`` when there is a test split).
+    ``result["key"]`` / ``result.get("key")`` read the summary, as code written when ``train_frames``
+    returned that dict still does.
+    """
+
+    run_dir: Path
+    best_epoch: int
+    best_score: float
+    history: list[dict[str, float]]
+    summary: dict[str, Any]
+
+    @classmethod
+    def of(cls, result: FitResult, run_dir: str | Path) -> "TrainResult":
+        state = result.state
+        return cls(Path(run_dir), state.best_epoch, state.best_score, state.history, dict(result.summary or {}))
+
+    def __getitem__(self, key: str) -> Any:
+        return self.summary[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.summary
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.summary.get(key, default)
+
+
+def epoch_callback(on_epoch_end: Callable[[int, dict[str, float]], None] | None
+                   ) -> Callable[[TrainState, dict[str, float]], None] | None:
+    """A training entry point's ``on_epoch_end(epoch, row)`` as :func:`fit`'s ``(state, row)`` callback."""
+    if on_epoch_end is None:
+        return None
+    return lambda state, row: on_epoch_end(state.epoch, row)
+
+
+def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
+    """The seed every per-epoch draw of a run takes (1-based ``epoch``): shuffling, augmentation, dropout.
+
+    The one formula of both training tasks, so a resumed run redraws exactly what an uninterrupted one drew;
+    ranks other than 0 draw their own dropout masks.
+    """
+    return seed * 1000 + (epoch - 1) + 7919 * rank
 
 
 class FitTask(Protocol):
@@ -171,7 +218,8 @@ def _fit(task: FitTask, run_dir: Path, ctx: ddp.DistContext, resume: bool, allow
     saved = ddp.broadcast_object(load_resume_checkpoint(last)  # weights_only: a file never runs code
                                  if ctx.is_main and resume and last.exists() else None, ctx)
     if saved is not None:
-        check_resume_config(saved.get("config"), config_to_dict(task.config), allow_config_change, last)
+        check_resume_config(in_current_form(saved.get("config"), type(task.config)), config_to_dict(task.config),
+                            allow_config_change, last)
         plain.load_state_dict(saved["model"])
     else:
         task.init_fresh(plain)  # a fresh run only: a resumed one must not depend on e.g. a donor model
@@ -341,6 +389,23 @@ def check_resume_config(saved: dict[str, Any] | None, current: dict[str, Any], a
     if changed:
         raise ConfigError(f"{path}: the run was started with a different configuration ({', '.join(changed)}); "
                           "resume with the same options, allow the change explicitly, or use a new run directory")
+
+
+def in_current_form(saved: dict[str, Any] | None, config_type: type) -> dict[str, Any] | None:
+    """A resume checkpoint's config as this affectseq spells it (renamed options, ``model.cell`` -> ``model.arch``
+    with complete ``args``), so a run started before a rename compares equal; as saved when it no longer loads.
+
+    Only the options the checkpoint recorded (or their new names) are kept: others are not compared.
+    """
+    if saved is None:
+        return None
+    try:
+        current = config_to_dict(load_config(config_type, overrides=saved))
+    except ConfigError:
+        return saved
+    renamed = getattr(config_type, "RENAMED", {})
+    recorded = set(saved) | {new for old, new in renamed.items() if old in saved}
+    return {k: v for k, v in current.items() if k in recorded}
 
 
 def restore_state(saved: dict[str, Any]) -> TrainState:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 from affectseq.training.augment import AugmentConfig
 
@@ -29,7 +29,15 @@ class EncoderOptions:
 
 @dataclass(frozen=True)
 class FrameTrainConfig:
-    """Every setting of a frame-training run (YAML + ``key=value`` overrides)."""
+    """Every setting of a frame-training run (YAML + ``key=value`` overrides).
+
+    The options both trainings have carry the same names and meanings as
+    :class:`~affectseq.training.sequence.SequenceTrainConfig`'s (``patience``, ``balance``, ``select_metric``,
+    ``max_minutes``, ``device``, ``threads``, ``seed``...). ``early_stopping_patience`` is the older name of
+    ``patience`` (still read, with a deprecation warning).
+    """
+
+    RENAMED: ClassVar[dict[str, str]] = {"early_stopping_patience": "patience"}
 
     task: Literal["expr", "va", "multi"] = "expr"
     encoder: EncoderOptions = field(default_factory=EncoderOptions)
@@ -53,13 +61,15 @@ class FrameTrainConfig:
     # EXPR-head rows of classes both models share, initialise this one (same encoder and input size).
     init_from: str | None = None
     va_loss: Literal["ccc", "mse"] = "ccc"
+    # The one balancing vocabulary of both trainings: downsample/oversample the training frames by their EXPR
+    # class (VA: the paper's 2-D histogram downsampling), or weight the EXPR loss by inverse class frequency.
     balance: Literal["none", "downsample", "oversample", "class_weight"] = "none"
     balance_target: int | None = None  # per-class cap (downsample) / goal (oversample); None: minority / majority
     # Logit-adjusted EXPR loss (Menon et al. 2021): tau * log(training class prior) added to the logits in the
     # loss only, so the trained model's plain argmax is balanced; 0 disables.
     logit_adjust_tau: float = 0.0
     select_metric: str = "auto"  # a validation metric (history.csv name, val_ optional), or auto: mean ABAW score
-    early_stopping_patience: int = 5  # epochs without a better selection score; 0 disables (was 10, see fit)
+    patience: int = 5  # epochs without a better selection score before stopping; 0: never (was 10, see fit)
     max_minutes: float | None = None  # wall-time budget over all resumes
     train_split: str = "train"
     val_split: str | None = "auto"

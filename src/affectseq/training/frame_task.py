@@ -24,7 +24,7 @@ from affectseq.features.encoders import create_encoder
 from affectseq.features.frame_model import FrameModel
 from affectseq.training import distributed as ddp
 from affectseq.training.augment import build_augment
-from affectseq.training.fit import BEST, FitSettings, TrainState
+from affectseq.training.fit import BEST, FitSettings, TrainState, epoch_seed
 from affectseq.training.frame_config import FrameTrainConfig, lr_factor
 from affectseq.training.frame_data import FrameData, FrameDataset, collate_batch, resolve_frame_data, tasks_in
 from affectseq.training.scoring import batch_loss, frame_metrics, make_eval_loader, predict_frames, write_predictions
@@ -38,11 +38,11 @@ def epoch_sampling(seed: int, epoch: int, n_items: int) -> tuple[torch.Generator
     """An epoch's global sample order and the generator its augmentations then draw from.
 
     Drawn exactly as the single-process loop's shuffled ``DataLoader`` draws them from
-    ``Generator(seed * 1000 + epoch)`` -- one int64 (its worker base seed), then
+    ``Generator(epoch_seed(seed, epoch + 1))`` (``epoch`` 0-based here) -- one int64 (its worker base seed), then
     ``randperm(n_items)`` -- so DDP ranks, which shard this order batch by batch, train
     on the same global batches with the same augmentations as one process.
     """
-    generator = torch.Generator().manual_seed(seed * 1000 + epoch)
+    generator = torch.Generator().manual_seed(epoch_seed(seed, epoch + 1))
     torch.empty((), dtype=torch.int64).random_(generator=generator)
     order = torch.randperm(n_items, generator=generator).numpy()
     return generator, order
@@ -89,7 +89,7 @@ class FrameTask:
         self.command = command
         c = config
         self.settings = FitSettings(epochs=c.epochs, seed=c.seed, batch_size=c.batch_size,
-                                    patience=c.early_stopping_patience, select_metric=c.select_metric,
+                                    patience=c.patience, select_metric=c.select_metric,
                                     max_minutes=c.max_minutes, schedule_clock=c.schedule_clock, device=c.device,
                                     threads=c.threads)
 
@@ -177,7 +177,7 @@ class FrameTask:
     def batches(self, epoch: int, ctx: ddp.DistContext) -> Iterator[tuple[torch.Tensor, ...]]:
         generator, loader = self._epoch_loader(epoch - 1, ctx)
         # Dropout of this epoch, reproducible on resume; ranks other than 0 draw their own masks.
-        torch.manual_seed(self.config.seed * 1000 + epoch - 1 + 7919 * ctx.rank)
+        torch.manual_seed(epoch_seed(self.config.seed, epoch, ctx.rank))
         return self._prepared(loader, generator, ctx)
 
     def _prepared(self, loader: Any, generator: torch.Generator, ctx: ddp.DistContext
@@ -197,7 +197,7 @@ class FrameTask:
         c, train_ds = self.config, self.train_ds
         common: dict[str, Any] = dict(num_workers=c.num_workers, worker_init_fn=_worker_init, collate_fn=collate_batch)
         if not ctx.enabled:
-            generator = torch.Generator().manual_seed(c.seed * 1000 + epoch)
+            generator = torch.Generator().manual_seed(epoch_seed(c.seed, epoch + 1))
             return generator, torch.utils.data.DataLoader(
                 train_ds, batch_size=c.batch_size, shuffle=True, drop_last=len(train_ds) > c.batch_size,
                 generator=generator, **common)

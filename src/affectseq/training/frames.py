@@ -1,4 +1,4 @@
-"""Frame-level training (stage 1): ``train_frames(data, config, run_dir)``.
+"""Frame-level training (stage 1): ``train_frames(data, run_dir, config)``.
 
 EXPR, VA and multi-task training of a :class:`FrameModel` on any FrameSet, by the one
 training engine (:func:`affectseq.training.fit.fit`, which owns the run-directory contract:
@@ -20,10 +20,11 @@ a plain batch-mean loss and no BatchNorm it takes the same steps as one process
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Callable
 
-from affectseq.training.fit import TrainState, fit
+from affectseq.training.fit import TrainResult, epoch_callback, fit
 from affectseq.training.frame_config import EncoderOptions, FrameTrainConfig, lr_factor
 from affectseq.training.frame_task import FrameTask
 
@@ -31,21 +32,32 @@ if TYPE_CHECKING:
     from affectseq.training.distributed import DistContext
 
 
-def train_frames(data: str | Path, config: FrameTrainConfig, run_dir: str | Path, resume: bool = False,
-                 command: str | None = None, ctx: DistContext | None = None, allow_config_change: bool = False,
-                 progress: bool | None = None,
-                 on_epoch_end: Callable[[TrainState, dict[str, float]], None] | None = None) -> dict[str, Any]:
-    """Train a frame model; returns the summary also written to ``run_dir/train_summary.json``.
+def train_frames(data: str | Path, run_dir: str | Path | FrameTrainConfig,
+                 config: FrameTrainConfig | str | Path = FrameTrainConfig(), *, resume: bool = False,
+                 progress: bool | None = None, on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+                 command: str | None = None, ctx: DistContext | None = None,
+                 allow_config_change: bool = False) -> TrainResult:
+    """Train a frame model; the result's ``summary`` is also written to ``run_dir/train_summary.json``.
 
-    A thin wrapper: :func:`affectseq.training.fit.fit` of a :class:`~affectseq.training.frame_task.FrameTask`.
-    ``ctx``: run as one rank of a DDP job; ``None``: one process. ``resume`` continues the run in
-    ``run_dir`` (refused if its configuration changed, beyond more epochs or time, unless
-    ``allow_config_change``). ``on_epoch_end(state, history_row)`` runs on rank 0 after each epoch.
+    The training surface both tasks share (:func:`affectseq.training.sequence.train_sequence` alike):
+    ``(data, run_dir, config, *, resume, progress, on_epoch_end, command, ctx, allow_config_change)``
+    -> :class:`~affectseq.training.fit.TrainResult`. The older order ``(data, config, run_dir)`` is still
+    accepted (with a deprecation warning). A thin wrapper: :func:`affectseq.training.fit.fit` of a
+    :class:`~affectseq.training.frame_task.FrameTask`. ``ctx``: run as one rank of a DDP job; ``None``:
+    one process. ``resume`` continues the run in ``run_dir`` (refused if its configuration changed,
+    beyond more epochs or time, unless ``allow_config_change``). ``on_epoch_end(epoch, history_row)``
+    runs on rank 0 after each epoch.
     """
+    if isinstance(run_dir, FrameTrainConfig):  # the order before both trainings shared one surface
+        warnings.warn("train_frames(data, config, run_dir) is deprecated; call train_frames(data, run_dir, config)",
+                      DeprecationWarning, stacklevel=2)
+        run_dir, config = config, run_dir
+    if not isinstance(config, FrameTrainConfig):
+        raise TypeError(f"config must be a FrameTrainConfig, got {type(config).__name__}")
     result = fit(FrameTask(data, config, command), run_dir, ctx, resume=resume,
                  allow_config_change=allow_config_change, command=command, progress=progress,
-                 on_epoch_end=on_epoch_end)
-    return result.summary
+                 on_epoch_end=epoch_callback(on_epoch_end))
+    return TrainResult.of(result, run_dir)
 
 
-__all__ = ["EncoderOptions", "FrameTrainConfig", "lr_factor", "train_frames"]
+__all__ = ["EncoderOptions", "FrameTrainConfig", "TrainResult", "lr_factor", "train_frames"]

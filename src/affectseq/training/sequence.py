@@ -42,7 +42,7 @@ from affectseq.sequences.dataset import WindowDataset, balanced_window_indices, 
 from affectseq.training import distributed as ddp
 from affectseq.modelfile.sequence import BEST_NAME
 from affectseq.models.factory import save_sequence_checkpoint
-from affectseq.training.fit import FitSettings, TrainState, fit
+from affectseq.training.fit import FitSettings, TrainResult, TrainState, epoch_callback, epoch_seed, fit
 from affectseq.training.scoring import frame_metrics
 from affectseq.training.sequence_data import make_sample_datasets
 from affectseq.training.sequence_eval import predict_windows, window_loss, write_sequence_predictions
@@ -117,8 +117,13 @@ class SequenceTrainConfig:
     select_metric: str = "auto"  # a validation metric (history.csv name, val_ optional), or auto: mean ABAW score
     max_minutes: float | None = None  # wall-clock budget over all resumes (stops before an epoch would overrun)
     va_loss: Literal["ccc", "mse"] = "ccc"
-    balance: Literal["none", "expr_downsample", "expr_oversample", "va_downsample"] = "none"  # window-level
-    class_weighted: bool = False  # expr loss weighted by inverse class frequency of the training frames
+    # As frame training's: downsample/oversample seq2one windows by their target (EXPR class; VA: the paper's
+    # 2-D histogram, downsample only), or class_weight: the EXPR loss weighted by inverse class frequency.
+    # Older names: expr_downsample/va_downsample -> downsample, expr_oversample -> oversample, and
+    # class_weighted: true -> class_weight (read with a deprecation warning).
+    balance: Literal["none", "downsample", "oversample", "class_weight",
+                     "expr_downsample", "expr_oversample", "va_downsample"] = "none"
+    class_weighted: bool = False  # deprecated: balance=class_weight
     max_windows_per_epoch: int | None = None  # a fresh random subset each epoch (Aff-Wild2 has ~3M windows)
     max_val_windows: int | None = None  # a fixed evenly spaced subset for validation
     train_split: str = "train"
@@ -133,16 +138,23 @@ class SequenceTrainConfig:
     def __post_init__(self) -> None:
         if self.window < 1 or self.epochs < 1 or self.batch_size < 1 or self.clip_frames < 1:
             raise ValueError("window, clip_frames, epochs and batch_size must be >= 1")
+        balance = self.balance
+        if balance in _OLD_BALANCE_NAMES:
+            balance = _OLD_BALANCE_NAMES[balance]
+            log.warning("balance=%s is deprecated; it is now balance=%s (frame training's name)", self.balance,
+                        balance)
+        if self.class_weighted:
+            if balance not in ("none", "class_weight"):
+                raise ValueError(f"class_weighted (deprecated: balance=class_weight) and balance={balance} "
+                                 "cannot both be set")
+            log.warning("class_weighted=true is deprecated; it is now balance=class_weight")
+            balance = "class_weight"
+        object.__setattr__(self, "balance", balance)
+        object.__setattr__(self, "class_weighted", False)
 
 
-@dataclass
-class SequenceRunResult:
-    """What a finished (or early-stopped) run achieved."""
-
-    run_dir: Path
-    best_epoch: int
-    best_score: float
-    history: list[dict[str, float]]
+_OLD_BALANCE_NAMES = {"expr_downsample": "downsample", "expr_oversample": "oversample", "va_downsample": "downsample"}
+SequenceRunResult = TrainResult  # the name before both trainings returned one type
 
 
 def resolve_tasks(store: FeatureStore, task: str) -> tuple[str, ...]:
@@ -201,13 +213,17 @@ def _validation_windows(val_ds: WindowDataset, config: SequenceTrainConfig) -> A
 
 def _training_pool(train_ds: WindowDataset, config: SequenceTrainConfig, tasks: tuple[str, ...]) -> np.ndarray:
     """The training windows an epoch's order is drawn from: all, or a balanced seeded selection (seq2one)."""
-    if config.balance == "none":
+    if config.balance in ("none", "class_weight"):
         return np.arange(len(train_ds))
     if isinstance(train_ds, WindowDataset) and train_ds.spec.mode != "seq2one":
         raise ConfigError(f"balance={config.balance} balances seq2one windows or clips by their target; "
-                          "seq2seq windows have no single target (use class_weighted=true)")
+                          "seq2seq windows have no single target (use balance=class_weight)")
+    task = tasks[0]
+    if task == "va" and config.balance != "downsample":
+        raise ConfigError("VA balancing supports only downsample (the paper's method)")
+    method = f"{task}_{config.balance}"
     try:
-        return balanced_window_indices(train_ds, tasks[0], config.balance, random_state=config.seed)
+        return balanced_window_indices(train_ds, task, method, random_state=config.seed)
     except ValueError as err:
         raise ConfigError(f"balance={config.balance}: {err}") from None
 
@@ -257,7 +273,7 @@ class SequenceTask:
         c, store = self.config, self.store
         self.device = device
         self.class_weights = (_expr_class_weights(store, self.train_ds, self.n_classes).to(device)
-                              if c.class_weighted and "expr" in self.tasks else None)
+                              if c.balance == "class_weight" and "expr" in self.tasks else None)
         self.frame_ckpt = store.frame_model_file()  # the store's own copy: the frame run folder may be gone
         self.info = {"mode": self.plan.mode, "window": self.plan.length, "tasks": list(self.tasks),
                      "expr_classes": list(store.expr_classes) if "expr" in self.tasks else [],
@@ -277,7 +293,7 @@ class SequenceTask:
     def batches(self, epoch: int, ctx: ddp.DistContext) -> torch.utils.data.DataLoader:
         self.sampler.set_epoch(epoch)
         # Dropout of this epoch, reproducible on resume; ranks other than 0 draw their own masks.
-        torch.manual_seed(self.config.seed * 100_003 + epoch + 7919 * ctx.rank)
+        torch.manual_seed(epoch_seed(self.config.seed, epoch, ctx.rank))
         return torch.utils.data.DataLoader(self.train_ds, batch_size=self.sampler.batch_size, sampler=self.sampler,
                                            collate_fn=collate_windows, num_workers=self.config.num_workers)
 
@@ -315,25 +331,26 @@ def train_sequence(
     store_path: str | Path,
     run_dir: str | Path,
     config: SequenceTrainConfig = SequenceTrainConfig(),
+    *,
     resume: bool = False,
     progress: bool | None = None,
     on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
     command: str | None = None,
     ctx: ddp.DistContext | None = None,
     allow_config_change: bool = False,
-) -> SequenceRunResult:
+) -> TrainResult:
     """Train a temporal model on a feature store; see the module docstring for the run directory.
 
-    A thin wrapper: :func:`affectseq.training.fit.fit` of a :class:`SequenceTask`. ``ctx`` runs
-    this as one rank of a DDP job (every rank calls it alike; ``config.batch_size`` is the global
-    batch); ``None``: one process. ``resume`` continues the run in ``run_dir`` (refused if its
-    configuration changed, beyond more epochs or time, unless ``allow_config_change``).
-    ``on_epoch_end(epoch, history_row)`` runs on rank 0 after each epoch.
+    The training surface both tasks share (:func:`affectseq.training.frames.train_frames` alike):
+    ``(data, run_dir, config, *, resume, progress, on_epoch_end, command, ctx, allow_config_change)``
+    -> :class:`~affectseq.training.fit.TrainResult`. A thin wrapper: :func:`affectseq.training.fit.fit`
+    of a :class:`SequenceTask`. ``ctx`` runs this as one rank of a DDP job (every rank calls it alike;
+    ``config.batch_size`` is the global batch); ``None``: one process. ``resume`` continues the run in
+    ``run_dir`` (refused if its configuration changed, beyond more epochs or time, unless
+    ``allow_config_change``). ``on_epoch_end(epoch, history_row)`` runs on rank 0 after each epoch.
     """
     run_dir = Path(run_dir)
-    callback = None if on_epoch_end is None else (lambda state, row: on_epoch_end(state.epoch, row))
     result = fit(SequenceTask(store_path, run_dir, config), run_dir, ctx, resume=resume,
                  allow_config_change=allow_config_change, command=command, progress=progress,
-                 on_epoch_end=callback)
-    state = result.state
-    return SequenceRunResult(run_dir, state.best_epoch, state.best_score, state.history)
+                 on_epoch_end=epoch_callback(on_epoch_end))
+    return TrainResult.of(result, run_dir)
