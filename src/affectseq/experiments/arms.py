@@ -6,6 +6,7 @@ An arm is a (task, variant) pair, e.g. ("expr", "balanced"). Its folder holds::
     features/             feature store made with cnn/checkpoint_best.safetensors
     features_shuffled/    the store shuffled in time (negative control only)
     rnn/, rnn_shuffled/   sequence-training runs on those stores
+    temporal_<arch>/      the same store, another temporal architecture (``compare_archs``)
 
 Every step skips work that a previous (possibly interrupted) study finished and
 resumes interrupted trainings, so a study can be rerun into the same folder, and
@@ -45,6 +46,10 @@ class ArmPaths:
     def rnn(self, shuffled: bool = False) -> Path:
         return self.root / ("rnn_shuffled" if shuffled else "rnn")
 
+    def temporal(self, arch: str) -> Path:
+        """The run of an extra architecture compared on the arm's store (``compare_archs``)."""
+        return self.root / f"temporal_{arch}"
+
 
 def frame_config(config: StudyConfig, task: str, variant: str, train_split: str, val_split: str):
     """The frame-training config of an arm: the study's ``frame`` settings with the arm's task and balancing."""
@@ -58,10 +63,18 @@ def frame_config(config: StudyConfig, task: str, variant: str, train_split: str,
                                val_split=val_split, test_split=None, seed=config.seed)
 
 
-def sequence_config(config: StudyConfig, task: str, train_split: str, val_split: str):
-    """The sequence-training config of an arm (the RNN itself is trained on unbalanced windows, as in the paper)."""
+def sequence_config(config: StudyConfig, task: str, train_split: str, val_split: str, arch: str | None = None):
+    """The sequence-training config of an arm (the RNN itself is trained on unbalanced windows, as in the paper).
+
+    ``arch``: one of ``compare_archs`` instead of ``sequence.model`` (its defaults + ``arch_args[arch]``).
+    """
+    from affectseq.training.sequence import SequenceModelConfig
+
+    extra: dict[str, Any] = {}
+    if arch is not None:
+        extra["model"] = SequenceModelConfig(arch=arch, args=config.arch_args.get(arch) or {})
     return dataclasses.replace(config.sequence, task=task, train_split=train_split, val_split=val_split,
-                               seed=config.seed)
+                               seed=config.seed, **extra)
 
 
 def train_cnn(data: Path, config: StudyConfig, task: str, variant: str, splits: tuple[str, str],
@@ -136,13 +149,17 @@ def _pick_splits(names: list[str] | tuple[str, ...], where: Path) -> tuple[str, 
     return train, val
 
 
-def train_rnn(config: StudyConfig, task: str, store: Path, run_dir: Path) -> Path:
-    """Train (or resume; a finished run returns at once) the arm's RNN on ``store``; returns the run dir."""
+def train_rnn(config: StudyConfig, task: str, store: Path, run_dir: Path, arch: str | None = None) -> Path:
+    """Train (or resume; a finished run returns at once) the arm's RNN on ``store``; returns the run dir.
+
+    ``arch``: train that architecture of ``compare_archs`` instead of ``sequence.model``.
+    """
     from affectseq.training.sequence import train_sequence
 
-    cfg = sequence_config(config, task, *store_splits(store, task))
+    cfg = sequence_config(config, task, *store_splits(store, task), arch=arch)
     resume = (run_dir / "checkpoint_last.pt").exists()
-    train_sequence(store, run_dir, cfg, resume=resume, command=f"affectseq experiment paper ({task}, rnn)")
+    train_sequence(store, run_dir, cfg, resume=resume,
+                   command=f"affectseq experiment paper ({task}, {arch or 'rnn'})")
     if not (run_dir / "val_predictions.npz").is_file():
         raise InputError(run_dir, "sequence training ended without validation predictions")
     return run_dir

@@ -101,6 +101,9 @@ def run_task(data: Path, out: Path, config: StudyConfig, task: str) -> dict[str,
         store = arms.extract_store(data, checkpoint, task, config, paths)
         rnn_dir = arms.train_rnn(config, task, store, paths.rnn())
         rnn_rows[row_name("CNN+RNN", variant)] = load_predictions(rnn_dir / PREDICTIONS_FILE)
+        for arch in config.compare_archs:  # other temporal models on the very same store
+            arch_dir = arms.train_rnn(config, task, store, paths.temporal(arch), arch=arch)
+            rnn_rows[row_name(f"CNN+{arch.upper()}", variant)] = load_predictions(arch_dir / PREDICTIONS_FILE)
         if config.shuffle_time:
             shuffled = arms.shuffled_store(config, paths)
             shuffled_dir = arms.train_rnn(config, task, shuffled, paths.rnn(shuffled=True))
@@ -160,7 +163,7 @@ def _run_study(data: str | Path | None, out: Path, config: StudyConfig, quick: b
         if task == "expr":
             recall = minority_recall(aligned, next(iter(aligned.rows.values())).num_classes)
             table["minority_recall"] = table["row"].map(recall)
-        table.insert(1, "model", ["CNN+RNN" if "RNN" in r else "CNN" for r in table["row"]])
+        table.insert(1, "model", [r.split(" (")[0].replace(" time-shuffled", "") for r in table["row"]])
         table.insert(2, "balanced", ["balanced" in r and "unbalanced" not in r for r in table["row"]])
         table.insert(3, "time_shuffled", ["shuffled" in r for r in table["row"]])
         tables[task] = table

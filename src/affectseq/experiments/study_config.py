@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal, Sequence
 
 from affectseq.config import load_config, merge_mappings, parse_overrides, read_yaml_mapping
+from affectseq.errors import ConfigError
 from affectseq.training.frames import FrameTrainConfig
 from affectseq.training.sequence import SequenceTrainConfig
 
@@ -37,6 +38,20 @@ class StudyConfig:
     frame: FrameTrainConfig = field(default_factory=FrameTrainConfig)
     sequence: SequenceTrainConfig = field(default_factory=SequenceTrainConfig)
     synth: dict[str, Any] = field(default_factory=dict)  # --quick without --data: SynthConfig overrides
+    # Extra rows comparing temporal architectures on the same feature stores: one "CNN+<ARCH>" row per name and
+    # variant (e.g. [tcn, transformer]), each arch with its defaults + arch_args[name] (the sequence.* settings
+    # other than sequence.model apply to all of them).
+    compare_archs: tuple[str, ...] = ()
+    arch_args: dict[str, Any] = field(default_factory=dict)  # {arch: {argument: value}}
+
+    def __post_init__(self) -> None:
+        from affectseq.models.registry import arch_args
+
+        unknown = sorted(set(self.arch_args) - set(self.compare_archs))
+        if unknown:
+            raise ConfigError(f"arch_args names {unknown}, which are not in compare_archs")
+        for name in self.compare_archs:  # checked before anything trains: a typo fails at once
+            arch_args(name, self.arch_args.get(name) or {}, prefix=f"arch_args.{name}.")
 
     @property
     def tasks(self) -> tuple[str, ...]:
