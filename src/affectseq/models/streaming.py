@@ -7,8 +7,9 @@ Two policies:
   (a seq2one model trained on 100-frame windows is never asked about frame 1,000
   of an unbroken state). Cost: W recurrent steps per frame, still far cheaper
   than the frame CNN for the paper's sizes.
-* ``"stateful"`` (unidirectional models): carry the hidden state with
-  :meth:`TemporalModel.step`; O(1) per frame, for models trained on long windows.
+* ``"stateful"`` (causal models): carry the state with :meth:`TemporalModel.step`; O(1) per
+  frame for recurrent models (a TCN re-runs its receptive field, a causal transformer every
+  frame seen so far), for models trained on long windows.
 
 For a seq2one model the prediction after pushing frame ``t`` is its estimate for
 frame ``t + 1`` (the paper's setup); callers that want "now" use it as such.
