@@ -108,7 +108,7 @@ def test_train_sequence_defaults_to_one_label_per_clip_on_a_clip_store(clip_run)
     assert "val_expr_uar" in summary["val_metrics"]  # clips are selected on UAR
     bundle = load_sequence_bundle(clip_run)
     assert bundle.mode == "clip" and bundle.window == 16 and bundle.expr_classes == CLASSES
-    assert bundle.temporal_model.config.mode == "seq2one"
+    assert bundle.temporal_model.config.mode == "clip"  # heads on the last step holding a frame
 
 
 def test_evaluate_reports_uar_and_war_over_clips(clip_run, tmp_path):
