@@ -62,7 +62,7 @@ def test_the_header_temperature_reaches_both_backends(tmp_path: Path, monkeypatc
     pytest.importorskip("onnxruntime")
     import torch
 
-    from affectseq.features.checkpoint import load_frame_model, save_frame_model
+    from affectseq.models.factory import load_frame_model, save_frame_model
     from affectseq.features.heads import head_outputs
     from affectseq.features.preprocess import preprocess_faces
     from affectseq.predict.frame_stage import VIDEO_FACE_FRAMING
