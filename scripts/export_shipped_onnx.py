@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from affectseq.faces.mtcnn_onnx import export_mtcnn_onnx
     from affectseq.features.shipped import default_model_path
-    from affectseq.modelfile.frame import load_frame_model
+    from affectseq.models.factory import load_frame_model
     from affectseq.predict.onnx_backend import export_onnx
     from affectseq.utils.onnx_files import SOURCE_SHA256, file_metadata
 
