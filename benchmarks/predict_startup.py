@@ -7,13 +7,16 @@ examples/sample.mp4, written with PyAV into a temp dir):
   (a) the current checkout (its ``src`` on PYTHONPATH),
   (b) ``--baseline-rev REV`` checked out with ``git worktree add`` into a temp dir,
 
-N times each (default 5), interleaved a, b, a, b so a change in machine load hits both;
+  (c) ``python -c "import torch"`` alone (the yardstick of issue #24: a predict run on a
+      1-second clip should take at most 0.9x of it),
+
+N times each (default 5), interleaved a, b, c, a, b, c so a change in machine load hits all;
 one untimed warm-up run each comes first (byte-compiles the worktree, fills the ONNX
 export cache). Prints the median wall and CPU seconds of each and their ratios, then
 the cumulative import cost of torch, torchvision, onnxruntime, matplotlib and pandas
 from ``python -X importtime`` in one more run of each checkout ("-" = not imported).
 
-    python benchmarks/predict_startup.py --baseline-rev 3534947
+    python benchmarks/predict_startup.py --baseline-rev b43f994
     python benchmarks/predict_startup.py --baseline-rev HEAD~3 --runs 9 --backend torch
 """
 
@@ -59,9 +62,12 @@ def predict_cmd(src_dir: Path, clip: Path, out: Path, backend: str | None,
     return [sys.executable, *(["-X", "importtime"] if importtime else []), "-c", code], env
 
 
-def run_once(src_dir: Path, clip: Path, out: Path, backend: str | None) -> tuple[float, float]:
-    """(wall seconds, CPU seconds) of one predict process."""
-    cmd, env = predict_cmd(src_dir, clip, out, backend)
+def run_once(src_dir: Path | None, clip: Path, out: Path, backend: str | None) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one predict process (``src_dir`` None: of ``python -c "import torch"``)."""
+    if src_dir is None:
+        cmd, env = [sys.executable, "-c", "import torch"], dict(os.environ)
+    else:
+        cmd, env = predict_cmd(src_dir, clip, out, backend)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(cmd, env=env, cwd=out.parent, capture_output=True, text=True)
@@ -104,7 +110,7 @@ def main() -> None:
         subprocess.run(["git", "worktree", "add", "--detach", "--quiet", str(worktree), rev], cwd=REPO, check=True)
         try:
             clip = make_clip(SAMPLE, tmp / "clip_1s.mp4")
-            checkouts = {"current": REPO / "src", f"baseline {rev}": worktree / "src"}
+            checkouts = {"current": REPO / "src", f"baseline {rev}": worktree / "src", "import torch": None}
             times: dict[str, list[tuple[float, float]]] = {name: [] for name in checkouts}
             for i in range(args.runs + 1):  # run 0: warm-up, not counted
                 for name, src in checkouts.items():
@@ -114,7 +120,7 @@ def main() -> None:
                     if i:
                         times[name].append(result)
             costs = {name: import_costs(src, clip, tmp / "runs" / f"{name.split()[0]}-imports", args.backend)
-                     for name, src in checkouts.items()}
+                     for name, src in checkouts.items() if src is not None}
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=REPO, check=False)
 
@@ -127,8 +133,11 @@ def main() -> None:
         medians[name] = (statistics.median(walls), statistics.median(cpus))
         print(f"  {name:18s} wall median {medians[name][0]:6.2f} s (runs {', '.join(f'{w:.2f}' for w in walls)}); "
               f"CPU median {medians[name][1]:6.2f} s")
-    (cur_wall, cur_cpu), (base_wall, base_cpu) = medians.values()
+    (cur_wall, cur_cpu), (base_wall, base_cpu), (torch_wall, torch_cpu) = medians.values()
     print(f"  baseline / current: wall {base_wall / cur_wall:.2f}x, CPU {base_cpu / cur_cpu:.2f}x")
+    print(f"  predict / import torch: current wall {cur_wall / torch_wall:.2f} (target <= 0.9), "
+          f"baseline wall {base_wall / torch_wall:.2f}; CPU current {cur_cpu / torch_cpu:.2f}, "
+          f"baseline {base_cpu / torch_cpu:.2f}")
     print("import cost (ms, cumulative, from -X importtime; '-' = not imported)")
     print("  " + " " * 18 + "".join(f"{m:>15s}" for m in IMPORTS))
     for name, c in costs.items():

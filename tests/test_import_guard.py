@@ -53,6 +53,17 @@ def test_default_predict_run_imports_no_torch(tmp_path: Path, clips_dir: Path) -
     assert (out / "single_face" / "frames.csv").is_file()
 
 
+def test_serve_and_live_load_the_default_model_without_torch(tmp_path: Path) -> None:
+    pytest.importorskip("fastapi")
+    code = ("from affectseq.serve.runner import PredictRunner\n"
+            "import affectseq.serve.app, affectseq.predict.live_session\n"
+            "assert PredictRunner().bundle().info.extra['backend'] == 'onnx'\n"
+            "from affectseq.faces.stream import make_tracker\n"
+            "assert make_tracker().detector.backend == 'onnx'")
+    loaded = _modules_after(code, tmp_path)
+    assert not loaded["torch"] and not loaded["torchvision"], loaded
+
+
 @pytest.mark.slow
 def test_torch_backend_still_runs_on_torch(tmp_path: Path, clips_dir: Path) -> None:
     """The fallback: ``--backend torch`` runs the detector and the model on torch."""
