@@ -205,3 +205,27 @@ def test_clip_folders_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) 
                  "--out", str(tmp_path / "eval"), "--bootstrap", "0"]) == 0
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert metrics["clip"]["n_clips"] <= 3 and "uar" in metrics["clip"]
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("one_torch_thread")
+def test_time_ranged_clip_is_cropped_from_its_range(tmp_path: Path, clips_dir: Path) -> None:
+    """A clip_list row with start_sec/end_sec: data faces crops only that part, numbered from its start."""
+    import shutil
+
+    shutil.copyfile(clips_dir / "single_face.mp4", tmp_path / "talk.mp4")  # 72 frames at 30 fps
+    (tmp_path / "list.csv").write_text("video,label,split,start_sec,end_sec\n"
+                                       "talk.mp4,happy,train,1.0,1.5\n"
+                                       "talk.mp4,sad,validation,2.0,2.4\n")
+    out = tmp_path / "faces"
+    assert main(["data", "faces", str(tmp_path / "list.csv"), "--out", str(out), "--no-progress",
+                 "--detector", "haar", "--detect-every", "4"]) == 0
+    tree = open_dataset(out)
+    assert tree.label_level == "clip" and tree.expr_classes == ("Happiness", "Sadness")
+    assert any("clip_list" in note for note in tree.notes)
+    (happy,) = tree.videos("EXPR", "train")
+    (sad,) = tree.videos("EXPR", "validation")
+    assert (happy.n_frames, sad.n_frames) == (15, 12) and (happy.labels == 0).all() and (sad.labels == 1).all()
+    crops = sorted(p.name for p in happy.crop_dir.glob("*.jpg"))
+    assert crops and crops[0] == "00001.jpg" and len(crops) <= 15  # frame 0 = the first frame at 1.0 s
+    assert happy.has_face.sum() == len(crops)

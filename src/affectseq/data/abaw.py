@@ -124,6 +124,15 @@ class AbawDataset:
         return self.declared.get("label_level", "frame")
 
     @property
+    def notes(self) -> list[str]:
+        """What the inspect report says about the tree beyond its counts (a clip dataset's crop tree)."""
+        source = self.declared.get("source_layout")
+        if self.label_level != "clip":
+            return []
+        return [f"face crops of a {source or 'clip'} dataset (written by data faces): one label per clip, "
+                f"classes {', '.join(self.expr_classes)}"]
+
+    @property
     def has_crops(self) -> bool:
         """Whether the tree has ``cropped_aligned`` crops (else its faces come from its raw videos)."""
         return bool(self.tree.crop_roots)
