@@ -227,3 +227,40 @@ def test_cli_realtime_on_a_shared_clip_matches_causal_predict(clips_dir: Path, t
     assert [r["label"] for r in same] == offline.loc[[r["frame_idx"] for r in same], "label"].tolist()
     probs = np.array([[r[f"prob_{c}"] for c in classes] for r in same])
     assert np.allclose(probs, offline.loc[[r["frame_idx"] for r in same], [f"prob_{c}" for c in classes]], atol=1e-5)
+
+
+def test_a_causal_sequence_bundle_runs_live_and_a_bidirectional_one_is_refused(clips_dir: Path, tmp_path: Path) -> None:
+    """Sequence bundles: seq2one (a track's first frame has no prediction yet: label null) equals causal predict."""
+    import affectseq
+    from affectseq.errors import ConfigError
+    from affectseq.predict.model import load_model
+
+    from test_predict_sequence import _bundle_file
+
+    clip = clips_dir / "single_face.mp4"
+    bundle = load_model(_bundle_file(tmp_path, bidirectional=False, mode="seq2one"), device="cpu")
+    rows = list(affectseq.live(clip, bundle, max_seconds=120))
+    offline = affectseq.predict_video(clip, bundle, mode="causal")
+    assert rows[0]["label"] is None and rows[0]["face_id"] == 0  # nothing before the first frame
+    assert [r["label"] for r in rows] == [None if not isinstance(v, str) else v for v in offline["label"]]
+    with pytest.raises(ConfigError, match="bidirectional and cannot run live"):
+        affectseq.live(clip, load_model(_bundle_file(tmp_path, bidirectional=True), device="cpu"))
+
+
+@pytest.mark.slow
+def test_sigterm_ends_the_run_with_its_summary(clips_dir: Path, tmp_path: Path) -> None:
+    import signal
+
+    out = tmp_path / "rows.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "affectseq", "live", str(clips_dir / "WolfgangLanger_Pexels.mp4"),
+                             "--realtime", "--out", str(out)], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (out.exists() and out.read_text().count("\n") >= 10):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    summary = err.strip().splitlines()[-1]
+    assert summary.startswith("live: ") and "latency median" in summary
+    lines = out.read_text().splitlines()
+    assert 10 <= len(lines) < 472 and json.loads(lines[-1])["frame_idx"] < 471  # stopped early, file complete

@@ -18,6 +18,9 @@ from affectseq.predict.live_capture import DEFAULT_BUFFER_FRAMES, DEFAULT_RETRIE
 from affectseq.predict.live_session import LiveSession, LiveStats
 from affectseq.predict.stages import ModelBundle
 from affectseq.utils.params import Boolean, Interval, Param
+from affectseq.utils.prefetch import prefetch
+
+PLAN_AHEAD = 1  # planned frames waiting for tracking and the model
 
 
 @dataclass(frozen=True)
@@ -123,10 +126,14 @@ class LiveRun:
         assert self.session is not None
         session, stats = self.session, self.session.stats
         deadline = None if self.options.max_seconds is None else stats.started_at + self.options.max_seconds
+        # Full detections run in a second thread, one frame ahead at most: when it is the slow
+        # step, frames wait (and are dropped) in the capture buffer, never between the two threads.
+        planned = prefetch(session.planned(self.capture.frames(until=deadline)), PLAN_AHEAD, "affectseq-live-plan")
         try:
-            for frame in self.capture.frames(until=deadline):
-                yield from session.process(frame)
+            for frame, work, plan in planned:
+                yield from session.process(frame, work, plan)
         finally:
-            self.capture.stop()
+            self.capture.stop()  # first: the planning thread may be waiting for a frame
+            planned.close()
             self.stats  # noqa: B018 (final counts, read before the buffer goes)
             stats.ended_at = time.monotonic()

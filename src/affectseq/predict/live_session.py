@@ -18,13 +18,14 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
 from affectseq.faces.settings import FaceSettings
-from affectseq.faces.stream import make_tracker
+from affectseq.faces.stream import WorkFrame, make_tracker
 from affectseq.faces.tracking import MainFace
+from affectseq.faces.working import working_frame
 from affectseq.predict.live_capture import CapturedFrame
 from affectseq.predict.stages import ModelBundle
 from affectseq.predict.streaming import LivePredictor
@@ -131,10 +132,26 @@ class LiveSession:
             detector.detect(np.zeros((height, width, 3), np.uint8))
         self.predictor.bundle.frame_stage(np.zeros((1, 112, 112, 3), np.uint8))
 
-    def process(self, frame: CapturedFrame) -> list[dict[str, Any]]:
-        """The rows of one frame (frames must come in order; a frame may be skipped: it was dropped)."""
+    def planned(self, frames: Iterator[CapturedFrame]) -> Iterator[tuple[CapturedFrame, WorkFrame, Any]]:
+        """Each frame with its working copy and its detection plan: run this in another thread, ahead of
+        :meth:`process` (``predict``'s split: full detections overlap tracking and the model)."""
+        planner = self.predictor.planner()
+        with torch_threads(1):
+            for frame in frames:
+                work, scale = working_frame(frame.rgb)
+                work_frame = WorkFrame(frame.frame_idx, float(frame.time_sec), work, scale)
+                yield frame, work_frame, planner.plan(work) if planner is not None else None
+
+    def process(self, frame: CapturedFrame, work: WorkFrame | None = None, plan: Any = None) -> list[dict[str, Any]]:
+        """The rows of one frame (frames must come in order; a frame may be skipped: it was dropped).
+
+        ``work``/``plan``: the frame as :meth:`planned` prepared it (then every frame must come that way).
+        """
         with torch_threads(1):  # predict's setting: more threads than cores makes MTCNN many times slower
-            found = self.predictor.process(frame.frame_idx, frame.time_sec, frame.rgb)
+            if work is None:
+                found = self.predictor.process(frame.frame_idx, frame.time_sec, frame.rgb)
+            else:
+                found = self.predictor.process_work(work, plan)
         rows = [self._row(frame, face) for face in found] or [self._empty_row(frame)]
         if self._main is not None:
             main = self._main.select([r["face_id"] for r in rows if r["face_id"] is not None],

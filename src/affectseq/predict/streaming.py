@@ -45,7 +45,18 @@ class LivePredictor:
     def process(self, frame_idx: int, time_sec: float, rgb: np.ndarray) -> list[dict[str, Any]]:
         """Rows for this frame (empty list when no face); frames must come in order."""
         work, scale = working_frame(rgb)
-        found = self.faces(WorkFrame(frame_idx, float(time_sec), work, scale)).faces
+        return self.process_work(WorkFrame(frame_idx, float(time_sec), work, scale))
+
+    def planner(self) -> Any:
+        """The face source's :class:`~affectseq.faces.schedule.FramePlanner`, or None: its ``plan(work.rgb)``
+        runs the full detections of each frame, in order, in another thread (as ``predict`` does ahead);
+        every frame's plan must then go to :meth:`process_work`. Call once, before the first frame."""
+        return self.faces.planner()
+
+    def process_work(self, work: WorkFrame, plan: Any = None) -> list[dict[str, Any]]:
+        """:meth:`process` for a frame already shrunk to its working copy (and planned, with a planner)."""
+        frame_idx, time_sec = work.frame_idx, work.time_sec
+        found = self.faces(work, plan).faces
         outputs = self.bundle.frame_stage(np.stack([f.crop for f in found])) if found else {}
         rows = []
         for i, face in enumerate(found):
