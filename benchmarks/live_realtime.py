@@ -5,6 +5,8 @@ For each source, interleaved in rounds (so a change in machine load hits every s
   (a) ``live --realtime`` (a file released at its own frame rate, as a camera; frames the model
       cannot take in time are dropped): frames offered, processed, dropped, the ratio
       processed/offered and the capture -> row latency median and p95;
+  (a') with ``--inline``: the same with full detections on the consuming thread (the first
+      version, before they were planned one frame ahead in a second thread): the baseline;
   (b) the same file without ``--realtime`` (every frame, as fast as it goes): the machine's
       capacity in frames/s, and capacity / source fps (the headroom, >1 means it can keep up).
 
@@ -13,7 +15,7 @@ re-timed to 30 fps (written with PyAV into a temp dir: a 30-fps 640x360 source, 
 Default settings (the shipped model, ``detect_every`` 8, a buffer of 8 frames) unless given.
 
     python benchmarks/live_realtime.py                 # 2 rounds
-    python benchmarks/live_realtime.py --rounds 3 --detect-every 4
+    python benchmarks/live_realtime.py --rounds 3 --inline     # planned-ahead vs inline, interleaved
 """
 
 from __future__ import annotations
@@ -45,11 +47,32 @@ def retime(src: Path, dst: Path, fps: int) -> Path:
     return dst
 
 
-def run_once(source: Path, bundle, realtime: bool, detect_every: int, buffer_frames: int) -> dict:
+def inline_run_class():
+    """LiveRun with detections inline on the consuming thread (the first version): the baseline of ``--inline``."""
+    import time
+
+    from affectseq.predict.live_run import LiveRun
+
+    class InlineLiveRun(LiveRun):
+        def _generate(self):
+            session, stats = self.session, self.session.stats
+            deadline = None if self.options.max_seconds is None else stats.started_at + self.options.max_seconds
+            try:
+                for frame in self.capture.frames(until=deadline):
+                    yield from session.process(frame)
+            finally:
+                self.capture.stop()
+                self.stats  # noqa: B018
+                stats.ended_at = time.monotonic()
+
+    return InlineLiveRun
+
+
+def run_once(source: Path, bundle, realtime: bool, detect_every: int, buffer_frames: int, inline: bool = False) -> dict:
     from affectseq.predict.live_run import LiveOptions, LiveRun
 
     options = LiveOptions(realtime=realtime, detect_every=detect_every, buffer_frames=buffer_frames)
-    with LiveRun(source, bundle, options) as run:
+    with (inline_run_class() if inline else LiveRun)(source, bundle, options) as run:
         for _ in run:
             pass
     return {**run.stats.to_dict(), "fps": run.capture.fps}
@@ -61,6 +84,8 @@ def main() -> int:
     parser.add_argument("--detect-every", type=int, default=8)
     parser.add_argument("--buffer-frames", type=int, default=8)
     parser.add_argument("--model", default="default")
+    parser.add_argument("--inline", action="store_true",
+                        help="also run live --realtime with detections inline (the baseline), interleaved")
     args = parser.parse_args()
 
     from affectseq.predict.model import load_model
@@ -70,11 +95,13 @@ def main() -> int:
           f"buffer {args.buffer_frames} frames, {args.rounds} rounds")
     with tempfile.TemporaryDirectory() as tmp:
         sources = {"sample 24 fps": SAMPLE, "sample re-timed 30 fps": retime(SAMPLE, Path(tmp) / "s30.mp4", 30)}
-        results: dict[str, dict[str, list[dict]]] = {name: {"realtime": [], "capacity": []} for name in sources}
+        kinds = ("realtime", "inline", "capacity") if args.inline else ("realtime", "capacity")
+        results: dict[str, dict[str, list[dict]]] = {name: {kind: [] for kind in kinds} for name in sources}
         for round_idx in range(args.rounds):
             for name, path in sources.items():
-                for kind in ("realtime", "capacity"):
-                    r = run_once(path, bundle, kind == "realtime", args.detect_every, args.buffer_frames)
+                for kind in kinds:
+                    r = run_once(path, bundle, kind != "capacity", args.detect_every, args.buffer_frames,
+                                 inline=kind == "inline")
                     results[name][kind].append(r)
                     print(f"round {round_idx + 1} {name:24s} {kind:9s} offered {r['frames_offered']:4d} processed "
                           f"{r['frames_processed']:4d} dropped {r['frames_dropped']:4d} ({r['processed_fps']:.1f} "
@@ -90,6 +117,12 @@ def main() -> int:
               f"latency median {statistics.median(r['latency_ms_median'] for r in real):.0f} ms, "
               f"p95 {statistics.median(r['latency_ms_p95'] for r in real):.0f} ms; capacity {capacity:.1f} fps = "
               f"{capacity / real[0]['fps']:.2f}x the source's {real[0]['fps']:.2f} fps")
+        if args.inline:
+            base = statistics.median(r["frames_processed"] / r["frames_offered"] for r in by_kind["inline"])
+            print(f"    baseline (detections inline, the first version): processed/offered {base:.3f}; "
+                  f"latency median {statistics.median(r['latency_ms_median'] for r in by_kind['inline']):.0f} ms, "
+                  f"p95 {statistics.median(r['latency_ms_p95'] for r in by_kind['inline']):.0f} ms; "
+                  f"ratio planned-ahead / inline {fraction / base:.2f}")
     return 0
 
 
