@@ -7,9 +7,8 @@ Each field is a declared setting (:mod:`affectseq.utils.params`): the face setti
 
 from __future__ import annotations
 
-from typing import Any, Mapping
-
 import dataclasses
+from typing import Any, Mapping
 
 from affectseq.errors import SettingError
 from affectseq.faces.settings import FACE_PARAMS
@@ -36,7 +35,8 @@ def parse_options(fields: Mapping[str, str]) -> dict[str, Any]:
     """``{"detect_every", "main_face_only", "smoothing_sec", "tta_flip", "overlay"}`` from form text, with defaults.
 
     ``smoothing_sec`` is ``None`` (the model's own window) unless given; an empty field
-    keeps the default (false for a yes/no field). Unknown fields are refused so a misspelt option is not silently ignored.
+    keeps the default (false for a yes/no field). Unknown fields are refused so a misspelt option is
+    not silently ignored.
     """
     unknown = sorted(set(fields) - set(FIELDS))
     if unknown:
