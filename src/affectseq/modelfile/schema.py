@@ -257,7 +257,7 @@ COMMON_FIELDS: tuple[str, ...] = (
     "tasks", "expr_classes", "va_range", "meta",  # meta: free training information (metrics, command)
 )
 FRAME_FIELDS: tuple[str, ...] = ("num_aus", "dropout")
-# Optional frame fields (absent in older files): the EXPR calibration temperature (model, #21).
+# Optional frame fields (absent in older files): the EXPR calibration temperature.
 OPTIONAL_FRAME_FIELDS: tuple[str, ...] = ("expr_temperature",)
 TEMPERATURE_RANGE: tuple[float, float] = (0.05, 20.0)
 SEQUENCE_FIELDS: tuple[str, ...] = (

@@ -92,7 +92,7 @@ def create_app(config: ServeConfig, runner: Runner | None = None) -> FastAPI:
     _add_upload_routes(app, store, jobs, config)
     _add_job_routes(app, store, jobs)
     _add_result_routes(app, store)
-    from affectseq.serve.live import mount_live  # the /live camera page (#23)
+    from affectseq.serve.live import mount_live  # the /live camera page
 
     mount_live(app, config, runner, STATIC_DIR, _host_name)
     return app

@@ -69,7 +69,7 @@ class FrameTrainConfig:
     # loss only, so the trained model's plain argmax is balanced; 0 disables.
     logit_adjust_tau: float = 0.0
     select_metric: str = "auto"  # a validation metric (history.csv name, val_ optional), or auto: mean ABAW score
-    patience: int = 5  # epochs without a better selection score before stopping; 0: never (was 10, see fit)
+    patience: int = 5  # epochs without a better selection score before stopping; 0: never
     max_minutes: float | None = None  # wall-time budget over all resumes
     train_split: str = "train"
     val_split: str | None = "auto"

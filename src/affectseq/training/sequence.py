@@ -129,7 +129,7 @@ class SequenceTrainConfig:
     train_split: str = "train"
     val_split: str = "validation"
     num_workers: int = 0
-    device: str = "auto"  # auto: this rank's CUDA GPU when there is one, else CPU (was cpu before the one engine)
+    device: str = "auto"  # auto: this rank's CUDA GPU when there is one, else CPU
     threads: int | None = None  # torch threads while training (the caller's count is restored)
     seed: int = 0
     # Train on a store whose extraction is unfinished (fewer videos than planned): warn instead of refusing.
