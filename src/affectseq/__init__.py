@@ -8,6 +8,7 @@ first use, so ``import affectseq`` is cheap::
     for row in affectseq.live(0): ...                     # rows from a camera (or stream) as they happen
     info = affectseq.probe_video("clip.mp4")              # fps, frame count, size, rotation
     dataset = affectseq.AbawDataset("/data/Aff-Wild2")    # any ABAW edition's layout
+    clips = affectseq.open_dataset("/data/DFEW", fold=2)  # any registered layout, detected
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ _LAZY_EXPORTS: dict[str, str] = {
     "VideoReader": "affectseq.io.video",
     "probe_video": "affectseq.io.video",
     "AbawDataset": "affectseq.data.abaw",
+    "open_dataset": "affectseq.data.registry",
+    "register_layout": "affectseq.data.registry",
+    "Layout": "affectseq.data.registry",
     "load_fer2013": "affectseq.data.images",
     "load_image_folder": "affectseq.data.images",
     "create_detector": "affectseq.faces",
