@@ -94,6 +94,22 @@ class VideoPrediction:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+MIN_CLIP_BATCH = 8  # smaller batches cost more per face than they save in waiting
+
+
+def clip_batch_size(batch_size: int, expected_frames: int) -> int:
+    """The model batch for a video of ``expected_frames``: at most a quarter of it (not below 8).
+
+    The model runs a batch once it is full, so a short clip with the full batch (e.g. 64 for
+    72 frames) has almost all its model work left after its last frame, while the face stage
+    waits. A quarter of the clip per batch lets the model work during the clip, and what
+    remains at its end is one small batch. Long videos keep ``batch_size``; outputs are the same.
+    """
+    if expected_frames <= 0:
+        return batch_size
+    return max(min(batch_size, MIN_CLIP_BATCH), min(batch_size, -(-expected_frames // 4)))
+
+
 class BatchedFrameModel:
     """Stage 3: collects aligned crops and runs the frame stage on full batches in a worker thread.
 
@@ -220,7 +236,8 @@ def predict_video_table(
     stream = FaceCropStream(path, source, main_face_only=options.main_face_only, stride=options.stride,
                             aligner=aligner, ahead=True, torch_threads=options.torch_threads)
     temporal = bundle.temporal_stage.at_fps(reader.info.fps / options.stride if reader.info.fps else None)
-    model = BatchedFrameModel(bundle.frame_stage, options.batch_size, options.torch_threads)
+    model = BatchedFrameModel(bundle.frame_stage, clip_batch_size(options.batch_size, reader.info.frame_count
+                                                                  // options.stride), options.torch_threads)
     setup_sec = time.perf_counter() - start  # probing, and building the detector (weights, first imports)
     rows, outputs, drain_sec = _read_faces(path, reader, stream, model, options, on_frame)
     faces_done = time.perf_counter()
