@@ -335,6 +335,17 @@ def predict_one(
     same video; anything else there raises InputError and is left untouched.
     ``on_frame``: progress callback, as in :func:`~affectseq.predict.pipeline.predict_video_table`.
     """
+    prediction = predict_for_outputs(video, bundle, options, output_options, face_source_factory, aligner,
+                                     on_frame)
+    publish_prediction(video, out_dir, prediction, output_options, options.stride)
+    return prediction
+
+
+def predict_for_outputs(video: Path, bundle: ModelBundle, options: PredictOptions, output_options: OutputOptions,
+                        face_source_factory: Callable[[], Any] | None = None,
+                        aligner: Callable[..., Any] | None = None,
+                        on_frame: Callable[[int, int], None] | None = None) -> VideoPrediction:
+    """The prediction of one video with its run fingerprint in the summary (nothing written yet)."""
     video = Path(video)
     # Fingerprint before predicting: a source that changes meanwhile is redone by the next run.
     fingerprint = expected_fingerprint(video, bundle.info.to_dict(), options, output_options,
@@ -347,14 +358,19 @@ def predict_one(
     prediction.summary["fingerprint"] = fingerprint
     if prediction.summary["frames_with_face"] == 0:
         log.warning("%s: no face found; every frame is listed without predictions", display_name(str(video)))
-    out_dir = Path(out_dir)
+    return prediction
+
+
+def publish_prediction(video: Path, out_dir: Path, prediction: VideoPrediction, output_options: OutputOptions,
+                       stride: int = 1) -> None:
+    """Write a prediction's files into a temporary folder and publish it as ``out_dir`` (atomically)."""
+    video, out_dir = Path(video), Path(out_dir)
     with partial_dir(out_dir.parent) as tmp:
-        written = write_video_outputs(video.absolute(), tmp, prediction, output_options, stride=options.stride)
+        written = write_video_outputs(video.absolute(), tmp, prediction, output_options, stride=stride)
         # A redo replaces only the files the earlier run listed as its own; a user's files stay.
         publish_dir(tmp, out_dir, lambda folder: is_ours(folder, video), owned=outputs.files_written,
                     last=outputs.SUMMARY_FILE)
     prediction.timings.update({f"write_{name}": sec for name, sec in written.items()})
-    return prediction
 
 
 def predict_planned(plan: VideoPlan, bundle: ModelBundle, options: PredictOptions, output_options: OutputOptions,
@@ -370,3 +386,54 @@ def predict_planned(plan: VideoPlan, bundle: ModelBundle, options: PredictOption
     except BaseException as err:  # noqa: BLE001 -- one bad video must never stop the batch
         return failed_outcome(plan.video, plan.out_dir, err)
     return VideoOutcome(plan.video, plan.out_dir, "done", summary=pred.summary, note=plan.note)
+
+
+def predict_plans(plans: Iterable[VideoPlan | VideoOutcome], bundle: ModelBundle, options: PredictOptions,
+                  output_options: OutputOptions, record: Callable[[Iterable[VideoOutcome]], None],
+                  face_source_factory: Callable[[], Any] | None = None,
+                  aligner: Callable[..., Any] | None = None) -> None:
+    """Carry out ``plans`` in order in this process; each video's files are written while the next is predicted.
+
+    Writing a video's outputs (the frames table, ``timeline.png``, publishing the folder) runs in one
+    writer thread, overlapping the next video's decoding, faces and model: with many short clips that
+    cost would otherwise be paid in series, once per clip (``benchmarks/clips_speed.py``). Outcomes are
+    recorded in input order, each once its folder is published; the same files as :func:`predict_planned`.
+    """
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    pending: list[Future] = []
+
+    def settle() -> None:
+        record([future.result() for future in pending])
+        pending.clear()
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="affectseq-write") as writer:
+        for plan in plans:
+            if isinstance(plan, VideoOutcome) or plan.action == "skip":
+                settle()
+                record([plan if isinstance(plan, VideoOutcome) else skipped_outcome(plan)])
+                continue
+            try:
+                prediction = predict_for_outputs(plan.video, bundle, options, output_options,
+                                                 face_source_factory, aligner)
+            except (KeyboardInterrupt, SystemExit, GeneratorExit):
+                raise
+            except BaseException as err:  # noqa: BLE001 -- one bad video must never stop the batch
+                settle()
+                record([failed_outcome(plan.video, plan.out_dir, err)])
+                continue
+            settle()  # the previous video's folder, written meanwhile
+            pending.append(writer.submit(_publish_planned, plan, prediction, output_options, options.stride))
+        settle()
+
+
+def _publish_planned(plan: VideoPlan, prediction: VideoPrediction, output_options: OutputOptions,
+                     stride: int) -> VideoOutcome:
+    try:
+        publish_prediction(plan.video, plan.out_dir, prediction, output_options, stride)
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise  # re-raised in the batch's thread by settle(): the batch stops, as without the writer thread
+    except BaseException as err:  # noqa: BLE001 -- a failed write is that video's failure
+        return failed_outcome(plan.video, plan.out_dir, err)
+    return VideoOutcome(plan.video, plan.out_dir, "done", summary=prediction.summary, note=plan.note)
+

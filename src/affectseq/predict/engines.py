@@ -27,7 +27,7 @@ from typing import Any, Callable, Protocol, Sequence
 from affectseq.errors import ConfigError
 from affectseq.predict.batch import (BatchReport, OutcomeRecorder, VideoOutcome, VideoPlan, check_output_root,
                                      collect_videos, expected_fingerprint, output_session, plan_batch,
-                                     predict_planned, skipped_outcome)
+                                     predict_plans, skipped_outcome)
 from affectseq.predict.pipeline import PredictOptions
 from affectseq.predict.stages import ModelBundle
 from affectseq.predict.writers import OutputOptions, batch_writers
@@ -84,9 +84,8 @@ class LocalEngine:
 
     def run(self, plans: Plans, options: PredictOptions, output_options: OutputOptions,
             record: OutcomeRecorder) -> None:
-        for plan in plans:
-            record([plan if isinstance(plan, VideoOutcome) else predict_planned(
-                plan, self.model, options, output_options, self.face_source_factory, self.aligner)])
+        # Each video's files are written while the next one is predicted (predict_plans), in input order.
+        predict_plans(plans, self.model, options, output_options, record, self.face_source_factory, self.aligner)
 
 
 # Engines by name, imported when chosen (Ray only with --engine ray): "module:class", each with

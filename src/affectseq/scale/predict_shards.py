@@ -3,7 +3,7 @@
 The one predict loop (:func:`affectseq.predict.engines.predict_batch`) plans the batch while
 holding the output folder's lock: the same folder per video (``claim_folder``), the same skip
 rule (a full fingerprint match), the same notes, whatever the engine. Each shard then loads the model once per process and predicts its videos with
-``affectseq.predict.batch.predict_planned``, which publishes each folder atomically
+``affectseq.predict.batch.predict_plans``, which publishes each folder atomically
 and turns any exception of one video into that video's failure.
 
 A worker process that dies (killed, out of memory, a crash in native code) loses
@@ -24,7 +24,7 @@ import signal
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from affectseq.predict.batch import BatchReport, OutcomeRecorder, VideoOutcome, VideoPlan, failed_outcome, predict_planned
+from affectseq.predict.batch import BatchReport, OutcomeRecorder, VideoOutcome, VideoPlan, failed_outcome, predict_plans
 from affectseq.predict.engines import known_outcomes, predict_batch
 from affectseq.predict.outputs import read_summary
 from affectseq.predict.pipeline import PredictOptions
@@ -75,7 +75,9 @@ def predict_pairs(
         bundle = model.load()
     except Exception as err:  # noqa: BLE001 -- every video of the shard fails the same way
         return [failed_outcome(p.video, p.out_dir, err) for p in plans]
-    return [predict_planned(plan, bundle, options, output_options) for plan in plans]
+    outcomes: list[VideoOutcome] = []
+    predict_plans(plans, bundle, options, output_options, outcomes.extend)  # writes overlap the next video
+    return outcomes
 
 
 def published_outcome(plan: VideoPlan) -> VideoOutcome | None:
