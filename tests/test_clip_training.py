@@ -31,7 +31,7 @@ CLASSES = ("offset", "onset")  # a study's own class names, sorted, as a clip da
 
 
 def write_clip_store(root, n_train=48, n_val=16, min_frames=8, max_frames=40, seed=0, label_level="clip",
-                     feature_dim=4, face_rate=0.85):
+                     feature_dim=4, face_rate=0.85, val_name="validation"):
     rng = np.random.default_rng(seed)
     writer = StoreWriter(root, feature_dim=feature_dim, encoder={"name": "synthetic"}, tasks=("expr",),
                          expr_classes=CLASSES, label_level=label_level)
@@ -45,7 +45,7 @@ def write_clip_store(root, n_train=48, n_val=16, min_frames=8, max_frames=40, se
         valid[[0, -1]] = True
         feats[~valid] = 7.0  # whatever a no-face row holds must not matter
         labels = make_labels(n, feature_valid=valid, has_face=valid, expr=np.full(n, label))
-        split = "train" if i < n_train else "validation"
+        split = "train" if i < n_train else val_name
         writer.write_video(f"clip{i:03d}", feats.astype(np.float16), labels, {"expr": split}, fps=25.0)
     return root
 
@@ -183,3 +183,40 @@ def test_old_stores_without_label_level_read_as_per_frame(tmp_path):
     (root / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(InputError, match="label_level"):
         FeatureStore(root)
+
+
+def test_a_train_test_benchmark_store_holds_out_validation_and_scores_the_test_split(tmp_path):
+    # DFEW, FERV39k and MAFW publish train/test only: validation comes from training clips, test stays unseen.
+    root = write_clip_store(tmp_path / "bench", n_train=30, n_val=10, val_name="test")
+    cfg = load_config(SequenceTrainConfig, overrides={**SMALL, "epochs": 2})
+    train_sequence(root, tmp_path / "run", cfg, progress=False)
+    summary = json.loads((tmp_path / "run" / "train_summary.json").read_text())
+    assert "3 of 30 training videos" in summary["samples"]["notes"][0]
+    val = np.load(tmp_path / "run" / "val_predictions.npz")
+    test = np.load(tmp_path / "run" / "test_predictions.npz")
+    test_ids = {f"clip{i:03d}" for i in range(30, 40)}
+    assert len(val["video_id"]) == 3 and not set(val["video_id"]) & test_ids
+    assert set(test["video_id"]) == test_ids and str(test["label_level"]) == "clip"
+    assert summary["test_split"] == "test" and "expr_uar" in summary["test_metrics"]
+    metrics = evaluate_run(tmp_path / "run", tmp_path / "eval", split="test").metrics
+    assert metrics["clip"]["n_clips"] == 10
+
+
+def test_paper_study_rows_on_a_clip_dataset_are_scored_per_clip():
+    from affectseq.experiments.alignment import align_predictions, score_aligned
+    from affectseq.experiments.paper import at_clip_level
+
+    # CNN: frame rows of clips a (2 faces) and b (1 face); RNN: one row per clip. Own classes: no ABAW score.
+    cnn = Predictions(video_id=np.array(["a", "a", "b"]), frame_idx=np.array([0, 3, 1]),
+                      expr_true=np.array([1, 1, 0]), expr_prob=np.array([[0.9, 0.1], [0.0, 1.0], [0.2, 0.8]]),
+                      expr_classes=CLASSES, label_level="clip")
+    rnn = Predictions(video_id=np.array(["b", "a"]), frame_idx=np.array([-1, -1]), expr_true=np.array([0, 1]),
+                      expr_prob=np.array([[0.7, 0.3], [0.4, 0.6]]), expr_classes=CLASSES, label_level="clip")
+    rows, clip_level = at_clip_level({"CNN": cnn, "CNN+RNN": rnn})
+    assert clip_level
+    table = score_aligned(align_predictions(rows, "expr"), "expr").set_index("row")
+    assert table.loc["CNN", "accuracy"] == 0.5 and table.loc["CNN+RNN", "accuracy"] == 1.0  # a: [0.45, 0.55]
+    assert table.loc["CNN", "uar"] == 0.5 and np.isnan(table.loc["CNN", "abaw_score"])
+    frame_rows = {"CNN": Predictions(video_id=cnn.video_id, frame_idx=cnn.frame_idx, expr_true=cnn.expr_true,
+                                     expr_prob=cnn.expr_prob)}
+    assert at_clip_level(frame_rows) == (frame_rows, False)  # per-frame data: untouched

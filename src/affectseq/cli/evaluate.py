@@ -98,7 +98,8 @@ def run_model(args: argparse.Namespace) -> int:
 
 def summary_line(metrics: dict) -> str:
     """One line with the headline metric of every task present."""
-    parts = [f"{metrics['n_frames']} frames"]
+    clip_rows = "clip" in metrics and metrics["clip"]["aggregation"] == "clip rows"
+    parts = [] if clip_rows else [f"{metrics['n_frames']} frames"]  # a clip model's rows are clips, not frames
     if "clip" in metrics:
         clip = metrics["clip"]
         ci = clip.get("ci95")

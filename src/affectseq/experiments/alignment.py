@@ -102,9 +102,9 @@ def score_aligned(aligned: AlignedRows, task: str, num_classes: int | None = Non
     """One row of metrics per model on the common frames (``n_frames`` = annotated common frames).
 
     VA columns: ``ccc_valence``, ``ccc_arousal``, ``mean_ccc``. EXPR columns:
-    ``accuracy``, ``macro_f1``, ``macro_f1_chance`` (:func:`chance_macro_f1`), ``abaw_score`` and
-    ``abaw_formula`` -- macro-F1 over 8 classes when the label space has Other, else the ABAW 2020
-    formula. (Chance CCC needs no column: shuffled predictions have CCC ~ 0.)
+    ``accuracy`` (= WAR on clips), ``uar`` (mean per-class recall), ``macro_f1``, ``macro_f1_chance``
+    (:func:`chance_macro_f1`), ``abaw_score`` and ``abaw_formula`` -- macro-F1 over 8 classes when the
+    label space has Other, else the ABAW 2020 formula (NaN and ``-`` for other label spaces). (Chance CCC needs no column: shuffled predictions have CCC ~ 0.)
     """
     records = []
     for name, preds in aligned.rows.items():
@@ -121,11 +121,13 @@ def score_aligned(aligned: AlignedRows, task: str, num_classes: int | None = Non
                 raise AlignmentError(f"row {name!r} has no EXPR predictions")
             n = num_classes or preds.num_classes
             y_pred = preds.expr_pred
+            abaw = n in (7, 8)  # a clip dataset's own classes (e.g. 5) have no ABAW score
             record.update(n_frames=int((preds.expr_true >= 0).sum()),
                           accuracy=M.accuracy(preds.expr_true, y_pred),
+                          uar=M.uar(preds.expr_true, y_pred, n),
                           macro_f1=M.macro_f1(preds.expr_true, y_pred, n),
                           macro_f1_chance=chance_macro_f1(preds.expr_true, y_pred, n),
-                          abaw_score=M.abaw_expr_score(preds.expr_true, y_pred, n),
-                          abaw_formula=M.abaw_expr_formula(n))
+                          abaw_score=M.abaw_expr_score(preds.expr_true, y_pred, n) if abaw else float("nan"),
+                          abaw_formula=M.abaw_expr_formula(n) if abaw else "-")
         records.append(record)
     return pd.DataFrame.from_records(records)

@@ -113,12 +113,30 @@ def run_task(data: Path, out: Path, config: StudyConfig, task: str) -> dict[str,
     return {**rows, **rnn_rows}
 
 
-def _task_notes(task: str, aligned: Any, table: pd.DataFrame, config: StudyConfig) -> list[str]:
+def at_clip_level(rows: dict[str, Predictions]) -> tuple[dict[str, Predictions], bool]:
+    """On a clip dataset every row is scored per clip (CNN: its frame probabilities averaged over the clip's
+    faces; a clip RNN: its one output): ``(rows, True)``; per-frame data: ``(rows, False)`` unchanged."""
+    from affectseq.evaluation.clips import scored_clip_predictions
+
+    if not any(p.label_level == "clip" for p in rows.values()):
+        return rows, False
+    return {name: scored_clip_predictions(p) for name, p in rows.items()}, True
+
+
+def _task_notes(task: str, aligned: Any, table: pd.DataFrame, config: StudyConfig,
+                clip_level: bool = False) -> list[str]:
     seq = config.sequence
-    notes = [f"All rows scored on the same {aligned.n_common} validation frames: those every model predicts "
-             f"({seq.mode}, window {seq.window}: the first frames of each video have no RNN prediction; "
-             "frames without a face crop have no CNN prediction). Frames predicted per row before alignment: "
-             + ", ".join(f"{k}: {v}" for k, v in aligned.n_per_row.items()) + "."]
+    if clip_level:
+        notes = [f"Clip dataset: all rows scored on the same {aligned.n_common} validation clips, one label each "
+                 "(accuracy = WAR, uar = mean per-class recall): a CNN row's clip score is its class "
+                 "probabilities averaged over the clip's faces; a CNN+RNN row's, its output over "
+                 f"{seq.clip_frames} frames sampled uniformly over the clip. Rows per model before alignment: "
+                 + ", ".join(f"{k}: {v}" for k, v in aligned.n_per_row.items()) + "."]
+    else:
+        notes = [f"All rows scored on the same {aligned.n_common} validation frames: those every model predicts "
+                 f"({seq.mode}, window {seq.window}: the first frames of each video have no RNN prediction; "
+                 "frames without a face crop have no CNN prediction). Frames predicted per row before alignment: "
+                 + ", ".join(f"{k}: {v}" for k, v in aligned.n_per_row.items()) + "."]
     if task == "expr":
         notes.append(f"ABAW score = {table['abaw_formula'].iloc[0]}; macro_f1_chance = macro-F1 of the row's "
                      "predictions shuffled across frames (its chance level); minority_recall = mean recall of "
@@ -157,7 +175,7 @@ def _run_study(data: str | Path | None, out: Path, config: StudyConfig, quick: b
     notes: dict[str, list[str]] = {}
     confusion_files: dict[str, Any] = {}
     for task in config.tasks:
-        rows = run_task(data_path, out, config, task)
+        rows, clip_level = at_clip_level(run_task(data_path, out, config, task))
         aligned = align_predictions(rows, task)
         table = score_aligned(aligned, task)
         if task == "expr":
@@ -167,7 +185,7 @@ def _run_study(data: str | Path | None, out: Path, config: StudyConfig, quick: b
         table.insert(2, "balanced", ["balanced" in r and "unbalanced" not in r for r in table["row"]])
         table.insert(3, "time_shuffled", ["shuffled" in r for r in table["row"]])
         tables[task] = table
-        notes[task] = _task_notes(task, aligned, table, config)
+        notes[task] = _task_notes(task, aligned, table, config, clip_level)
         confusion_files[task] = write_confusions(aligned, out / "confusions", task)
     header = [f"Data: `{data_path}`; seed {config.seed}; frame encoder `{config.frame.encoder.name}`; "
               f"RNN {config.sequence.model.arch.upper()} {dict(config.sequence.model.args)} "

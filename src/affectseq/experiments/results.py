@@ -15,7 +15,7 @@ from affectseq.experiments.alignment import AlignedRows
 from affectseq.utils.atomic import write_text_atomic
 
 VA_COLUMNS = ["n_frames", "ccc_valence", "ccc_arousal", "mean_ccc"]
-EXPR_COLUMNS = ["n_frames", "accuracy", "macro_f1", "macro_f1_chance", "abaw_score"]
+EXPR_COLUMNS = ["n_frames", "accuracy", "uar", "macro_f1", "macro_f1_chance", "abaw_score"]
 TASK_TITLES = {"va": "Valence / arousal (CCC)", "expr": "Expressions"}
 
 

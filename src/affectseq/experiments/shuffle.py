@@ -85,10 +85,10 @@ def unshuffle_predictions(preds: Predictions, perms: dict[str, np.ndarray]) -> P
     for video_id in np.unique(preds.video_id):
         if video_id not in perms:
             raise InputError(PERMUTATIONS_FILE, f"no permutation for video {video_id!r}")
-        rows = preds.video_id == video_id
+        rows = (preds.video_id == video_id) & (preds.frame_idx >= 0)  # -1: a whole clip, no frame to map
         frame_idx[rows] = perms[video_id][preds.frame_idx[rows]]
     return Predictions(
         video_id=preds.video_id, frame_idx=frame_idx, expr_true=preds.expr_true, expr_prob=preds.expr_prob,
         expr_classes=preds.expr_classes, va_true=preds.va_true, va_pred=preds.va_pred,
-        au_true=preds.au_true, au_prob=preds.au_prob,
+        au_true=preds.au_true, au_prob=preds.au_prob, label_level=preds.label_level,
     )

@@ -58,11 +58,12 @@ class StudyConfig:
         return ("va", "expr") if self.task == "both" else (self.task,)
 
 
-# The paper's setting: its CNN and GRU 100-100-50 on 100-frame sequence-to-one windows.
+# The paper's setting: its CNN and GRU 100-100-50 on 100-frame sequence-to-one windows (mode auto: on a clip
+# dataset, one label per clip from 16 frames sampled over it; affectseq.training.sequence_data).
 PAPER_PRESET: dict[str, Any] = {
     "frame": {"encoder": {"name": "paper_cnn"}, "epochs": 20, "batch_size": 64, "patience": 5,
               "test_split": None},
-    "sequence": {"mode": "seq2one", "window": 100, "epochs": 20, "patience": 5},
+    "sequence": {"mode": "auto", "window": 100, "epochs": 20, "patience": 5},
 }
 
 # Minutes on 2 CPU cores: a tiny generated dataset with milder nuisance and skew than the benchmark default
@@ -73,7 +74,7 @@ QUICK_PRESET: dict[str, Any] = {
               "batch_size": 32, "eval_batch_size": 128, "lr": 3e-3, "warmup_epochs": 0.5,
               "patience": 0, "num_workers": 0, "test_split": None, "limit_train": 1500,
               "balance_target": 120, "threads": 1},
-    "sequence": {"mode": "seq2one", "window": 16, "epochs": 6, "batch_size": 32, "lr": 2e-3, "patience": 3,
+    "sequence": {"mode": "auto", "window": 16, "epochs": 6, "batch_size": 32, "lr": 2e-3, "patience": 3,
                  "model": {"hidden_sizes": [32, 32], "dropout": 0.2}, "max_windows_per_epoch": 2000},
     # One thread: on a shared or small CPU, torch's default thread pool spin-waits and ran 4-7x slower here.
     "threads": 1,

@@ -227,17 +227,15 @@ def predict_video_table(
     from affectseq.io.video import VideoReader
 
     if options.mode == "causal" and not bundle.causal_ok:
-        raise ConfigError(
-            f"model {bundle.info.model_id} has a bidirectional temporal model: use --mode offline"
-        )
+        raise ConfigError(f"model {bundle.info.model_id} has a bidirectional temporal model: use --mode offline")
     start = time.perf_counter()
     reader = VideoReader(path, stride=options.stride)  # probes: InputError for non-videos
     source = face_source or default_face_source(options, bundle)
     stream = FaceCropStream(path, source, main_face_only=options.main_face_only, stride=options.stride,
                             aligner=aligner, ahead=True, torch_threads=options.torch_threads)
     temporal = bundle.temporal_stage.at_fps(reader.info.fps / options.stride if reader.info.fps else None)
-    model = BatchedFrameModel(bundle.frame_stage, clip_batch_size(options.batch_size, reader.info.frame_count
-                                                                  // options.stride), options.torch_threads)
+    batch = clip_batch_size(options.batch_size, reader.info.frame_count // options.stride)
+    model = BatchedFrameModel(bundle.frame_stage, batch, options.torch_threads)
     setup_sec = time.perf_counter() - start  # probing, and building the detector (weights, first imports)
     rows, outputs, drain_sec = _read_faces(path, reader, stream, model, options, on_frame)
     faces_done = time.perf_counter()

@@ -36,7 +36,6 @@ from affectseq.errors import ConfigError, InputError
 from affectseq.features.store import FeatureStore
 from affectseq.models.registry import arch_args
 from affectseq.models.temporal import TemporalConfig, TemporalModel
-from affectseq import metrics as M
 from affectseq.sequences.clips import ClipDataset
 from affectseq.sequences.dataset import WindowDataset, balanced_window_indices, collate_windows
 from affectseq.training import distributed as ddp
@@ -44,7 +43,8 @@ from affectseq.modelfile.sequence import BEST_NAME
 from affectseq.models.factory import save_sequence_checkpoint
 from affectseq.training.fit import FitSettings, TrainResult, TrainState, epoch_callback, epoch_seed, fit
 from affectseq.training.scoring import frame_metrics
-from affectseq.training.sequence_data import make_sample_datasets
+from affectseq.training.sequence_data import make_sample_datasets, make_test_dataset, test_split_ids
+from affectseq.utils.rundir import predictions_file
 from affectseq.training.sequence_eval import predict_windows, window_loss, write_sequence_predictions
 
 log = logging.getLogger(__name__)
@@ -128,6 +128,8 @@ class SequenceTrainConfig:
     max_val_windows: int | None = None  # a fixed evenly spaced subset for validation
     train_split: str = "train"
     val_split: str = "validation"
+    val_fraction: float = 0.1  # a store without val_split: this share of the training videos validates (seeded)
+    test_split: str | None = "auto"  # scored with the best model after training (auto: "test" if the store has it)
     num_workers: int = 0
     device: str = "auto"  # auto: this rank's CUDA GPU when there is one, else CPU
     threads: int | None = None  # torch threads while training (the caller's count is restored)
@@ -138,6 +140,8 @@ class SequenceTrainConfig:
     def __post_init__(self) -> None:
         if self.window < 1 or self.epochs < 1 or self.batch_size < 1 or self.clip_frames < 1:
             raise ValueError("window, clip_frames, epochs and batch_size must be >= 1")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
         balance = self.balance
         if balance in _OLD_BALANCE_NAMES:
             balance = _OLD_BALANCE_NAMES[balance]
@@ -310,10 +314,7 @@ class SequenceTask:
             pred = predict_windows(ddp.unwrap(model), part, c.eval_batch_size, self.device, c.va_loss,
                                    c.num_workers)
             pred = ddp.gather_predictions(pred, -(-len(block) // c.eval_batch_size), ctx)
-        scores = frame_metrics(pred, self.n_classes)
-        if self.plan.mode == "clip" and "expr_prob" in pred:
-            scores["expr_uar"] = M.uar(pred["expr_true"], pred["expr_prob"].argmax(1), self.n_classes)
-        return scores, pred
+        return frame_metrics(pred, self.n_classes), pred  # clips: one row per clip, so expr_uar is UAR
 
     def save_best(self, run_dir: Path, model: torch.nn.Module, state: TrainState, metrics: dict[str, float],
                   pred: dict[str, np.ndarray]) -> None:
@@ -324,7 +325,25 @@ class SequenceTask:
                                    self.store.expr_classes, label_level="clip" if self.plan.mode == "clip" else "frame")
 
     def finish(self, run_dir: Path, state: TrainState) -> dict[str, Any]:
-        return {"samples": self.plan.to_dict()}
+        """Score the best model on the test split when there is one (``test_predictions.npz``, ``test_metrics``)."""
+        summary: dict[str, Any] = {"samples": self.plan.to_dict()}
+        split, ids = test_split_ids(self.store, self.config, self.tasks)
+        if split is None or not (run_dir / BEST_NAME).exists():
+            return summary
+        from affectseq.models.bundle import load_sequence_checkpoint
+
+        best, _ = load_sequence_checkpoint(run_dir / BEST_NAME, device=str(self.device))
+        test = make_test_dataset(self.store, self.config, self.tasks, self.plan, split, ids)
+        if not len(test):
+            return summary
+        c = self.config
+        pred = predict_windows(best, test, c.eval_batch_size, self.device, c.va_loss, c.num_workers)
+        write_sequence_predictions(run_dir / predictions_file("test"), pred, test.video_ids, self.store.expr_classes,
+                                   label_level="clip" if self.plan.mode == "clip" else "frame")
+        scores = frame_metrics(pred, self.n_classes)
+        log.info("test (%s, %d %s): %s", split, len(test), self.items_name,
+                 " ".join(f"{k} {v:.4f}" for k, v in scores.items()))
+        return {**summary, "test_split": split, "test_metrics": scores}
 
 
 def train_sequence(

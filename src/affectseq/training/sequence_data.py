@@ -19,9 +19,12 @@ never dropped silently. A split still without a sample is an ``InputError`` that
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from affectseq.errors import InputError
 from affectseq.features.store import FeatureStore
@@ -30,6 +33,7 @@ from affectseq.sequences.dataset import WindowDataset
 from affectseq.sequences.windows import WindowSpec
 
 log = logging.getLogger(__name__)
+CLIP_NOTE = "clip-level training"
 
 
 @dataclass(frozen=True)
@@ -62,15 +66,52 @@ def resolve_mode(store: FeatureStore, mode: str) -> str:
     return "clip" if store.label_level == "clip" else "seq2one"
 
 
-def _split_ids(store: FeatureStore, config: Any, tasks: tuple[str, ...]) -> tuple[list[str], list[str]]:
+def _split_ids(store: FeatureStore, config: Any, tasks: tuple[str, ...]) -> tuple[list[str], list[str], str, str]:
+    """(train ids, validation ids, the split whose labels validation reads, a note or "").
+
+    A store without the validation split (DFEW, FERV39k and MAFW publish train/test only) holds out a
+    seeded ``val_fraction`` of the training videos for validation, so the test split stays unseen.
+    """
     split_task = tasks[0] if len(tasks) == 1 else "multi"
     train_ids = store.video_ids(split_task, config.train_split)
     val_ids = store.video_ids(split_task, config.val_split)
+    note, val_labels = "", config.val_split
+    if train_ids and not val_ids and len(train_ids) >= 2:
+        rng = np.random.default_rng([config.seed, 17])
+        n_val = min(len(train_ids) - 1, max(1, int(round(config.val_fraction * len(train_ids)))))
+        held = set(rng.choice(len(train_ids), n_val, replace=False).tolist())
+        val_ids = [v for i, v in enumerate(train_ids) if i in held]
+        train_ids = [v for i, v in enumerate(train_ids) if i not in held]
+        val_labels = config.train_split
+        note = (f"no {config.val_split!r} split in the store: {n_val} of {n_val + len(train_ids)} training videos "
+                f"(val_fraction={config.val_fraction:g}, seeded) are held out for validation")
     if not train_ids or not val_ids:
         raise InputError(store.root / "manifest.json",
                          f"need videos in splits {config.train_split!r} and {config.val_split!r} for {split_task} "
                          f"(store splits: {', '.join(store.splits(tasks[0])) or 'none'})")
-    return train_ids, val_ids
+    return train_ids, val_ids, val_labels, note
+
+
+def test_split_ids(store: FeatureStore, config: Any, tasks: tuple[str, ...]) -> tuple[str | None, list[str]]:
+    """(the test split, its videos) scored after training: ``test_split`` ("auto": ``test`` if the store has it)."""
+    split_task = tasks[0] if len(tasks) == 1 else "multi"
+    name = "test" if config.test_split == "auto" else config.test_split
+    if not name or name in (config.train_split, config.val_split):
+        return None, []
+    ids = store.video_ids(split_task, name)
+    if not ids and config.test_split != "auto":
+        raise InputError(store.root / "manifest.json", f"no videos in test_split {name!r} for {split_task}")
+    return (name if ids else None), ids
+
+
+def make_test_dataset(store: FeatureStore, config: Any, tasks: tuple[str, ...], plan: SamplePlan,
+                      split: str, ids: list[str]) -> Any:
+    """The test split's samples, cut like validation's (every window once, or one sample per clip)."""
+    allow = config.allow_incomplete_store
+    if plan.mode == "clip":
+        return ClipDataset(store, ids, ClipSpec(frames=plan.length, tasks=tasks), split=split, allow_incomplete=allow)
+    spec = WindowSpec(mode=plan.mode, length=plan.length, stride=None, tasks=tasks, pad_start=plan.pad_start)
+    return WindowDataset(store, ids, spec, split=split, allow_incomplete=allow)
 
 
 def _too_short(store: FeatureStore, ids: list[str], window: int) -> int:
@@ -83,14 +124,14 @@ def make_sample_datasets(store: FeatureStore, config: Any, tasks: tuple[str, ...
 
     Raises ``InputError`` when a split has no sample, naming the split and the reason.
     """
-    train_ids, val_ids = _split_ids(store, config, tasks)
+    train_ids, val_ids, val_labels, split_note = _split_ids(store, config, tasks)
     allow = config.allow_incomplete_store
     mode = resolve_mode(store, config.mode)
     if mode == "clip":
         spec = ClipSpec(frames=config.clip_frames, tasks=tasks)
         train = ClipDataset(store, train_ids, spec, split=config.train_split, allow_incomplete=allow)
-        val = ClipDataset(store, val_ids, spec, split=config.val_split, allow_incomplete=allow)
-        notes = [f"clip-level training ({'clip store' if config.mode == 'auto' else 'mode=clip'}): "
+        val = ClipDataset(store, val_ids, spec, split=val_labels, allow_incomplete=allow)
+        notes = [f"{CLIP_NOTE} ({'clip store' if config.mode == 'auto' else 'mode=clip'}): "
                  f"{config.clip_frames} frames sampled uniformly over each clip, one label per clip "
                  f"({len(train)} train, {len(val)} validation clips)"]
         for name, ds in (("train", train), ("validation", val)):
@@ -99,16 +140,18 @@ def make_sample_datasets(store: FeatureStore, config: Any, tasks: tuple[str, ...
                              f"(e.g. {ds.skipped[0]})")
         plan = SamplePlan("clip", config.clip_frames, False, tuple(notes))
     else:
-        train, val, plan = _window_datasets(store, config, tasks, mode, train_ids, val_ids)
-    for i, note in enumerate(plan.notes):
+        train, val, plan = _window_datasets(store, config, tasks, mode, train_ids, val_ids, val_labels)
+    if split_note:
+        plan = dataclasses.replace(plan, notes=(split_note, *plan.notes))
+    for note in plan.notes:
         # Each note is a decision the user did not spell out: say it (clip mode itself is the expected default).
-        (log.info if plan.mode == "clip" and i == 0 else log.warning)("%s", note)
+        (log.info if note.startswith(CLIP_NOTE) else log.warning)("%s", note)
     _require_samples(store, plan, train, val, config)
     return train, val, plan
 
 
 def _window_datasets(store: FeatureStore, config: Any, tasks: tuple[str, ...], mode: str,
-                     train_ids: list[str], val_ids: list[str]) -> tuple[Any, Any, SamplePlan]:
+                     train_ids: list[str], val_ids: list[str], val_labels: str) -> tuple[Any, Any, SamplePlan]:
     """seq2one/seq2seq windows; ``pad_start=None`` (auto) pads only when a split would have no window."""
     allow = config.allow_incomplete_store
 
@@ -116,7 +159,7 @@ def _window_datasets(store: FeatureStore, config: Any, tasks: tuple[str, ...], m
         spec = WindowSpec(mode=mode, length=config.window, stride=config.stride, tasks=tasks, pad_start=pad_start)
         val_spec = WindowSpec(mode=mode, length=config.window, stride=None, tasks=tasks, pad_start=pad_start)
         return (WindowDataset(store, train_ids, spec, split=config.train_split, allow_incomplete=allow),
-                WindowDataset(store, val_ids, val_spec, split=config.val_split, allow_incomplete=allow))
+                WindowDataset(store, val_ids, val_spec, split=val_labels, allow_incomplete=allow))
 
     pad_start = bool(config.pad_start)
     train, val = build(pad_start)
