@@ -116,12 +116,14 @@ def test_afew_split_folders(tmp_path: Path) -> None:
     write_mp4(root / "Train_AFEW" / "Happy" / "000002.mp4", 3)
     write_mp4(root / "Val_AFEW" / "Sad" / "000003.mp4", 3)
     (root / "Val_AFEW" / "Fear").mkdir(parents=True)
+    write_mp4(root / "Train_AFEW" / "AlignedFaces_LBPTOP_Points" / "x.mp4", 2)  # not a class
     assert detect_layout(root) == "afew"
     ds = open_dataset(root)
     assert ds.splits("EXPR") == ("train", "validation")
     assert set(_labels(ds, "train").values()) == {"Anger", "Happiness"}
     assert _labels(ds, "validation") == {"Val_AFEW-Sad-000003": "Sadness"}
     assert any(w.path.endswith("Fear") and "empty class folder" in w.problem for w in ds.warnings)
+    assert any("AlignedFaces_LBPTOP_Points: not an AFEW class folder" in note for note in ds.notes)
 
 
 def test_ravdess_and_cremad_labels_from_file_names(tmp_path: Path) -> None:
@@ -130,6 +132,7 @@ def test_ravdess_and_cremad_labels_from_file_names(tmp_path: Path) -> None:
         for emotion in ("01", "02", "03"):
             write_mp4(rav / f"Actor_{actor:02d}" / f"01-01-{emotion}-01-01-01-{actor:02d}.mp4", 2)
     write_garbage(rav / "Actor_01" / "01-01-05-01-01-02-01.mp4")  # unreadable: named, left out
+    write_mp4(rav / "Actor_02" / "02-01-03-01-01-01-02.mp4", 3)  # video-only twin of a full-AV file: read instead
     assert detect_layout(rav) == "ravdess"
     ds = open_dataset(rav)
     # calm stays the dataset's own class; Anger's only clip is unreadable: the label stays, with a warning.
@@ -140,6 +143,8 @@ def test_ravdess_and_cremad_labels_from_file_names(tmp_path: Path) -> None:
     assert actors["test"] == {"Actor_10"} and actors["validation"] == {"Actor_09"}  # no actor in two splits
     assert any("01-01-05-01-01-02-01.mp4" in w.path and "unreadable" in w.problem for w in ds.warnings)
     label = {v.source_video.name: ds.expr_classes[int(v.labels[0])] for v in ds.videos("EXPR", "train")}
+    assert "02-01-03-01-01-01-02.mp4" in label and "01-01-03-01-01-01-02.mp4" not in label
+    assert any("1 full audio-video files left out" in note for note in ds.notes)
     assert label["01-01-02-01-01-01-03.mp4"] == "calm" and label["01-01-03-01-01-01-03.mp4"] == "Happiness"
 
     crema = tmp_path / "CREMA-D"

@@ -55,6 +55,7 @@ DFEW_SPLITS = "EmoLabel_DataSplit"
 FERV39K_SETUP = Path("4_setups") / "All_scenes"
 MAFW_SPLIT_DIRS: tuple[str, ...] = ("Train & Test Set", "Train_Test_Set", "Train&Test Set")
 AFEW_SPLITS: dict[str, str] = {"Train_AFEW": "train", "Val_AFEW": "validation"}
+AFEW_CLASSES: tuple[str, ...] = ("Angry", "Disgust", "Fear", "Happy", "Neutral", "Sad", "Surprise")
 RAVDESS_NAME = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")
 CREMAD_NAME = re.compile(r"^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})$")
 MAX_DEPTH = 4
@@ -265,22 +266,29 @@ def is_afew(path: Path) -> bool:
 
 
 class AfewDataset(ClipDataset):
-    """AFEW: ``Train_AFEW/<class>/`` and ``Val_AFEW/<class>/`` clips."""
+    """AFEW: ``Train_AFEW/<class>/`` and ``Val_AFEW/<class>/`` clips (other folders there, such as the
+    release's aligned-face folders, are not classes: named in the notes and not read)."""
 
     def __init__(self, root: str | os.PathLike[str], strict: bool = False, fps: float | None = None):
         from affectseq.data.clips import clip_id
 
         root = Path(root)
         lister = _Lister(root)
+        notes: list[str] = []
+        known = {c.lower() for c in AFEW_CLASSES}
         for folder, split in AFEW_SPLITS.items():
             for class_dir in sorted(d for d in (root / folder).glob("*") if d.is_dir()):
+                if class_dir.name.lower() not in known:
+                    notes.append(f"{class_dir}: not an AFEW class folder ({', '.join(AFEW_CLASSES)}); not read")
+                    continue
                 clips = sorted(p for p in class_dir.iterdir()
                                if p.suffix.lower() in VIDEO_SUFFIXES or is_frame_folder(p))
                 if not clips:
                     lister.problems.append((class_dir, "empty class folder: no clips", None))
                 for clip in clips:
                     lister.add(clip, clip_id(clip.relative_to(root)), class_dir.name, split, class_dir, None)
-        super().__init__(root, "afew", lister.entries, strict=strict, fps=fps, problems=lister.problems)
+        super().__init__(root, "afew", lister.entries, strict=strict, fps=fps, problems=lister.problems,
+                         notes=notes)
 
 
 # --- RAVDESS and CREMA-D: the label in the file name -----------------------------------------------------
@@ -321,21 +329,32 @@ def _actor_entries(root: Path, found: list[tuple[Path, str, str]]) -> list[ClipE
 
 
 class RavdessDataset(ClipDataset):
-    """RAVDESS's videos, labelled by their file names (see the module docstring)."""
+    """RAVDESS's videos, labelled by their file names (see the module docstring).
+
+    A performance released both as full audio-video (modality 01) and video-only (02) is one clip: the
+    video-only file is read, the other named in the notes, so no face appears twice.
+    """
 
     def __init__(self, root: str | os.PathLike[str], strict: bool = False):
         root = Path(root)
         problems: list[tuple[Path, str, int | None]] = []
-        found = []
-        for path, match in _named_files(root, RAVDESS_NAME):
+        found: dict[str, tuple[Path, str, str]] = {}
+        twins = 0
+        for path, match in sorted(_named_files(root, RAVDESS_NAME), key=lambda item: item[1].group(1), reverse=True):
             emotion = RAVDESS_EMOTIONS.get(match.group(3))
             if emotion is None:
                 problems.append((path, f"emotion code {match.group(3)} is not 01-08; skipped", None))
                 continue
-            found.append((path, emotion, match.group(7)))
-        super().__init__(root, "ravdess", _actor_entries(root, found), strict=strict, problems=problems,
-                         notes=["no published split: actors split 80/10/10 (train/validation/test), "
-                                "no actor in two splits"])
+            performance = path.stem[3:]  # all but the modality: 02 (video-only) sorts first and wins
+            if performance in found:
+                twins += 1
+                continue
+            found[performance] = (path, emotion, match.group(7))
+        notes = ["no published split: actors split 80/10/10 (train/validation/test), no actor in two splits"]
+        if twins:
+            notes.append(f"{twins} full audio-video files left out: the same performances as video-only files read")
+        super().__init__(root, "ravdess", _actor_entries(root, list(found.values())), strict=strict,
+                         problems=problems, notes=notes)
 
 
 class CremaDDataset(ClipDataset):
