@@ -315,3 +315,41 @@ def test_a_semicolon_separated_label_csv_is_read(tmp_path: Path) -> None:
     (va,) = data.videos("VA", "videos")
     np.testing.assert_allclose(va.labels[0], [0.5, -0.25])
     assert data.warnings == []
+
+
+def test_a_data_faces_redo_keeps_the_users_files_in_a_crop_folder(tmp_path: Path, clips_dir: Path) -> None:
+    """``data faces`` redone with other options replaced the whole crop folder: a user's file in it was lost."""
+    import shutil
+
+    from affectseq.data.crop_export import CROP_ROOT
+    from affectseq.prepare.face_crops import export_face_crops
+    from affectseq.prepare.video_crops import CropOptions
+
+    dataset = tmp_path / "videos"
+    dataset.mkdir()
+    shutil.copy(clips_dir / "single_face.mp4", dataset / "a.mp4")
+    (dataset / "a.csv").write_text("frame_idx,expression\n" + "".join(f"{f},happy\n" for f in range(0, 72, 9)))
+    out = tmp_path / "out"
+    assert export_face_crops(dataset, out, CropOptions(detector="haar"), progress=False).exit_code == 0
+    (folder,) = (out / CROP_ROOT).iterdir()
+    crops = sorted(p.name for p in folder.glob("*.jpg"))
+    assert crops
+    (folder / "my_notes.txt").write_text("mine")
+    report = export_face_crops(dataset, out, CropOptions(detector="haar", jpeg_quality=60), progress=False)
+    assert report.exit_code == 0 and report.written == 1, report
+    assert (folder / "my_notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in folder.glob("*.jpg")) == crops
+
+
+def test_a_fifo_named_as_a_label_csv_is_a_warning_not_a_hang(tmp_path: Path) -> None:
+    from affectseq.data.video_csv import VideoCsvDataset
+
+    root = tmp_path / "videos"
+    _video(root / "a.mp4")
+    _video(root / "b.mp4")
+    (root / "a.csv").write_text("frame_idx,expression\n0,happy\n")
+    os.mkfifo(root / "b.csv")
+    finished, data = _in_thread(lambda: VideoCsvDataset(root), 60, [root / "b.csv"])
+    assert finished, "reading the labels blocked on a FIFO"
+    assert [v.video_id for v in data.videos("EXPR", "videos")] == ["a"]
+    assert any("FIFO" in w.problem for w in data.warnings)

@@ -34,6 +34,7 @@ from affectseq.data.abaw import AnnotatedVideo, normalise_task
 from affectseq.data.abaw_annotations import DataWarning
 from affectseq.errors import InputError
 from affectseq.io.video import VIDEO_SUFFIXES
+from affectseq.utils.fsguard import require_regular_file
 
 FRAME_COLUMN = "frame_idx"
 EXPR_COLUMNS: tuple[str, ...] = ("expression", "expr", "emotion")
@@ -134,6 +135,11 @@ class VideoCsvDataset:
             n_frames = header_frame_count(video)
         except InputError as err:
             self._warn(video, f"video unreadable, its labels are skipped: {err.problem}")
+            return None
+        try:
+            require_regular_file(csv, "label CSV")  # a FIFO named a.csv would block read_csv for ever
+        except InputError as err:
+            self._warn(csv, err.problem)
             return None
         try:
             # Blank lines are kept so that row r is always line r + 2 of the file.

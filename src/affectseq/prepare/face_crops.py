@@ -226,7 +226,8 @@ def crop_and_publish(job: CropJob, out: Path, options: CropOptions) -> int:
         for person in job.persons:
             folder = work / person.video_id
             write_json_atomic(folder / OWNER_FILE, {"video": str(job.video), "video_id": person.video_id, "fps": fps})
-            publish_dir(folder, out / CROP_ROOT / person.video_id, _is_ours)
+            # A redo replaces our crops and manifest only: a user's own files in the folder stay.
+            publish_dir(folder, out / CROP_ROOT / person.video_id, _is_ours, owned=_our_files, last=OWNER_FILE)
         shutil.rmtree(work, ignore_errors=True)
     for person in job.persons:
         for rel, content in person.annotations.items():
@@ -240,6 +241,12 @@ def crop_and_publish(job: CropJob, out: Path, options: CropOptions) -> int:
 
 def _is_ours(folder: Path) -> bool:
     return (folder / OWNER_FILE).is_file()
+
+
+def _our_files(folder: Path) -> set[str]:
+    """What a crop run wrote into ``folder``: its manifest and crops named as ABAW numbers them (00001.jpg)."""
+    return {p.name for p in folder.iterdir()
+            if p.name == OWNER_FILE or (len(p.name) >= 9 and p.name.endswith(".jpg") and p.name[:-4].isdigit())}
 
 
 def _write_annotation(target: Path, content: str | Path, out: Path | None = None) -> None:
