@@ -353,3 +353,28 @@ def test_a_fifo_named_as_a_label_csv_is_a_warning_not_a_hang(tmp_path: Path) -> 
     assert finished, "reading the labels blocked on a FIFO"
     assert [v.video_id for v in data.videos("EXPR", "videos")] == ["a"]
     assert any("FIFO" in w.problem for w in data.warnings)
+
+
+@pytest.mark.parametrize("mode, seq_mode", [("causal", "seq2one"), ("causal", "seq2seq"), ("offline", "seq2seq")])
+def test_a_sequence_model_giving_nan_is_reported_not_left_blank(tmp_path: Path, mode: str, seq_mode: str) -> None:
+    """A sequence model's NaN passed for "no face in the window" (its rows left without a prediction)."""
+    import torch
+
+    from affectseq.labels import EXPR_CLASSES_7
+    from affectseq.models.temporal import TemporalConfig, TemporalModel
+    from affectseq.predict.sequence import SequenceTemporal
+    from affectseq.predict.stages import ModelBundle, ModelInfo
+
+    model = TemporalModel(5, {"expr": 7, "va": 2}, TemporalConfig(hidden_sizes=(8,), mode=seq_mode)).eval()
+    with torch.no_grad():
+        for param in model.parameters():
+            param.fill_(float("nan"))
+    info = ModelInfo(model_id="seq", kind="sequence", classes=EXPR_CLASSES_7, has_va=True, source="seq.safetensors")
+    bundle = ModelBundle(frame_stage=lambda crops: {"features": np.ones((len(crops), 5), np.float32)},
+                         temporal_stage=SequenceTemporal(model, 4), info=info)
+    report = run_batch([_video(tmp_path / "v.mp4", n=8)], tmp_path / "out", bundle, PredictOptions(mode=mode,
+                       progress=False), OutputOptions(timeline=False),
+                       face_source_factory=lambda: ScriptedFaces({1: (10.0, 10.0, 60.0, 60.0)}), aligner=box_crops)
+    assert report.count("failed") == 1, report.format()
+    message = report.outcomes[0].message
+    assert "seq.safetensors" in message and "temporal model gave non-finite outputs (NaN" in message
