@@ -14,8 +14,8 @@ Two kinds of dataset objects come back (``Layout.kind``):
   ``expr_classes``, ``warnings``, ``n_problems``, ``has_crops`` (faces already cropped: then also
   ``frame_set(task, split)``; else the faces come from ``source_video`` by ``data faces`` or
   extraction straight from the videos);
-* ``"images"``: still-image sets -- ``layout``, ``framing``, ``grayscale``, ``splits()``,
-  ``frame_set(task, split)`` and ``inspect()``.
+* ``"images"``: still-image sets -- ``layout``, ``label_level`` (``"image"``), ``framing``, ``grayscale``,
+  ``splits()``, ``frame_set(task, split)`` and ``inspect()``.
 
 Adding a layout (see docs/architecture.md, "How to add a dataset layout")::
 

@@ -53,10 +53,10 @@ def _pick(available: list[str], wanted: str | None, role: str | None) -> str | N
 
 def _splits(path: Path, task: str) -> tuple[dict[str, Callable[[], FrameSet]], str, bool]:
     """``({split: loader}, framing, grayscale_source)`` for a dataset path (any registered layout)."""
-    from affectseq.data.registry import dataset_has_crops, open_dataset
+    from affectseq.data.registry import dataset_has_crops, label_level, open_dataset
 
     dataset = open_dataset(path)
-    if hasattr(dataset, "grayscale"):  # a still-image set
+    if label_level(dataset) == "image":  # a still-image set (the registry's image surface)
         return ({s: (lambda s=s: dataset.frame_set(task, s)) for s in dataset.splits()}, dataset.framing,
                 dataset.grayscale)
     if not dataset_has_crops(dataset):
