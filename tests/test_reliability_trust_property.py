@@ -115,6 +115,27 @@ def test_random_option_values_are_a_usage_error_or_finite(option: str, text: str
     assert math.isfinite(value)
 
 
+@settings(max_examples=120, deadline=None)
+@given(option=st.sampled_from(["--detect-every", "--batch-size"]), text=OPTION_TEXT)
+def test_random_face_and_batch_options_are_one_line_or_in_range(option: str, text: str) -> None:
+    """The integer options through the parser and the options' declared constraints (PredictOptions)."""
+    from affectseq.cli import build_parser
+    from affectseq.cli.predict import build_options
+
+    stderr = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(stderr):
+            args = build_parser().parse_args(["predict", "v.mp4", f"{option}={text}"])
+        options, _ = build_options(args)
+    except SystemExit as stop:
+        assert stop.code == 2 and option in stderr.getvalue().strip().splitlines()[-1]
+        return
+    except AffectseqError as err:
+        assert "\n" not in str(err) and option.lstrip("-").replace("-", "_") in str(err).replace("-", "_")
+        return
+    assert 1 <= options.detect_every <= 1000 and options.batch_size >= 1
+
+
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> Path:
     from test_predict_helpers import save_tiny_frame_model
