@@ -219,3 +219,20 @@ def test_each_arch_trains_on_a_store_and_runs_in_predict(tmp_path: Path, frame_a
             np.testing.assert_allclose(row["va"], ref[["valence", "arousal"]].to_numpy(float), atol=1e-5)
             n_rows += 1
     assert n_rows == 14
+
+
+@pytest.mark.slow  # ~30 s each on 2 loaded cores
+@pytest.mark.parametrize("arch,args", [("tcn", {"channels": [16, 16, 16], "kernel_size": 3, "dropout": 0.0}),
+                                       ("transformer", {"d_model": 16, "heads": 2, "layers": 1, "ff_dim": 32,
+                                                        "dropout": 0.0})])
+def test_tcn_and_transformer_learn_the_temporal_trend_too(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path,
+                                                          arch: str, args: dict) -> None:
+    """The GRU's test (test_sequence_training.py): a frame's label is the direction of a sine, which one frame
+    cannot show; a temporal model over the 12 frames before it can."""
+    from test_sequence_training import FAST, _accuracy
+
+    store = write_trend_store(tmp_path_factory.mktemp(f"trend_{arch}"))
+    config = load_config(SequenceTrainConfig, overrides={**FAST, "window": 12, "task": "expr", "device": "cpu",
+                                                         "model": {"arch": arch, **args}})
+    train_sequence(store, tmp_path / arch, config, progress=False)
+    assert _accuracy(tmp_path / arch) > 0.85  # chance: 0.5 (a one-frame model stays below 0.7 there)
