@@ -236,3 +236,25 @@ def test_tcn_and_transformer_learn_the_temporal_trend_too(tmp_path_factory: pyte
                                                          "model": {"arch": arch, **args}})
     train_sequence(store, tmp_path / arch, config, progress=False)
     assert _accuracy(tmp_path / arch) > 0.85  # chance: 0.5 (a one-frame model stays below 0.7 there)
+
+
+def test_an_unknown_name_loads_the_entry_point_plugins_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.metadata
+
+    from affectseq.models import registry
+
+    class Point:
+        name = "plugin"
+
+        def load(self):  # what importing a plug-in's module does: register its architecture
+            register_temporal("plugin_arch", ToyArgs)(ToyRunningMean)
+
+    calls = []
+    monkeypatch.setattr(importlib.metadata, "entry_points",
+                        lambda group: calls.append(group) or [Point()])
+    monkeypatch.setattr(registry, "_ENTRY_POINTS_LOADED", False)
+    assert registry.get_arch("plugin_arch").args_type is ToyArgs
+    assert calls == [registry.ENTRY_POINT_GROUP]
+    with pytest.raises(ConfigError, match="registered: .*plugin_arch"):
+        registry.get_arch("still_unknown")
+    assert calls == [registry.ENTRY_POINT_GROUP]  # looked up once per process
