@@ -90,9 +90,12 @@ class LiveRun:
 
     @property
     def stats(self) -> LiveStats:
-        """Counts so far (final after the run ends): offered/processed/dropped frames, latency."""
+        """Counts so far (final after the run ends): offered/processed/dropped frames, latency. At the end,
+        offered = processed + dropped (frames still waiting when the run stopped are dropped ones)."""
         assert self.session is not None
         stats = self.session.stats
+        if stats.ended_at is not None:
+            return stats
         if self.source.live:
             stats.offered, stats.dropped = self.capture.buffer.offered, self.capture.buffer.dropped
         else:
@@ -135,5 +138,6 @@ class LiveRun:
         finally:
             self.capture.stop()  # first: the planning thread may be waiting for a frame
             planned.close()
-            self.stats  # noqa: B018 (final counts, read before the buffer goes)
+            final = self.stats
+            final.dropped = final.offered - final.processed  # frames still waiting when the run stopped count too
             stats.ended_at = time.monotonic()

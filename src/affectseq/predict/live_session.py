@@ -15,7 +15,9 @@ the predictor forgets idle tracks and latencies go into a fixed histogram.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -136,7 +138,7 @@ class LiveSession:
         """Each frame with its working copy and its detection plan: run this in another thread, ahead of
         :meth:`process` (``predict``'s split: full detections overlap tracking and the model)."""
         planner = self.predictor.planner()
-        with torch_threads(1):
+        with _one_torch_thread():
             for frame in frames:
                 work, scale = working_frame(frame.rgb)
                 work_frame = WorkFrame(frame.frame_idx, float(frame.time_sec), work, scale)
@@ -147,7 +149,7 @@ class LiveSession:
 
         ``work``/``plan``: the frame as :meth:`planned` prepared it (then every frame must come that way).
         """
-        with torch_threads(1):  # predict's setting: more threads than cores makes MTCNN many times slower
+        with _one_torch_thread():
             if work is None:
                 found = self.predictor.process(frame.frame_idx, frame.time_sec, frame.rgb)
             else:
@@ -185,6 +187,13 @@ class LiveSession:
         row.update(frame_idx=int(frame.frame_idx), time_sec=round(float(frame.time_sec), 6),
                    wall_time=round(float(frame.wall_time), 6))
         return row
+
+
+def _one_torch_thread() -> Any:
+    """predict's setting, one torch thread (more threads than cores makes torch's small convolutions many times
+    slower); only when torch is loaded already: the default model and detector run without it, and importing
+    torch here would stall the first frames for seconds."""
+    return torch_threads(1) if "torch" in sys.modules else contextlib.nullcontext()
 
 
 def _area(box: list[float]) -> float:
