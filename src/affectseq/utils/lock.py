@@ -6,8 +6,10 @@ the first. Exclusion comes from an OS file lock (``flock``) on the lock file: th
 kernel drops it when the holder dies, however it dies, so a lock left by a killed
 run is taken over by the next one (which logs whose lock it found). The file's
 JSON content (pid, host, start time, purpose) is only for messages. The file is
-removed on release; a process that locked a file removed meanwhile tries again,
-so two runs never both hold it.
+removed on release (only if it is still the file we locked); a process that locked a
+file removed meanwhile tries again, so two runs never both hold it. It is opened
+with ``O_NOFOLLOW``: a symbolic link planted under its name is refused in one line,
+never written through (``affectseq.utils.fsguard.open_no_follow``).
 
 Where ``fcntl`` is missing (Windows), an exclusive-create file is used instead and
 a lock whose pid is dead on this host counts as stale (a narrow race remains
