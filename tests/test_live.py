@@ -264,3 +264,60 @@ def test_sigterm_ends_the_run_with_its_summary(clips_dir: Path, tmp_path: Path) 
     assert summary.startswith("live: ") and "latency median" in summary
     lines = out.read_text().splitlines()
     assert 10 <= len(lines) < 472 and json.loads(lines[-1])["frame_idx"] < 471  # stopped early, file complete
+
+
+def _mpegts(src: Path, dst: Path) -> bytes:
+    """``src`` re-encoded as an MPEG-TS stream (H.264, 30 fps): a format read front to back, as streams are."""
+    from fractions import Fraction
+
+    import av
+
+    with av.open(str(src)) as inp, av.open(str(dst), "w", format="mpegts") as out:
+        stream_in = inp.streams.video[0]
+        stream = out.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = stream_in.width, stream_in.height, "yuv420p"
+        for i, frame in enumerate(inp.decode(stream_in)):
+            frame = frame.reformat(format="yuv420p")
+            frame.pts, frame.time_base = i, Fraction(1, 30)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return dst.read_bytes()
+
+
+def test_an_http_stream_that_breaks_off_is_reopened(clips_dir: Path, tmp_path: Path, bundle) -> None:
+    """A real HTTP stream: the first connection is cut halfway (Content-Length promises more), the next is whole."""
+    import http.server
+
+    import affectseq
+
+    data = _mpegts(clips_dir / "single_face.mp4", tmp_path / "camera.ts")
+    connections: list[int] = []
+
+    class CutOnce(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            connections.append(1)
+            self.send_response(200)
+            self.send_header("Content-Type", "video/mp2t")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[: len(data) // 2] if len(connections) == 1 else data)
+            self.close_connection = True
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), CutOnce)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/camera.ts"
+        events: list[str] = []
+        run = affectseq.live(url, bundle, retries=2, buffer_frames=200, on_event=events.append)
+        rows = list(run)
+    finally:
+        server.shutdown()
+    assert len(connections) == 2
+    assert len(events) == 1 and events[0].startswith(f"{url}: read failed") and "reconnecting (1/2)" in events[0]
+    frames = [r["frame_idx"] for r in rows]
+    assert frames == list(range(len(frames))) and 72 < len(frames) < 144  # part of the first pass, all of the second
+    assert run.stats.dropped == 0 and all(r["label"] for r in rows)
+    assert all(b["time_sec"] > a["time_sec"] for a, b in zip(rows, rows[1:]))  # stream time goes on across the gap
