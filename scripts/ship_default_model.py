@@ -129,9 +129,11 @@ def main(argv: list[str] | None = None) -> int:
     card = dict(CARD, status=args.status, ship_command="python " + shlex.join(sys.argv))
     if args.selection:
         run = calibrated_run(args.selection, Path(tempfile.mkdtemp(prefix="affectseq-ship-")))
-        header = json.loads(Path(args.selection).read_text(encoding="utf-8"))["chosen"]
+        selection = json.loads(Path(args.selection).read_text(encoding="utf-8"))
+        header = selection["chosen"]
         card.update(init=f"{header['model']}, prior-corrected (tau {header['tau']}) and temperature-scaled "
-                    f"(T {header['temperature']:.4f}) on FER+ validation", selection=header)
+                    f"(T {header['temperature']:.4f}) on FER+ validation", selection=header,
+                    validation_table=selection["rows"])  # every candidate; the first row is the baseline (v2)
     elif args.run:
         run = args.run
     else:
