@@ -1,6 +1,7 @@
 """The registry of models shipped inside the package (``src/affectseq/weights/``): names, paths, cards.
 
-``"default"`` is the expression model trained on FER2013 (see docs/model_card.md). This is
+``"default"`` is the expression model v3 trained on FER+ (see docs/model_card.md); earlier defaults stay
+loadable by name (``ferplus-v2``, ``fer2013-v1``). This is
 the small module every loader imports to turn a name into a file (``resolve_model_path``).
 Maintainers ship a trained model with ``scripts/ship_default_model.py``.
 """
@@ -17,8 +18,9 @@ from affectseq.errors import InputError
 
 # name -> file in affectseq/weights/ (+ a JSON card with the same stem)
 SHIPPED_MODELS: dict[str, str] = {
-    "default": "default_expr_ferplus.safetensors",  # v2: FER+ labels, 8 classes (docs/model_card.md)
-    "ferplus-v2": "default_expr_ferplus.safetensors",  # v2 by name, whatever "default" points to
+    # v3: v2 fine-tuned with the logit-adjusted loss, prior-corrected and temperature-calibrated (docs/model_card.md)
+    "default": "default_expr_ferplus_v3.safetensors",
+    "ferplus-v2": "default_expr_ferplus.safetensors",  # the previous default (FER+ labels, 8 classes)
     "fer2013-v1": "default_expr_fer2013.safetensors",  # the first default (FER2013 labels), kept for comparison
 }
 
