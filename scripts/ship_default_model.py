@@ -80,7 +80,7 @@ def calibrated_run(selection_file: str, staging: Path) -> Path:
     """A run-like folder holding the selection's chosen network with its prior correction and temperature."""
     import numpy as np
 
-    from affectseq.features.checkpoint import load_frame_model, save_frame_model
+    from affectseq.models.factory import load_frame_model, save_frame_model
     from affectseq.training.calibration import adjust_head_bias
 
     selection = json.loads(Path(selection_file).read_text(encoding="utf-8"))

@@ -43,10 +43,6 @@ def frame_header(encoder: Mapping[str, Any], tasks: Sequence[str], expr_classes:
     if expr_temperature != 1.0:
         header["expr_temperature"] = float(expr_temperature)
     return header
-    # The calibration temperature is optional: written only when set, so uncalibrated files keep v2's header.
-    if model.expr_temperature != 1.0:
-        header["expr_temperature"] = float(model.expr_temperature)
-    return header
 
 
 def write_frame_file(path: str | os.PathLike[str], tensors: Mapping[str, "torch.Tensor"],
