@@ -329,7 +329,7 @@ def test_version_1_bundles_still_load(tmp_path: Path, frame_file: Path, embed: b
             load_sequence_bundle(tmp_path / "seq.safetensors")
 
 
-@pytest.mark.parametrize("name", ["default", "fer2013-v1"])
+@pytest.mark.parametrize("name", ["ferplus-v2", "fer2013-v1"])  # v3 (default) is written as version 2
 def test_shipped_version_1_weights_read_as_version_2(name: str) -> None:
     from affectseq.features.shipped import shipped_model_path
 
