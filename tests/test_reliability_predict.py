@@ -331,11 +331,11 @@ def _wait_for_line(proc: subprocess.Popen, prefix: str, timeout: float = 180) ->
     raise AssertionError(f"no line starting with {prefix!r}:\n{''.join(lines)}")
 
 
-def _assert_only_complete_folders(out: Path) -> set[str]:
-    assert _leftovers(out) == [] or _leftovers(out) == [LOCK_FILE]
+def _assert_only_complete_folders(out: Path, allow: list[str] = ()) -> set[str]:
+    assert [n for n in _leftovers(out) if n not in allow] in ([], [LOCK_FILE])
     done = set()
     for folder in out.iterdir():
-        if folder.is_dir():
+        if folder.is_dir() and folder.name not in allow:
             assert (folder / "summary.json").is_file() and (folder / "frames.csv").is_file(), folder
             done.add(folder.name)
     return done
@@ -352,7 +352,9 @@ def test_stopped_mid_batch_then_rerun_completes(tmp_path: Path, batch_inputs, si
     if sig == signal.SIGTERM:  # like Ctrl-C: a clean stop, the lock released, no temporary folder
         assert proc.returncode == 130 and "interrupted" in rest, rest
         assert _leftovers(out) == []
-    finished = _assert_only_complete_folders(out)
+    # kill -9 cannot clean up: a folder being written (in the writer thread) stays, hidden; the rerun removes it.
+    partials = [] if sig == signal.SIGTERM else [n for n in _leftovers(out) if n.startswith(".affectseq-partial-")]
+    finished = _assert_only_complete_folders(out, allow=partials)
     assert 1 <= len(finished) < len(videos)
     rerun = subprocess.run(_predict_cmd(model, videos, out), capture_output=True, text=True, timeout=300,
                            env={**os.environ, "OMP_NUM_THREADS": "1"})

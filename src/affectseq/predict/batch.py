@@ -23,6 +23,7 @@ optionally ``overlay.mp4``, then ``summary.json``). Promises
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import tempfile
@@ -388,43 +389,101 @@ def predict_planned(plan: VideoPlan, bundle: ModelBundle, options: PredictOption
     return VideoOutcome(plan.video, plan.out_dir, "done", summary=pred.summary, note=plan.note)
 
 
+SHORT_VIDEO_FRAMES = 750  # 30 s at 25 fps: videos this short are predicted two at a time (predict_plans)
+
+
 def predict_plans(plans: Iterable[VideoPlan | VideoOutcome], bundle: ModelBundle, options: PredictOptions,
                   output_options: OutputOptions, record: Callable[[Iterable[VideoOutcome]], None],
                   face_source_factory: Callable[[], Any] | None = None,
                   aligner: Callable[..., Any] | None = None) -> None:
-    """Carry out ``plans`` in order in this process; each video's files are written while the next is predicted.
+    """Carry out ``plans`` in this process, recording outcomes in input order; the same files as
+    :func:`predict_planned`, with less waiting between videos.
 
-    Writing a video's outputs (the frames table, ``timeline.png``, publishing the folder) runs in one
-    writer thread, overlapping the next video's decoding, faces and model: with many short clips that
-    cost would otherwise be paid in series, once per clip (``benchmarks/clips_speed.py``). Outcomes are
-    recorded in input order, each once its folder is published; the same files as :func:`predict_planned`.
+    A video's pipeline fills at its start (decoding and the first full face detection run ahead of
+    tracking) and drains at its end (the model's last batch); with many short clips those waits and
+    the per-video writing would be paid once per clip (``benchmarks/clips_speed.py``). So:
+
+    * each video's files (table, ``timeline.png``, publishing) are written in one writer thread while
+      the next video is predicted;
+    * videos of at most ``SHORT_VIDEO_FRAMES`` frames (header count) are predicted two at a time, in
+      threads, without a progress bar each; longer ones alone, in this thread, as before.
+
+    Predictions do not depend on what else runs (each video has its own face tracker and batches).
     """
+    from collections import deque
     from concurrent.futures import Future, ThreadPoolExecutor
 
-    pending: list[Future] = []
+    queue: deque[tuple[VideoPlan | VideoOutcome, Future | None]] = deque()  # input order, not yet recorded
+    writes: list[Future] = []
 
-    def settle() -> None:
-        record([future.result() for future in pending])
-        pending.clear()
+    def flush_writes() -> None:
+        record([future.result() for future in writes])
+        writes.clear()
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="affectseq-write") as writer:
-        for plan in plans:
-            if isinstance(plan, VideoOutcome) or plan.action == "skip":
-                settle()
-                record([plan if isinstance(plan, VideoOutcome) else skipped_outcome(plan)])
+    def settle(keep: int) -> None:
+        """Record (or hand to the writer) the queue's head until ``keep`` items are left in flight."""
+        while len(queue) > keep:
+            plan, future = queue.popleft()
+            if future is None:  # an outcome known without predicting
+                flush_writes()
+                record([plan])
                 continue
             try:
-                prediction = predict_for_outputs(plan.video, bundle, options, output_options,
-                                                 face_source_factory, aligner)
+                prediction = future.result()
             except (KeyboardInterrupt, SystemExit, GeneratorExit):
                 raise
             except BaseException as err:  # noqa: BLE001 -- one bad video must never stop the batch
-                settle()
+                flush_writes()
                 record([failed_outcome(plan.video, plan.out_dir, err)])
                 continue
-            settle()  # the previous video's folder, written meanwhile
-            pending.append(writer.submit(_publish_planned, plan, prediction, output_options, options.stride))
-        settle()
+            flush_writes()  # the previous video's folder, written meanwhile
+            writes.append(writer.submit(_publish_planned, plan, prediction, output_options, options.stride))
+
+    def predict(plan: VideoPlan, opts: PredictOptions) -> VideoPrediction:
+        return predict_for_outputs(plan.video, bundle, opts, output_options, face_source_factory, aligner)
+
+    quiet = dataclasses.replace(options, progress=False)
+    videos = ThreadPoolExecutor(max_workers=2, thread_name_prefix="affectseq-video")
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="affectseq-write") as writer:
+            for plan in plans:
+                if isinstance(plan, VideoOutcome) or plan.action == "skip":
+                    queue.append((plan if isinstance(plan, VideoOutcome) else skipped_outcome(plan), None))
+                elif _is_short(plan.video):
+                    queue.append((plan, videos.submit(predict, plan, quiet)))
+                    settle(keep=1)  # at most two clips in flight
+                    continue
+                else:
+                    settle(keep=0)
+                    queue.append((plan, _done_future(predict, plan, options)))  # here, with its progress bar
+                settle(keep=0)
+            settle(keep=0)
+            flush_writes()
+    finally:
+        videos.shutdown(wait=True, cancel_futures=True)
+
+
+def _is_short(video: Path) -> bool:
+    from affectseq.io.video import header_frame_count
+
+    try:
+        return 0 < header_frame_count(video) <= SHORT_VIDEO_FRAMES
+    except Exception:  # noqa: BLE001 -- an unreadable file fails in its own prediction, with its own message
+        return False
+
+
+def _done_future(fn: Callable[..., Any], *args: Any) -> Any:
+    """A finished Future of ``fn(*args)`` run in this thread (its exception kept, Ctrl-C raised at once)."""
+    from concurrent.futures import Future
+
+    future: Future = Future()
+    try:
+        future.set_result(fn(*args))
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except BaseException as err:  # noqa: BLE001 -- recorded as the video's failure by settle()
+        future.set_exception(err)
+    return future
 
 
 def _publish_planned(plan: VideoPlan, prediction: VideoPrediction, output_options: OutputOptions,
