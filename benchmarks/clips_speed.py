@@ -19,6 +19,7 @@ older commit's ``src``), interleaved, so before and after are measured in the sa
     python benchmarks/clips_speed.py                       # 60 x 3 s, predict and extract
     python benchmarks/clips_speed.py --copies 20 --only predict
     python benchmarks/clips_speed.py --baseline-src /tmp/before/src --repeat 2
+    python benchmarks/clips_speed.py --only predict --no-timeline   # without the per-video timeline.png
 
 The machine may be shared: the 1-minute load average is printed next to each pair;
 prefer the CPU ratios and interleaved repeats when it is loaded.
@@ -99,12 +100,12 @@ def timed(command: list[str], src: Path) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def commands(kind: str, clips: Path, long_video: Path, out: Path) -> dict[str, list[str]]:
-    """The two commands compared for ``kind`` (predict or extract), writing under ``out``."""
+def commands(kind: str, clips: Path, long_video: Path, out: Path, extra: list[str] = ()) -> dict[str, list[str]]:
+    """The two commands compared for ``kind`` (predict or extract), writing under ``out``; ``extra``: predict's."""
     py = [sys.executable, "-m", "affectseq"]
     if kind == "predict":
-        return {"clips": py + ["predict", str(clips), "--out", str(out / "clips"), "--no-progress"],
-                "long": py + ["predict", str(long_video), "--out", str(out / "long"), "--no-progress"]}
+        return {"clips": py + ["predict", str(clips), "--out", str(out / "clips"), "--no-progress", *extra],
+                "long": py + ["predict", str(long_video), "--out", str(out / "long"), "--no-progress", *extra]}
     many = clip_folders(out / "data_clips", sorted(clips.glob("*.mp4")))
     one = out / "data_long" / "train" / "sad"
     one.mkdir(parents=True)
@@ -126,13 +127,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--only", choices=("predict", "extract"), default=None)
     parser.add_argument("--baseline-src", type=Path, default=None, help="also time the code under this src folder")
+    parser.add_argument("--no-timeline", action="store_true", help="predict without timeline.png (both sides)")
     args = parser.parse_args()
     codes = {"ours": REPO / "src", **({"baseline": args.baseline_src} if args.baseline_src else {})}
     kinds = [args.only] if args.only else ["predict", "extract"]
     with tempfile.TemporaryDirectory(prefix="affectseq-clips-") as tmp:
         work = Path(tmp)
         clips, long_video, n_frames = make_inputs(args.video, args.seconds, args.copies, work)
-        extra = n_frames // args.copies  # extract's long dataset also holds one validation clip
+        val_frames = n_frames // args.copies  # extract's long dataset also holds one validation clip
         print(f"{args.copies} clips of {n_frames // args.copies} frames ({args.seconds:g} s) = {n_frames} frames; "
               f"one video of the same {n_frames} frames; code: {', '.join(f'{k}={v}' for k, v in codes.items())}")
         results: dict[str, list[dict]] = {}
@@ -142,8 +144,9 @@ def main() -> None:
                     out = work / f"out-{kind}-{code}-{rep}"
                     out.mkdir()
                     row = {"load_1min": os.getloadavg()[0]}
-                    for side, command in commands(kind, clips, long_video, out).items():
-                        frames = n_frames + (extra if kind == "extract" else 0)
+                    extra = ["--no-timeline"] if args.no_timeline else []
+                    for side, command in commands(kind, clips, long_video, out, extra).items():
+                        frames = n_frames + (val_frames if kind == "extract" else 0)
                         wall, cpu = timed(command, src)
                         row[side] = {"wall_sec": wall, "cpu_sec": cpu, "fps": frames / wall, "cpu_fps": frames / cpu}
                     row["ratio_wall"] = row["clips"]["fps"] / row["long"]["fps"]
