@@ -410,34 +410,7 @@ def predict_plans(plans: Iterable[VideoPlan | VideoOutcome], bundle: ModelBundle
 
     Predictions do not depend on what else runs (each video has its own face tracker and batches).
     """
-    from collections import deque
-    from concurrent.futures import Future, ThreadPoolExecutor
-
-    queue: deque[tuple[VideoPlan | VideoOutcome, Future | None]] = deque()  # input order, not yet recorded
-    writes: list[Future] = []
-
-    def flush_writes() -> None:
-        record([future.result() for future in writes])
-        writes.clear()
-
-    def settle(keep: int) -> None:
-        """Record (or hand to the writer) the queue's head until ``keep`` items are left in flight."""
-        while len(queue) > keep:
-            plan, future = queue.popleft()
-            if future is None:  # an outcome known without predicting
-                flush_writes()
-                record([plan])
-                continue
-            try:
-                prediction = future.result()
-            except (KeyboardInterrupt, SystemExit, GeneratorExit):
-                raise
-            except BaseException as err:  # noqa: BLE001 -- one bad video must never stop the batch
-                flush_writes()
-                record([failed_outcome(plan.video, plan.out_dir, err)])
-                continue
-            flush_writes()  # the previous video's folder, written meanwhile
-            writes.append(writer.submit(_publish_planned, plan, prediction, output_options, options.stride))
+    from concurrent.futures import ThreadPoolExecutor
 
     def predict(plan: VideoPlan, opts: PredictOptions) -> VideoPrediction:
         return predict_for_outputs(plan.video, bundle, opts, output_options, face_source_factory, aligner)
@@ -446,21 +419,61 @@ def predict_plans(plans: Iterable[VideoPlan | VideoOutcome], bundle: ModelBundle
     videos = ThreadPoolExecutor(max_workers=2, thread_name_prefix="affectseq-video")
     try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="affectseq-write") as writer:
+            batch = _InOrder(record, writer, output_options, options.stride)
             for plan in plans:
                 if isinstance(plan, VideoOutcome) or plan.action == "skip":
-                    queue.append((plan if isinstance(plan, VideoOutcome) else skipped_outcome(plan), None))
+                    batch.add(plan if isinstance(plan, VideoOutcome) else skipped_outcome(plan), None)
                 elif _is_short(plan.video):
-                    queue.append((plan, videos.submit(predict, plan, quiet)))
-                    settle(keep=1)  # at most two clips in flight
+                    batch.add(plan, videos.submit(predict, plan, quiet))
+                    batch.settle(keep=1)  # at most two clips in flight
                     continue
                 else:
-                    settle(keep=0)
-                    queue.append((plan, _done_future(predict, plan, options)))  # here, with its progress bar
-                settle(keep=0)
-            settle(keep=0)
-            flush_writes()
+                    batch.settle(keep=0)
+                    batch.add(plan, _done_future(predict, plan, options))  # here, with its progress bar
+                batch.settle(keep=0)
+            batch.settle(keep=0)
+            batch.flush_writes()
     finally:
         videos.shutdown(wait=True, cancel_futures=True)
+
+
+class _InOrder:
+    """A batch's videos in input order: predictions in flight, then their writes; outcomes recorded in order."""
+
+    def __init__(self, record: Callable[[Iterable[VideoOutcome]], None], writer: Any, output_options: OutputOptions,
+                 stride: int):
+        from collections import deque
+
+        self.record, self.writer, self.output_options, self.stride = record, writer, output_options, stride
+        self.queue: Any = deque()  # (plan or known outcome, Future of its prediction or None)
+        self.writes: list[Any] = []
+
+    def add(self, plan: VideoPlan | VideoOutcome, future: Any) -> None:
+        self.queue.append((plan, future))
+
+    def flush_writes(self) -> None:
+        self.record([future.result() for future in self.writes])
+        self.writes.clear()
+
+    def settle(self, keep: int) -> None:
+        """Record (or hand to the writer) the queue's head until ``keep`` videos are left in flight."""
+        while len(self.queue) > keep:
+            plan, future = self.queue.popleft()
+            if future is None:  # an outcome known without predicting
+                self.flush_writes()
+                self.record([plan])
+                continue
+            try:
+                prediction = future.result()
+            except (KeyboardInterrupt, SystemExit, GeneratorExit):
+                raise
+            except BaseException as err:  # noqa: BLE001 -- one bad video must never stop the batch
+                self.flush_writes()
+                self.record([failed_outcome(plan.video, plan.out_dir, err)])
+                continue
+            self.flush_writes()  # the previous video's folder, written meanwhile
+            self.writes.append(self.writer.submit(_publish_planned, plan, prediction, self.output_options,
+                                                  self.stride))
 
 
 def _is_short(video: Path) -> bool:
