@@ -75,3 +75,14 @@ def test_torch_backend_still_runs_on_torch(tmp_path: Path, clips_dir: Path) -> N
     loaded = _modules_after(code, tmp_path)
     assert loaded["torch"]
     assert json.loads((out / "single_face" / "summary.json").read_text())["model"]["backend"] == "torch"
+
+
+def test_predict_worker_process_starts_without_torch(tmp_path: Path) -> None:
+    """``--workers N`` spawns processes that run the default model on ONNX Runtime: their start-up (the pool
+    initializer) must not import torch (it did, to set a thread count), and torch must still get that count
+    when a torch stage imports it later."""
+    code = ("import os, signal\nfrom affectseq.scale.predict_shards import _init_process\n"
+            "_init_process(3, None)\nsignal.signal(signal.SIGTERM, signal.SIG_DFL)\n"
+            "assert os.environ['OMP_NUM_THREADS'] == '3'")
+    loaded = _modules_after(code, tmp_path)
+    assert not loaded["torch"], loaded

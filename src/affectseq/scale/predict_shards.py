@@ -2,9 +2,9 @@
 
 The one predict loop (:func:`affectseq.predict.engines.predict_batch`) plans the batch while
 holding the output folder's lock: the same folder per video (``claim_folder``), the same skip
-rule (a full fingerprint match), the same notes, whatever the engine. Each shard then loads the model once per process and predicts its videos with
-``affectseq.predict.batch.predict_plans``, which publishes each folder atomically
-and turns any exception of one video into that video's failure.
+rule (a full fingerprint match), the same notes, whatever the engine. Each shard then loads
+the model once per process and predicts its videos with ``affectseq.predict.batch.predict_plans``,
+which publishes each folder atomically and turns any exception of one video into that video's failure.
 
 A worker process that dies (killed, out of memory, a crash in native code) loses
 its shard: the videos of that shard already published count as done, the others
@@ -12,7 +12,7 @@ are tried again, and a video whose task dies when run alone is that video's
 failure. The rest of the batch goes on.
 
 :class:`WorkersEngine` is the engine of ``--workers N > 1``: N spawned processes, each with
-``cores / N`` torch threads (:func:`predict_parallel` runs the loop with it).
+``cores / N`` intra-op threads for torch stages (:func:`predict_parallel` runs the loop with it).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from affectseq.predict.outputs import read_summary
 from affectseq.predict.pipeline import PredictOptions
 from affectseq.predict.writers import OutputOptions
 from affectseq.scale.shards import balanced_shards, default_shard_count
+from affectseq.utils.threads import set_loaded_torch_threads
 
 log = logging.getLogger(__name__)
 _LOADED: dict[Any, Any] = {}  # the model of this process, by request: loaded once per worker, not per shard
@@ -106,11 +107,12 @@ _STARTED: Any = None  # in a pool worker: a SimpleQueue told (synchronously) whi
 
 
 def _init_process(threads: int, started: Any) -> None:
-    import torch
-
     global _STARTED
     _STARTED = started
-    torch.set_num_threads(threads)
+    # Not `import torch` here: the default model and detector run on ONNX Runtime. A torch stage
+    # imports torch later, which then reads its thread count from OMP_NUM_THREADS.
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    set_loaded_torch_threads(threads)
     # The driver stops workers with SIGTERM on Ctrl-C: unwind like Ctrl-C, removing partial folders.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
 
