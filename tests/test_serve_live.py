@@ -145,3 +145,37 @@ def test_oversized_frames_are_refused_before_decoding() -> None:
         decode_frame(_frame_message(big.getvalue(), 0.0))
     with pytest.raises(FrameRejected, match="at most"):
         decode_frame(b"\0" * (3 * 2**20))
+
+
+@pytest.mark.timeout(120)
+def test_a_frame_the_model_fails_on_is_answered_with_an_error_and_the_session_goes_on(client, clips_dir: Path) -> None:
+    """Before, an exception from the model (e.g. a NaN output) ended the session's worker silently: the tab
+    got no answer to that frame nor any later one, and the server still counted the session as live."""
+    jpeg = _jpeg(clips_dir / "single_face.jpg")
+    hub = client.app_state.live
+    make_session = hub.make_session
+    calls = []
+
+    def flaky_session():
+        session = make_session()
+        process = session.process
+
+        def first_fails(*args, **kwargs):
+            calls.append(1)
+            if len(calls) == 1:
+                raise RuntimeError("NaN in expr_prob for 1 of 1 rows")
+            return process(*args, **kwargs)
+
+        session.process = first_fails
+        return session
+
+    hub.make_session = flaky_session
+    with client.websocket_connect("/api/live") as ws:
+        assert ws.receive_json()["type"] == "ready"
+        ws.send_bytes(_frame_message(jpeg, 1.0))
+        error = ws.receive_json()
+        assert error["type"] == "error" and "NaN in expr_prob" in error["message"]
+        assert "\n" not in error["message"]
+        ws.send_bytes(_frame_message(jpeg, 2.0))
+        reply = ws.receive_json()
+        assert reply["type"] == "rows" and reply["rows"][0]["face_id"] == 0

@@ -7,7 +7,8 @@ already. The page then sends binary messages, each one frame: an 8-byte little-e
 float64 (the page's capture time in ms, echoed back for its latency) followed by a
 JPEG. For each processed frame the server answers
 ``{"type": "rows", "client_ms": ..., "frame_idx": ..., "rows": [...], "stats": {...}}``
-(rows as ``affectseq live`` prints them, plus ``main``: the main face).
+(rows as ``affectseq live`` prints them, plus ``main``: the main face); a frame refused or failed
+is answered with ``{"type": "error", "message": ...}`` (one line) and the session goes on.
 
 Bounded memory, drop not queue: a session holds at most one waiting frame besides
 the one being processed -- a newer frame replaces a waiting one (counted as dropped) --
@@ -260,6 +261,11 @@ async def _work(websocket: WebSocket, hub: LiveHub, slot: LiveSessionSlot, arriv
         except FrameRejected as err:
             slot.rejected += 1
             reply = {"type": "error", "message": str(err)}
+        except Exception as err:  # noqa: BLE001 -- else this task ends silently and the tab waits forever
+            log.warning("live session %d: frame %d failed", slot.id, frame_idx, exc_info=True)
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            reply = {"type": "error", "message": f"frame {frame_idx} could not be processed: {first}"}
+            frame_idx += 1  # the predictor may have seen it: the next frame comes after it
         else:
             frame_idx += 1
         try:  # a tab that stops reading blocks this send; meanwhile _receive keeps only the newest frame
