@@ -1,7 +1,7 @@
 """A folder of numbered frame images read as a video: what :class:`~affectseq.io.video.VideoReader` does
 when its path is a folder (clip datasets such as DFEW ship clips as frame folders).
 
-* Frames are the folder's image files (``.jpg``, ``.png``, ...) in the order of the number in their
+* Frames are the folder's regular image files (``.jpg``, ``.png``, ...) in the order of the number in their
   names (``1.jpg`` < ``2.jpg`` < ``10.jpg``; ``00001_00002.jpg``: the last number counts); ``frame_idx``
   is the 0-based position in that order.
 * A folder of frames carries no rate: ``fps`` is the rate given (``--fps``), else unknown
@@ -34,7 +34,7 @@ def frame_files(folder: str | os.PathLike[str]) -> list[Path]:
     """The frame images of ``folder`` in frame order (by the last number in each name, then by name)."""
     folder = Path(folder)
     try:
-        names = [p for p in folder.iterdir() if p.suffix.lower() in FRAME_SUFFIXES and not p.name.startswith(".")]
+        names = [p for p in folder.iterdir() if _is_frame_file(p)]
     except OSError as err:
         raise InputError(folder, f"cannot list the frame folder ({err.strerror})") from None
 
@@ -51,9 +51,14 @@ def is_frame_folder(path: str | os.PathLike[str]) -> bool:
     if not path.is_dir():
         return False
     try:
-        return any(p.suffix.lower() in FRAME_SUFFIXES and not p.name.startswith(".") for p in path.iterdir())
+        return any(_is_frame_file(p) for p in path.iterdir())
     except OSError:
         return False
+
+
+def _is_frame_file(path: Path) -> bool:
+    """An image file by its suffix, not hidden, and a regular file (reading a FIFO would wait forever)."""
+    return path.suffix.lower() in FRAME_SUFFIXES and not path.name.startswith(".") and path.is_file()
 
 
 def read_frame(path: Path) -> np.ndarray:

@@ -273,11 +273,6 @@ def crop_with_ray(options: RayOptions = RayOptions()) -> CropRunner:
 
 
 # -- predict ----------------------------------------------------------------------------------------------------
-def _predict_shard(plans: list[VideoPlan], model: ModelRequest, options: PredictOptions,
-                   output_options: OutputOptions) -> list[VideoOutcome]:
-    return predict_pairs(plans, model, options, output_options)
-
-
 @dataclasses.dataclass
 class RayEngine:
     """The ``ray`` engine of :func:`affectseq.predict.engines.predict_batch`: one Ray task per video shard.
@@ -310,12 +305,12 @@ class RayEngine:
             n_shards = ray_options.n_shards or default_shard_count(len(todo), task_slots(ray, ray_options))
             lost: list[tuple[VideoPlan, BaseException]] = []
             args = (self.model, quiet, output_options)
-            _run_shards(ray, _predict_shard, shard_plans(todo, n_shards), args, ray_options, "predict",
+            _run_shards(ray, predict_pairs, shard_plans(todo, n_shards), args, ray_options, "predict",
                         options.progress, record, on_error=lambda shard, err: lost.extend((p, err) for p in shard))
             done, unfinished = split_lost(lost)
             record(done)
             if unfinished:  # one task per video now: a task that fails again is that video's failure
-                _run_shards(ray, _predict_shard, [[p] for p, _ in unfinished], args, ray_options, "predict (retry)",
+                _run_shards(ray, predict_pairs, [[p] for p, _ in unfinished], args, ray_options, "predict (retry)",
                             options.progress, record,
                             on_error=lambda shard, err: record([failed_outcome(shard[0].video, shard[0].out_dir, err)]))
 
