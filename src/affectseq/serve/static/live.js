@@ -135,9 +135,9 @@ function onRows(msg) {
   drawTimeline();
 }
 
-function drawOverlay() {
-  const video = $("live-video");
-  const canvas = $("live-overlay");
+// A cleared canvas at the screen's pixel ratio, drawn in CSS pixels: { ctx, w, h }.
+function clearedCanvas(id) {
+  const canvas = $(id);
   const ratio = window.devicePixelRatio || 1;
   const w = canvas.clientWidth, h = canvas.clientHeight;
   canvas.width = Math.round(w * ratio);
@@ -145,6 +145,12 @@ function drawOverlay() {
   const ctx = canvas.getContext("2d");
   ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
   ctx.clearRect(0, 0, w, h);
+  return { ctx, w, h };
+}
+
+function drawOverlay() {
+  const video = $("live-video");
+  const { ctx, w, h } = clearedCanvas("live-overlay");
   const [fw, fh] = live.frameSize;
   if (!fw || !video.videoWidth) return;
   // The video is shown with object-fit: contain; boxes are in the sent frame's pixels.
@@ -170,14 +176,7 @@ function drawOverlay() {
 }
 
 function drawTimeline() {
-  const canvas = $("live-timeline");
-  const ratio = window.devicePixelRatio || 1;
-  const w = canvas.clientWidth, h = canvas.clientHeight;
-  canvas.width = Math.round(w * ratio);
-  canvas.height = Math.round(h * ratio);
-  const ctx = canvas.getContext("2d");
-  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
-  ctx.clearRect(0, 0, w, h);
+  const { ctx, w, h } = clearedCanvas("live-timeline");
   const m = { left: 34, right: 8, top: 8, bottom: 20 };
   const pw = w - m.left - m.right, ph = h - m.top - m.bottom;
   const now = performance.now() / 1000;
