@@ -86,3 +86,9 @@ def test_predict_worker_process_starts_without_torch(tmp_path: Path) -> None:
             "assert os.environ['OMP_NUM_THREADS'] == '3'")
     loaded = _modules_after(code, tmp_path)
     assert not loaded["torch"], loaded
+
+
+def test_the_live_api_function_imports_no_pandas(tmp_path: Path) -> None:
+    """``affectseq.live`` yields dicts: reaching it must not import pandas (``predict_video``'s DataFrame)."""
+    loaded = _modules_after("import affectseq; affectseq.live", tmp_path)
+    assert not loaded["pandas"] and not loaded["torch"], loaded

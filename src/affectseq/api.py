@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+from affectseq.faces.detector import DEFAULT_DETECTOR
+
+if TYPE_CHECKING:  # live() returns dicts: importing pandas would only slow its start
+    import pandas as pd
 
 
 def predict_video(
@@ -21,7 +24,7 @@ def predict_video(
     backend: str = "auto",
     device: str | None = "auto",
     batch_size: int | None = None,
-    detector: str = "mtcnn",
+    detector: str = DEFAULT_DETECTOR,
     face_source: Any = None,
     progress: bool = False,
 ) -> pd.DataFrame:
@@ -38,7 +41,8 @@ def predict_video(
     (load once with :func:`affectseq.predict.load_model` to predict many videos).
     ``mode="causal"`` uses past frames only (streaming); ``"offline"`` may look
     ahead. ``tta_flip=True`` averages each face's probabilities with its mirror image's
-    (frame models; slower, a little more accurate: docs/model_card.md). Raises :class:`affectseq.errors.InputError` for an unreadable video.
+    (frame models; slower, a little more accurate: docs/model_card.md). Raises
+    :class:`affectseq.errors.InputError` for an unreadable video.
     """
     from affectseq.faces.settings import DEFAULT_DETECT_EVERY
     from affectseq.predict.model import load_model
@@ -71,7 +75,7 @@ def live(
     main_face_only: bool = False,
     max_seconds: float | None = None,
     smoothing_sec: float | None = None,
-    detector: str = "mtcnn",
+    detector: str = DEFAULT_DETECTOR,
     backend: str = "auto",
     device: str | None = "auto",
     buffer_frames: int | None = None,
