@@ -140,3 +140,24 @@ def test_a_bad_temperature_in_a_header_is_one_clear_line(tmp_path: Path, bad) ->
     expected = "non-finite number" if bad == math.inf else "expr_temperature"
     with pytest.raises(InputError, match=expected):
         load_frame_model(path)
+
+
+def test_evaluate_reports_uar_ece_nll_and_a_reliability_diagram(tmp_path: Path, capsys) -> None:
+    import json
+
+    from affectseq.cli import main
+    from test_evaluation_report import _fabricate
+
+    run_dir = tmp_path / "run"
+    _fabricate(run_dir)  # every annotated frame at confidence 0.94; the 20 Fear frames wrong, 115 of 135 right
+    assert main(["evaluate", str(run_dir), "--bootstrap", "50"]) == 0
+    assert "UAR=0.8571" in capsys.readouterr().out
+    ex = json.loads((run_dir / "metrics.json").read_text())["expr"]
+    assert ex["uar"] == pytest.approx(6 / 7)  # Fear's recall 0, six classes 1
+    assert ex["ece"] == pytest.approx(0.94 - 115 / 135, abs=1e-6)  # one bin: |accuracy - confidence|
+    assert ex["nll"] == pytest.approx((115 * -math.log(0.94) + 20 * -math.log(0.01)) / 135, rel=1e-5)
+    assert ex["ece_bins"] == 15
+    low, high = ex["ci95"]["ece"]
+    assert low <= ex["ece"] <= high and ex["ci95"]["uar"][0] <= ex["uar"] <= ex["ci95"]["uar"][1]
+    assert (run_dir / "report" / "reliability.png").stat().st_size > 0
+    assert "reliability.png" in (run_dir / "report.md").read_text()
