@@ -330,3 +330,15 @@ def test_affectseq_live_is_the_api_function_not_a_module() -> None:
 
     assert importlib.util.find_spec("affectseq.live") is None  # the name belongs to the function
     assert affectseq.live is api.live and callable(affectseq.live)
+
+
+def test_cli_an_existing_csv_is_refused_before_anything_is_written(clips_dir: Path, tmp_path: Path, capsys) -> None:
+    """Before, ``--out`` was created (empty) and then the existing ``--csv`` refused: the rerun without that
+    mistake then found ``--out`` existing too."""
+    from affectseq.cli import main
+
+    out, table = tmp_path / "rows.jsonl", tmp_path / "rows.csv"
+    table.write_text("mine\n")
+    assert main(["live", str(clips_dir / "single_face.mp4"), "--out", str(out), "--csv", str(table)]) == 1
+    assert "rows.csv" in capsys.readouterr().err
+    assert not out.exists() and table.read_text() == "mine\n"

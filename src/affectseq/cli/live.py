@@ -50,17 +50,21 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def _open_output(path: Path | None, overwrite: bool, what: str) -> IO[str] | None:
+def _check_output(path: Path | None, overwrite: bool, what: str) -> None:
+    """InputError when ``path`` cannot be written as asked; called for every output before any is opened."""
     from affectseq.errors import InputError
 
     if path is None:
-        return None
+        return
     if path.exists() and not overwrite:
         raise InputError(path, f"{what} exists (use --overwrite to replace it)")
     if not path.parent.is_dir():
         raise InputError(path, "its folder does not exist")
+
+
+def _open_output(path: Path | None) -> IO[str] | None:
     # Not written atomically on purpose: a live log is read (tail -f) while it grows.
-    return path.open("w", encoding="utf-8", newline="")
+    return None if path is None else path.open("w", encoding="utf-8", newline="")
 
 
 def _json_value(value: Any) -> Any:
@@ -78,12 +82,13 @@ def run(args: argparse.Namespace) -> int:
 
     options = LiveOptions(**face_settings(args), **{name: getattr(args, name) for name in LIVE_OPTION_NAMES})
     parse_source(args.source, args.realtime)  # a missing file is one line now, before the model loads
+    _check_output(args.out, args.overwrite, "--out file")
+    _check_output(args.csv, args.overwrite, "--csv file")
     bundle = load_model(args.model, backend=args.backend, device=args.device, smoothing_sec=args.smoothing_sec)
     run = LiveRun(args.source, bundle, options, on_event=lambda text: say(f"affectseq live: {text}", sys.stderr))
     out = csv_file = None
     try:
-        out = _open_output(args.out, args.overwrite, "--out file")
-        csv_file = _open_output(args.csv, args.overwrite, "--csv file")
+        out, csv_file = _open_output(args.out), _open_output(args.csv)
         say(f"affectseq live: {run.source.describe()} with model '{bundle.info.model_id}'"
             f"{f' at {run.capture.fps:.2f} fps' if run.capture.fps else ''}; Ctrl-C stops", sys.stderr)
         lines = out or sys.stdout
