@@ -37,7 +37,11 @@ def test_shared_options_have_one_name_and_one_vocabulary() -> None:
             assert load_config(cls, overrides={"balance": balance}).balance == balance
 
 
-def test_older_option_names_still_load_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+def test_older_option_names_still_load_with_a_warning(caplog: pytest.LogCaptureFixture, monkeypatch) -> None:
+    import affectseq.config
+
+    # the warning is given once per process: start from a process that has not warned yet, whatever ran before
+    monkeypatch.setattr(affectseq.config, "_WARNED", set())
     with caplog.at_level(logging.WARNING):
         frame = load_config(FrameTrainConfig, overrides=["early_stopping_patience=2"])
         seq = load_config(SequenceTrainConfig, overrides=["balance=va_downsample", "task=va"])
