@@ -342,3 +342,18 @@ def test_cli_an_existing_csv_is_refused_before_anything_is_written(clips_dir: Pa
     assert main(["live", str(clips_dir / "single_face.mp4"), "--out", str(out), "--csv", str(table)]) == 1
     assert "rows.csv" in capsys.readouterr().err
     assert not out.exists() and table.read_text() == "mine\n"
+
+
+def test_close_before_the_first_row_stops_the_capture(clips_dir: Path, bundle) -> None:
+    """Before, ``close()`` on a run never iterated closed an unstarted generator, whose ``finally`` never runs:
+    the capture thread went on reading the source (a camera stayed on) and the stats never became final."""
+    import affectseq
+
+    run = affectseq.live(clips_dir / "multi_face_pan.mp4", bundle, realtime=True)
+    thread = run.capture._thread
+    assert thread is not None and thread.is_alive()
+    run.close()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+    assert run.stats.ended_at is not None and run.stats.offered == run.stats.processed + run.stats.dropped
+    assert list(run) == []

@@ -117,7 +117,17 @@ class LiveRun:
     def close(self) -> None:
         """Stop capturing; the stats are final."""
         if self._rows is not None:
-            self._rows.close()
+            self._rows.close()  # a started run finishes in its generator's ``finally``
+        self._finish()  # one never iterated: closing an unstarted generator runs no ``finally``
+
+    def _finish(self) -> None:
+        """Stop the capture once and make the stats final: frames still waiting count as dropped."""
+        if self.session is None or self.session.stats.ended_at is not None:
+            return
+        self.capture.stop()
+        final = self.stats
+        final.dropped = final.offered - final.processed
+        final.ended_at = time.monotonic()
 
     def __enter__(self) -> "LiveRun":
         return self
@@ -138,6 +148,4 @@ class LiveRun:
         finally:
             self.capture.stop()  # first: the planning thread may be waiting for a frame
             planned.close()
-            final = self.stats
-            final.dropped = final.offered - final.processed  # frames still waiting when the run stopped count too
-            stats.ended_at = time.monotonic()
+            self._finish()
