@@ -90,3 +90,14 @@ def test_a_bad_model_fails_before_serving(tmp_path: Path, capsys) -> None:
     assert main(["serve", "--model", str(missing), "--data-dir", str(tmp_path), "--port", "0"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "nope.safetensors" in err[0]
+
+
+@pytest.mark.parametrize("args, named", [(["--jobs", "0"], "--jobs"), (["--live-sessions", "0"], "--live-sessions"),
+                                         (["--max-upload-mb", "0"], "--max-upload-mb")])
+def test_a_bad_size_names_its_own_option(no_serving: dict, tmp_path: Path, capsys, args, named) -> None:
+    """Before, any of the three gave one message naming all three."""
+    assert main(["serve", "--port", "0", "--data-dir", str(tmp_path), *args]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and named in err
+    others = {"--jobs", "--live-sessions", "--max-upload-mb"} - {named}
+    assert not others & set(err.replace(",", " ").split()), err

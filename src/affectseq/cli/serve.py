@@ -79,8 +79,12 @@ def run(args: argparse.Namespace) -> int:
     except ModuleNotFoundError as err:
         raise ConfigError(f"affectseq serve needs the serve extra ({err.name} is missing): "
                           "pip install 'affectseq[serve]'") from None
-    if args.jobs < 1 or not 0 < args.max_upload_mb < 2**43 or args.live_sessions < 1:  # NaN, inf, absurd sizes too
-        raise ConfigError("--jobs, --max-upload-mb (a finite number of MB) and --live-sessions must be positive")
+    for option, value, ok, want in (
+            ("--jobs", args.jobs, args.jobs >= 1, "a positive integer"),
+            ("--live-sessions", args.live_sessions, args.live_sessions >= 1, "a positive integer"),
+            ("--max-upload-mb", args.max_upload_mb, 0 < args.max_upload_mb < 2**43, "a positive number of MB below 2^43")):
+        if not ok:
+            raise ConfigError(f"{option} must be {want}, got {value:g}")
     data_dir = (args.data_dir or default_data_dir()).expanduser().resolve()
     runner = PredictRunner(args.model)
     runner.bundle(None)  # a bad --model is a one-line error here
