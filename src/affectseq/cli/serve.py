@@ -47,7 +47,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--jobs", type=int, default=1,
                         help="videos analysed at the same time; more wait in a queue (default %(default)s)")
     parser.add_argument("--live-sessions", type=int, default=4, metavar="N",
-                        help="camera tabs the /live page serves at once; more get a 'busy' message (default %(default)s)")
+                        help="camera tabs the /live page serves at once; more get a 'busy' message "
+                             "(default %(default)s)")
     parser.set_defaults(handler=run)
 
 
@@ -82,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
     for option, value, ok, want in (
             ("--jobs", args.jobs, args.jobs >= 1, "a positive integer"),
             ("--live-sessions", args.live_sessions, args.live_sessions >= 1, "a positive integer"),
-            ("--max-upload-mb", args.max_upload_mb, 0 < args.max_upload_mb < 2**43, "a positive number of MB below 2^43")):
+            ("--max-upload-mb", args.max_upload_mb, 0 < args.max_upload_mb < 2**43,
+             "a positive number of MB below 2^43")):
         if not ok:
             raise ConfigError(f"{option} must be {want}, got {value:g}")
     data_dir = (args.data_dir or default_data_dir()).expanduser().resolve()
