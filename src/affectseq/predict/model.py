@@ -12,8 +12,8 @@ unchanged. A file that is not ours raises :class:`~affectseq.errors.InputError`.
 Backends (of the frame stage; a sequence bundle's temporal model always runs on torch):
 ``torch`` (CPU or GPU, batched), ``onnx`` (ONNX Runtime on CPU,
 :mod:`affectseq.predict.onnx_backend`) and ``auto`` (the default): ONNX Runtime on CPU
-when the ``onnx`` extra is installed -- 2-2.5x faster per face than torch there, same
-outputs to 1e-4 -- else torch.
+when ONNX Runtime is importable (a base dependency) -- 2-2.5x faster per face than torch
+there, same outputs to 1e-4 -- else torch.
 """
 
 from __future__ import annotations

@@ -184,7 +184,7 @@ class OnnxFrameStage:
 
 
 def onnx_available() -> bool:
-    """Whether ONNX Runtime is installed (the ``onnx`` extra), without importing it."""
+    """Whether ONNX Runtime is installed (a base dependency, unless removed), without importing it."""
     import importlib.util
 
     return importlib.util.find_spec("onnxruntime") is not None
