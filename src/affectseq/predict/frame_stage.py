@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-# Framing of the crops affectseq.faces.align_face makes (see affectseq.features.encoders.FRAMINGS).
+# Framing of the crops affectseq.faces.align_face makes (one of affectseq.modelfile.schema.FRAMINGS).
 VIDEO_FACE_FRAMING = "abaw112"
 
 
