@@ -5,7 +5,7 @@
    detections run in two threads ahead of tracking and alignment on the calling thread;
 3. **frame model**: :class:`BatchedFrameModel` runs the bundle's frame stage on batches of
    crops in a worker thread, overlapping tracking;
-4. **temporal stage**: :func:`run_temporal`, the bundle's temporal stage over each face track
+4. **temporal stage**: :meth:`FaceRows.observations`, the bundle's temporal stage over each face track
    once the video is read (offline may look ahead; causal steps the same per-track state as
    live prediction, :class:`~affectseq.predict.stages.TemporalStage`);
 5. **table**: :func:`affectseq.predict.table.build_frames_table` joins every processed
