@@ -52,15 +52,7 @@ def register(subparsers: Any) -> None:
     engine = add_engine_options(parser, choices=None)  # any registered engine (affectseq.predict.engines)
     engine.add_argument("--workers", type=int, default=1, metavar="N",
                         help="local engine: predict N videos at once in N processes (default %(default)s)")
-    parser.set_defaults(handler=dispatch)
-
-
-def dispatch(args: argparse.Namespace) -> int:
-    """Handler: :func:`run`, the one predict loop, with the engine the options choose (:func:`engine_name`).
-
-    Every engine writes the same folders and returns the same exit codes.
-    """
-    return run(args)
+    parser.set_defaults(handler=run)
 
 
 def engine_name(args: argparse.Namespace) -> str:
@@ -80,8 +72,9 @@ def build_options(args: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Predict every input with the chosen engine (:func:`affectseq.predict.engines.predict_batch`), print one
-    line per video and a final tally; 1 if any failed."""
+    """Handler: predict every input with the engine the options choose (:func:`engine_name`; the one loop,
+    :func:`affectseq.predict.engines.predict_batch`), print one line per video and a final tally; 1 if any
+    failed. Every engine writes the same folders and returns the same exit codes."""
     from affectseq.predict.engines import create_engine, predict_batch
     from affectseq.scale.predict_shards import ModelRequest
 
