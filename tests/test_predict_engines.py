@@ -125,3 +125,15 @@ def test_the_loop_checks_causal_mode_once_for_every_engine(tmp_path: Path, rever
         predict_batch(_videos(tmp_path / "in"), tmp_path / "out", create_engine("reverse", Bidirectional()),
                       PredictOptions(mode="causal", progress=False))
     assert not (tmp_path / "out").exists() and RUNS == []
+
+
+def test_an_engine_name_already_taken_is_refused_unless_replace() -> None:
+    """As for output writers and dataset layouts: a plug-in must not silently replace ``local`` (it did)."""
+    with pytest.raises(ConfigError, match="'local' is already registered"):
+        register_engine("local", f"{__name__}:ReverseEngine")
+    assert PREDICT_ENGINES["local"] == "affectseq.predict.engines:LocalEngine"
+    register_engine("reverse", f"{__name__}:ReverseEngine")
+    try:
+        register_engine("reverse", f"{__name__}:ReverseEngine", replace=True)
+    finally:
+        PREDICT_ENGINES.pop("reverse", None)

@@ -97,8 +97,11 @@ PREDICT_ENGINES: dict[str, str] = {
 }
 
 
-def register_engine(name: str, target: str) -> None:
-    """Make ``target`` (``"package.module:Class"``) the engine called ``name``."""
+def register_engine(name: str, target: str, *, replace: bool = False) -> None:
+    """Make ``target`` (``"package.module:Class"``) the engine called ``name``; ConfigError when the name is
+    taken (``replace=True`` swaps it)."""
+    if name in PREDICT_ENGINES and not replace:
+        raise ConfigError(f"a predict engine named {name!r} is already registered")
     PREDICT_ENGINES[name] = target
 
 
