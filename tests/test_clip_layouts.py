@@ -229,3 +229,18 @@ def test_time_ranged_clip_is_cropped_from_its_range(tmp_path: Path, clips_dir: P
     crops = sorted(p.name for p in happy.crop_dir.glob("*.jpg"))
     assert crops and crops[0] == "00001.jpg" and len(crops) <= 15  # frame 0 = the first frame at 1.0 s
     assert happy.has_face.sum() == len(crops)
+
+
+def test_clip_list_non_finite_or_negative_times_are_row_problems(tmp_path: Path) -> None:
+    """Before, ``nan``/``inf`` parsed as times: opening the list crashed (``int(round(nan))`` in the clip's length)."""
+    write_mp4(tmp_path / "media" / "long.mp4", 50, fps=25)
+    csv = tmp_path / "list.csv"
+    csv.write_text("video,label,split,start_sec,end_sec\n"
+                   "media/long.mp4,happy,train,0,1\n"
+                   "media/long.mp4,sad,train,nan,1\n"
+                   "media/long.mp4,sad,train,0,inf\n"
+                   "media/long.mp4,sad,train,-1,1\n")
+    ds = open_dataset(csv)
+    assert [(v.start_sec, v.end_sec) for v in ds.videos("EXPR", "train")] == [(0.0, 1.0)]
+    lines = {w.line: w.problem for w in ds.warnings}
+    assert set(lines) == {3, 4, 5} and all("row skipped" in p for p in lines.values()), lines

@@ -16,6 +16,7 @@ with a header naming ``video`` and ``label`` columns, optionally ``split`` and `
 from __future__ import annotations
 
 import csv
+import math
 import os
 from pathlib import Path
 
@@ -95,7 +96,13 @@ def is_clip_list(path: Path) -> bool:
 
 
 def _time(text: str) -> float | None:
-    return float(text) if text.strip() else None
+    """A row's ``start_sec``/``end_sec``: None when empty; ValueError unless a finite number >= 0."""
+    if not text.strip():
+        return None
+    seconds = float(text)
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(text)
+    return seconds
 
 
 class ClipListDataset(ClipDataset):
@@ -130,8 +137,8 @@ class ClipListDataset(ClipDataset):
         try:
             start, end = _time(cells.get("start_sec", "")), _time(cells.get("end_sec", ""))
         except ValueError:
-            problems.append((path, f"start_sec/end_sec not numbers: {cells.get('start_sec')!r}, "
-                                   f"{cells.get('end_sec')!r}; row skipped", line))
+            problems.append((path, f"start_sec/end_sec must be finite numbers of seconds >= 0, got "
+                                   f"{cells.get('start_sec')!r}, {cells.get('end_sec')!r}; row skipped", line))
             return None
         if start is not None and end is not None and end <= start:
             problems.append((path, f"end_sec {end:g} is not after start_sec {start:g}; row skipped", line))
