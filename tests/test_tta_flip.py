@@ -94,3 +94,28 @@ def test_serve_form_and_cli_accept_the_flip_option() -> None:
 
     args = build_parser().parse_args(["predict", "video.mp4", "--tta-flip"])
     assert args.tta_flip is True
+
+
+@pytest.mark.slow
+def test_predict_cli_tta_flip_on_a_real_clip(tmp_path: Path, clips_dir: Path) -> None:
+    """End to end with the shipped default: --tta-flip is recorded in summary.json and changes the
+    probabilities of the real faces (but not which faces are found)."""
+    import json
+
+    import pandas as pd
+
+    from affectseq.cli import main
+
+    tables = {}
+    for flag in ([], ["--tta-flip"]):
+        out = tmp_path / ("flip" if flag else "plain")
+        assert main(["predict", str(clips_dir / "single_face.mp4"), "-o", str(out), "--no-progress",
+                     "--detect-every", "4", *flag]) == 0
+        summary = json.loads((out / "single_face" / "summary.json").read_text())
+        assert summary["model"].get("tta_flip", False) is bool(flag)
+        tables[bool(flag)] = pd.read_csv(out / "single_face" / "frames.csv")
+    plain, flip = tables[False], tables[True]
+    assert plain["face_id"].notna().tolist() == flip["face_id"].notna().tolist()
+    probs = [c for c in plain.columns if c.startswith("prob_")]
+    np.testing.assert_allclose(flip[probs].sum(axis=1).dropna(), 1.0, atol=1e-4)
+    assert (plain[probs] - flip[probs]).abs().max().max() > 1e-3
