@@ -127,3 +127,20 @@ def test_clips_csv_has_one_row_per_input_clip_in_order(tmp_path: Path):
     # A frame model's summaries have no clip label: no clips.csv.
     (tmp_path / "a" / "summary.json").write_text(json.dumps({"frames_processed": 72}))
     assert write_clips_csv(tmp_path / "x", outcomes[1:2]) is None
+
+
+def test_causal_and_live_sample_at_most_the_last_causal_span_frames(monkeypatch):
+    import affectseq.predict.clip as clip_module
+
+    monkeypatch.setattr(clip_module, "CAUSAL_SPAN", 5)
+    torch.manual_seed(5)
+    model = TemporalModel(3, {"expr": 3}, TemporalConfig(hidden_sizes=(4,))).eval()
+    stage = ClipTemporal(model, frames=4)
+    feats = np.random.default_rng(1).normal(size=(9, 3)).astype(np.float32)
+    steps = np.arange(9)
+    batched = stage.run_track({"features": feats}, steps / 25.0, steps, "causal")
+    stepped = run_causal(stage, {"features": feats}, steps / 25.0, steps)
+    np.testing.assert_allclose(batched["expr_prob"], stepped["expr_prob"], atol=1e-6)
+    # The last row sees frames 4..8 only: the same as a track made of those frames alone.
+    alone = stage.run_track({"features": feats[4:]}, steps[4:] / 25.0, steps[4:], "offline")
+    np.testing.assert_allclose(batched["expr_prob"][-1], alone["expr_prob"][0], atol=1e-6)

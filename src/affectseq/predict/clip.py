@@ -29,6 +29,9 @@ if TYPE_CHECKING:  # pandas (0.5-1 s) loads when a table is written, not for --h
 
 _PREDICT_KEYS = ("expr_prob", "va")
 _CHUNK = 64  # clip samples per temporal-model batch (causal mode: one per frame)
+# Causal mode and live: a frame's prediction samples the track's last CAUSAL_SPAN processed frames at most
+# (about 40 s at 25 fps), so a live session's memory stays bounded however long it runs.
+CAUSAL_SPAN = 1024
 
 
 class ClipTemporal:
@@ -60,7 +63,8 @@ class ClipTemporal:
             return {k: np.repeat(v, len(pos), axis=0) for k, v in one.items()}
         parts: dict[str, list[np.ndarray]] = {}  # causal: row i sees the track up to its own frame
         for start in range(0, len(pos), _CHUNK):
-            xs, ms = zip(*(self.sample(dense, mask, int(p) + 1) for p in pos[start:start + _CHUNK]))
+            spans = [slice(max(0, p + 1 - CAUSAL_SPAN), p + 1) for p in pos[start:start + _CHUNK].tolist()]
+            xs, ms = zip(*(self.sample(dense[cut], mask[cut], cut.stop - cut.start) for cut in spans))
             for key, value in self.predict(np.concatenate(xs), np.concatenate(ms)).items():
                 parts.setdefault(key, []).append(value)
         return {k: np.concatenate(v) for k, v in parts.items()}
@@ -96,8 +100,10 @@ class _ClipStream:
         if outputs is None:
             if self.features:  # gaps before the track's first face are not part of it
                 self.features.append(None)
+                del self.features[:-CAUSAL_SPAN]
             return {}
         self.features.append(np.asarray(outputs["features"], np.float32))
+        del self.features[:-CAUSAL_SPAN]  # bounded memory on a live source (the same span as run_track's)
         dim = len(self.features[-1])
         dense = np.stack([f if f is not None else np.zeros(dim, np.float32) for f in self.features])
         mask = np.array([f is not None for f in self.features])
