@@ -14,7 +14,8 @@ def register(train_subparsers: argparse._SubParsersAction) -> None:
         help="train a temporal model (GRU, LSTM, TCN, transformer...) on a feature store",
         description="Train a temporal model on windows of stored frame features, with early stopping on the "
                     "validation metric. Options come from the typed config (defaults: the paper's GRU "
-                    "100-100-50 on 100-frame windows, sequence-to-one); change them with --config YAML "
+                    "100-100-50 on 100-frame windows, sequence-to-one; on a clip store, one label per clip "
+                    "from 16 frames sampled over it, see docs/clips.md); change them with --config YAML "
                     "and/or key=value overrides, e.g. mode=seq2seq model.arch=lstm model.hidden_sizes=[128,64], "
                     "model.arch=tcn model.channels=[64,64,64] model.kernel_size=3, or model.arch=transformer "
                     "model.d_model=64 model.layers=2 model.causal=false. Architectures: gru, lstm, tcn, "
