@@ -34,6 +34,7 @@ function formOptions(form) {
   form.append("detect_every", $("opt-detect-every").value || "8");
   form.append("main_face_only", $("opt-main-face").checked ? "true" : "false");
   if ($("opt-smoothing").value !== "") form.append("smoothing_sec", $("opt-smoothing").value);
+  form.append("tta_flip", $("opt-tta-flip").checked ? "true" : "false");
   form.append("overlay", $("opt-overlay").checked ? "true" : "false");
   return form;
 }
