@@ -31,3 +31,16 @@ class ConfigError(AffectseqError):
 class SettingError(ConfigError, ValueError):
     """A declared setting (``affectseq.utils.params``) out of its range or choices; also a ``ValueError``,
     as the face tracker's own checks were."""
+
+
+def first_line(err: BaseException) -> str:
+    """The first non-blank line of ``str(err)``, stripped; ``""`` when there is none (or ``str`` itself fails).
+
+    The one rule for reporting an exception in one line: callers add what is missing
+    (``first_line(err) or type(err).__name__``).
+    """
+    try:
+        text = str(err)
+    except Exception:  # noqa: BLE001 -- an exception whose __str__ fails is still reported
+        return ""
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from affectseq.errors import AffectseqError, InputError
+from affectseq.errors import AffectseqError, InputError, first_line
 from affectseq.io.video import VIDEO_SUFFIXES
 from affectseq.predict import outputs
 from affectseq.predict.pipeline import PredictOptions, VideoPrediction, predict_video_table
@@ -276,11 +276,7 @@ def failed_outcome(video: Path, out_dir: Path, err: BaseException) -> VideoOutco
 
 def describe_failure(video: Path, err: BaseException) -> str:
     """``"<video>: <Class>: <first line>"`` (affectseq errors already name their file), printable, one line."""
-    try:
-        text = str(err)
-    except Exception:  # noqa: BLE001 -- an exception whose __str__ fails still gets reported
-        text = ""
-    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    first = first_line(err)
     if isinstance(err, AffectseqError) and first:
         return display_name(first)
     detail = f"{type(err).__name__}: {first}" if first else type(err).__name__

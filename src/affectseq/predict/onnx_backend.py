@@ -28,7 +28,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from affectseq.errors import ConfigError
+from affectseq.errors import ConfigError, first_line
 from affectseq.faces.stream import ALIGNED_SIZE
 from affectseq.predict.frame_stage import VIDEO_FACE_FRAMING, TorchFrameStage
 from affectseq.utils.atomic import atomic_path
@@ -209,5 +209,5 @@ def build_frame_stage(backend: str, spec: Any, tasks: Sequence[str], checkpoint:
             raise
         except Exception as err:  # noqa: BLE001 -- any exporter/runtime error; torch is the fallback
             log.warning("%s: ONNX Runtime backend unavailable (%s); using torch", checkpoint,
-                        str(err).splitlines()[0] if str(err) else type(err).__name__)
+                        first_line(err) or type(err).__name__)
     return TorchFrameStage(load_model(device), device, output=output), "torch"

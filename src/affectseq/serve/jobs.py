@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from affectseq.errors import first_line
 from affectseq.utils.atomic import write_json_atomic
 from affectseq.utils.fsguard import real_dir
 
@@ -50,6 +51,11 @@ def new_job_id() -> str:
 def valid_job_id(job_id: str) -> bool:
     """True for strings shaped like :func:`new_job_id`'s (the only ids ever joined to a path)."""
     return bool(_ID_RE.match(job_id))
+
+
+def job_error(err: BaseException) -> str:
+    """A failed job's ``error``: the exception's first line, or its class name when it has no message."""
+    return first_line(err) or type(err).__name__
 
 
 class JobCancelled(Exception):
@@ -285,9 +291,8 @@ class JobQueue:
         except JobCancelled:
             self.store.update(job, status="failed", stage="failed", error=INTERRUPTED, finished=time.time())
         except Exception as err:
-            message = str(err).splitlines()[0] if str(err) else type(err).__name__
             log.debug("job %s failed", job.id, exc_info=True)
-            self.store.update(job, status="failed", stage="failed", error=message, finished=time.time())
+            self.store.update(job, status="failed", stage="failed", error=job_error(err), finished=time.time())
         finally:
             with self._lock:
                 self._cancel.pop(job.id, None)

@@ -38,6 +38,7 @@ import anyio
 from fastapi import APIRouter, FastAPI, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse
 
+from affectseq.errors import first_line
 from affectseq.predict.live_capture import CapturedFrame
 
 log = logging.getLogger(__name__)
@@ -263,8 +264,8 @@ async def _work(websocket: WebSocket, hub: LiveHub, slot: LiveSessionSlot, arriv
             reply = {"type": "error", "message": str(err)}
         except Exception as err:  # noqa: BLE001 -- else this task ends silently and the tab waits forever
             log.warning("live session %d: frame %d failed", slot.id, frame_idx, exc_info=True)
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            reply = {"type": "error", "message": f"frame {frame_idx} could not be processed: {first}"}
+            reply = {"type": "error",
+                     "message": f"frame {frame_idx} could not be processed: {first_line(err) or type(err).__name__}"}
             frame_idx += 1  # the predictor may have seen it: the next frame comes after it
         else:
             frame_idx += 1
