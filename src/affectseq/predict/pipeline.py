@@ -258,16 +258,21 @@ def predict_video_table(
     summary = summarize(table, list(classes), bundle.info.has_va, video=video_metadata(reader.info, path),
                         model=bundle.info.to_dict(), processing=processing)
     summary.update(clip_summary(table, classes) if isinstance(temporal, ClipTemporal) else {})  # clip bundles
-    # Where the time went (benchmarks/predict_speed.py prints them per frame). CPU times are per
-    # thread: faces = the calling thread's frame loop (tracking, alignment, bookkeeping);
-    # detect-ahead = schedule + full detections; model = the frame stage.
-    t = stream.timings
-    timings = {"total_sec": seconds, "setup_sec": setup_sec, "faces_sec": t["faces_sec"],
-               "model_sec": model.seconds, "faces_cpu_sec": t["loop_cpu_sec"], "model_cpu_sec": model.cpu_seconds,
-               "detect_ahead_cpu_sec": t["detect_ahead_cpu_sec"], "wait_frames_sec": t["wait_frames_sec"],
-               "model_drain_sec": drain_sec, "temporal_sec": seconds - (faces_done - start)}
+    timings = _timings(stream.timings, model, seconds, setup_sec, drain_sec, seconds - (faces_done - start))
     return VideoPrediction(table=table, summary=summary, classes=classes, has_va=bundle.info.has_va,
                            timings=timings)
+
+
+def _timings(stream_timings: dict[str, float], model: BatchedFrameModel, total_sec: float, setup_sec: float,
+             drain_sec: float, temporal_sec: float) -> dict[str, float]:
+    """Where the time went (benchmarks/predict_speed.py prints them per frame). CPU times are per thread:
+    faces = the calling thread's frame loop (tracking, alignment, bookkeeping); detect-ahead = schedule +
+    full detections; model = the frame stage."""
+    t = stream_timings
+    return {"total_sec": total_sec, "setup_sec": setup_sec, "faces_sec": t["faces_sec"],
+            "model_sec": model.seconds, "faces_cpu_sec": t["loop_cpu_sec"], "model_cpu_sec": model.cpu_seconds,
+            "detect_ahead_cpu_sec": t["detect_ahead_cpu_sec"], "wait_frames_sec": t["wait_frames_sec"],
+            "model_drain_sec": drain_sec, "temporal_sec": temporal_sec}
 
 
 def default_face_source(options: PredictOptions, bundle: ModelBundle) -> FaceSource:
