@@ -39,6 +39,8 @@ _LAZY_EXPORTS: dict[str, str] = {
 __all__ = ["__version__", *_LAZY_EXPORTS]
 
 
+# Not affectseq.utils.lazy (which the subpackages use): utils imports this package (its version), and the
+# package-level import graph has no loops (tests/test_architecture.py).
 def __getattr__(name: str) -> Any:
     module_name = _LAZY_EXPORTS.get(name)
     if module_name is None:

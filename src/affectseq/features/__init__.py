@@ -8,8 +8,7 @@ so that importing the package does not import torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from affectseq.utils.lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "EncoderSpec": "affectseq.features.encoders",
@@ -22,9 +21,4 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'affectseq.features' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

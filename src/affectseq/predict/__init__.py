@@ -11,8 +11,7 @@ Heavy modules load lazily.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from affectseq.utils.lazy import lazy_exports
 
 _LAZY: dict[str, str] = {
     "load_model": "affectseq.predict.model",
@@ -33,10 +32,4 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'affectseq.predict' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
