@@ -3,8 +3,9 @@
 :mod:`.app` (FastAPI routes and the page), :mod:`.jobs` (persisted jobs and the
 worker queue), :mod:`.runner` (``affectseq.predict`` on one upload),
 :mod:`.upload` (streaming multipart with a size limit), :mod:`.options`,
-:mod:`.series` (chart data) and ``static/`` (the page: plain HTML, CSS and
-canvas JavaScript, nothing loaded from the internet). Needs the ``serve`` extra
+:mod:`.series` (chart data), :mod:`.live` (the ``/live`` camera page's WebSocket)
+and ``static/`` (the pages: plain HTML, CSS and canvas JavaScript, nothing loaded
+from the internet). Needs the ``serve`` extra
 (``pip install "affectseq[serve]"``).
 """
 
