@@ -3,9 +3,10 @@
 
 ``affectseq data inspect PATH [--json] [--strict]`` detects the layout through the
 registry (ABAW 2020/3/6 trees, FER2013/FER+ .npz, class-per-folder images, video + CSV,
-clip datasets, and any registered layout; ``--list-layouts`` lists them) and prints per task and split: videos, frames, annotated frames, frames without a
-face crop, the class histogram with percent and imbalance ratio, VA mean/std
-and quadrant shares, AU positive rates, and the problems found in the files.
+clip datasets, and any registered layout; ``--list-layouts`` lists them) and prints per
+task and split: videos, frames, annotated frames, frames without a face crop, the class
+histogram with percent and imbalance ratio, VA mean/std and quadrant shares, AU positive
+rates, and the problems found in the files.
 """
 
 from __future__ import annotations
