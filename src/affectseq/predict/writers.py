@@ -117,11 +117,8 @@ class OutputOptions:
 
     def __init__(self, **values: Any) -> None:
         writers = output_writers()
-        params = output_params(writers)
-        unknown = sorted(set(values) - set(params))
-        if unknown:
-            raise ConfigError(f"unknown output setting(s) {', '.join(unknown)}; known: {', '.join(params)}")
-        resolved = {name: param.check(name, values.get(name, param.default)) for name, param in params.items()}
+        defaults = {name: param.default for name, param in output_params(writers).items()}
+        resolved = _checked(writers, {**defaults, **values})  # in writer order, every value checked
         object.__setattr__(self, "_values", resolved)
         object.__setattr__(self, "_writers", writers)
 
