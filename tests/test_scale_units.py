@@ -60,3 +60,19 @@ def test_scale_train_sequence_parses_overrides() -> None:
     args = _parser().parse_args(["scale", "train-sequence", "--store", "s", "--out", "r", "--nproc", "2",
                                  "epochs=1", "batch_size=8"])
     assert (args.nproc, args.backend, args.overrides) == (2, "auto", ["epochs=1", "batch_size=8"])
+
+
+@pytest.mark.parametrize("bad, named", [({"ray_cpus_per_task": 0.0}, "--ray-cpus-per-task"),
+                                        ({"ray_gpus_per_task": -1.0}, "--ray-gpus-per-task"),
+                                        ({"ray_shards": 0}, "--ray-shards")])
+def test_a_bad_ray_option_is_named_alone(bad: dict, named: str) -> None:
+    """Before, any of the three gave one message naming all three, and ``--ray-shards 0`` passed as the default."""
+    from affectseq.cli.options import ray_options
+    from affectseq.errors import ConfigError
+
+    args = argparse.Namespace(ray_address=None, ray_cpus_per_task=1.0, ray_gpus_per_task=0.0, ray_shards=None)
+    vars(args).update(bad)
+    with pytest.raises(ConfigError) as err:
+        ray_options(args)
+    others = {"--ray-cpus-per-task", "--ray-gpus-per-task", "--ray-shards"} - {named}
+    assert named in str(err.value) and not any(o in str(err.value) for o in others), str(err.value)

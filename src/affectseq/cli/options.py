@@ -41,8 +41,12 @@ def ray_options(args: argparse.Namespace) -> Any:
     from affectseq.errors import ConfigError
     from affectseq.scale.ray_engine import RayOptions
 
-    if not args.ray_cpus_per_task > 0 or not args.ray_gpus_per_task >= 0 or (args.ray_shards or 1) < 1:  # NaN too
-        raise ConfigError("--ray-cpus-per-task must be > 0, --ray-gpus-per-task >= 0 and --ray-shards >= 1")
+    for option, value, ok, want in (  # finite_float: no NaN or inf reaches here
+            ("--ray-cpus-per-task", args.ray_cpus_per_task, args.ray_cpus_per_task > 0, "> 0"),
+            ("--ray-gpus-per-task", args.ray_gpus_per_task, args.ray_gpus_per_task >= 0, ">= 0"),
+            ("--ray-shards", args.ray_shards, args.ray_shards is None or args.ray_shards >= 1, ">= 1")):
+        if not ok:
+            raise ConfigError(f"{option} must be {want}, got {value:g}")
     return RayOptions(address=args.ray_address, cpus_per_task=args.ray_cpus_per_task,
                       gpus_per_task=args.ray_gpus_per_task, n_shards=args.ray_shards,
                       log_to_driver=bool(getattr(args, "verbose", False)))
