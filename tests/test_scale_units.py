@@ -76,3 +76,13 @@ def test_a_bad_ray_option_is_named_alone(bad: dict, named: str) -> None:
         ray_options(args)
     others = {"--ray-cpus-per-task", "--ray-gpus-per-task", "--ray-shards"} - {named}
     assert named in str(err.value) and not any(o in str(err.value) for o in others), str(err.value)
+
+
+def test_predict_workers_below_one_is_refused() -> None:
+    """Before, ``--workers 0`` (or -2) silently ran in this process as if it were 1."""
+    from affectseq.cli.predict import engine_name
+    from affectseq.errors import ConfigError
+
+    args = _parser().parse_args(["predict", "v.mp4", "--workers", "0"])
+    with pytest.raises(ConfigError, match="--workers must be >= 1, got 0"):
+        engine_name(args)

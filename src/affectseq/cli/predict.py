@@ -57,6 +57,10 @@ def register(subparsers: Any) -> None:
 
 def engine_name(args: argparse.Namespace) -> str:
     """``--engine`` (``local``, ``ray`` or a registered one); ``local`` with ``--workers N>1`` is ``workers``."""
+    if args.workers < 1:
+        from affectseq.errors import ConfigError
+
+        raise ConfigError(f"--workers must be >= 1, got {args.workers}")
     if args.engine != "local":
         return args.engine
     return "workers" if args.workers > 1 else "local"
