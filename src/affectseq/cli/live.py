@@ -17,7 +17,7 @@ LIVE_OPTION_NAMES = ("realtime", "max_seconds", "buffer_frames", "retries")
 
 def register(subparsers: Any) -> None:
     """Add the ``live`` subcommand."""
-    from affectseq.cli.options import add_face_options, add_param_argument
+    from affectseq.cli.options import add_face_options, add_param_argument, add_runtime_options
     from affectseq.predict.live_run import LiveOptions
 
     parser = subparsers.add_parser(
@@ -42,11 +42,7 @@ def register(subparsers: Any) -> None:
     add_face_options(parser)
     for name in LIVE_OPTION_NAMES:
         add_param_argument(parser, name, LiveOptions.PARAMS[name])
-    parser.add_argument("--smoothing-sec", type=float, default=None, metavar="S",
-                        help="smoothing window in seconds for frame models (default: the model's, 0 = none)")
-    parser.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto",
-                        help="model inference backend (default %(default)s)")
-    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default %(default)s)")
+    add_runtime_options(parser)
     parser.set_defaults(handler=run)
 
 

@@ -52,6 +52,16 @@ def ray_options(args: argparse.Namespace) -> Any:
                       log_to_driver=bool(getattr(args, "verbose", False)))
 
 
+def add_runtime_options(parser: Any) -> None:
+    """Add ``--smoothing-sec``, ``--backend``, ``--device``: how a model runs (``predict``, ``demo``, ``live``)."""
+    parser.add_argument("--smoothing-sec", type=finite_float, default=None, metavar="S",
+                        help="smoothing window in seconds for frame models (default: the model's, 0 = none)")
+    parser.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto",
+                        help="model inference backend; auto: ONNX Runtime (installed with affectseq) on CPU, "
+                             "torch on a GPU (default %(default)s)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default %(default)s)")
+
+
 def add_param_argument(parser: Any, name: str, param: Any, default: Any = None, note: str = "") -> None:
     """One command-line option from a declared setting (``affectseq.utils.params.Param``).
 

@@ -8,8 +8,7 @@ import sys
 from typing import Any
 
 from affectseq.cli.options import (add_engine_options, add_face_options, add_output_options, add_param_argument,
-                                  face_settings, output_options, ray_options)
-from affectseq.utils.numbers import finite_float
+                                  add_runtime_options, face_settings, output_options, ray_options)
 
 DEFAULT_OUT = "affectseq_predictions"
 
@@ -20,17 +19,12 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     from affectseq.predict.pipeline import PredictOptions
 
     add_face_options(parser)
-    parser.add_argument("--smoothing-sec", type=finite_float, default=None, metavar="S",
-                        help="smoothing window in seconds for frame models (default: the model's, 0 = none)")
+    add_runtime_options(parser)
     parser.add_argument("--tta-flip", action="store_true",
                         help="average each face's probabilities with its mirror image's: a little more "
                              "accurate, about twice the model's time per face (frame models; see the model card)")
     add_param_argument(parser, "mode", PredictOptions.PARAMS["mode"])  # declared with PredictOptions
-    parser.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto",
-                        help="model inference backend; auto: ONNX Runtime (installed with affectseq) on CPU, "
-                             "torch on a GPU (default %(default)s)")
     add_param_argument(parser, "batch_size", PredictOptions.PARAMS["batch_size"])
-    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="redo videos whose outputs already exist")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
