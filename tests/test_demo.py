@@ -72,3 +72,15 @@ def test_demo_writes_everything_and_prints_a_summary(tmp_path: Path, capsys: pyt
     early, late = faces[faces.time_sec < 5.0], faces[faces.time_sec > 13.0]
     assert late["prob_happiness"].mean() > early["prob_happiness"].mean() + 0.2
     assert early["prob_sadness"].mean() > late["prob_sadness"].mean()
+
+
+def test_a_demo_that_fails_is_one_line_and_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo runs through the one predict loop (which records a failure instead of raising): still one line."""
+    broken = tmp_path / "sample.mp4"
+    broken.write_bytes(b"not a video")
+    monkeypatch.setattr("affectseq.predict.sample.sample_video_path", lambda: broken)
+    assert main(["demo", "--out", str(tmp_path / "out"), "--no-progress"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "sample.mp4" in err[0], err
+    assert not (tmp_path / "out" / "sample").exists()

@@ -29,34 +29,28 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Handler: predict the sample (always fresh), then print the output paths and a summary.
-
-    The demo's folder is redone on every call, but like ``predict`` it holds the
-    output folder's lock and replaces only a folder it wrote for the sample.
-    """
+    """Handler: predict the sample (always fresh) through the one predict loop, then print the output paths
+    and a summary. Like ``predict``, it holds the output folder's lock and replaces only a folder it wrote
+    for the sample; a failure is one line and exit status 1."""
     from affectseq.cli.predict import build_options, say
-    from affectseq.predict.batch import (
-        check_output_root, expected_fingerprint, output_session, plan_video, predict_one,
-    )
+    from affectseq.errors import AffectseqError
+    from affectseq.predict.engines import LocalEngine, predict_batch
     from affectseq.predict.model import load_model
     from affectseq.predict.outputs import format_summary
     from affectseq.predict.sample import SAMPLE_ATTRIBUTION, sample_video_path
 
     video = sample_video_path()
     options, output = build_options(args)
-    out_root = Path(args.out)
-    check_output_root(out_root)
     say(f"affectseq demo: {video.name} ({SAMPLE_ATTRIBUTION}) with model '{args.model}'")
     bundle = load_model(args.model, backend=args.backend, device=args.device, smoothing_sec=args.smoothing_sec,
                         tta_flip=args.tta_flip)
-    with output_session(out_root, "demo"):
-        fingerprint = expected_fingerprint(video, bundle.info.to_dict(), options, output)
-        plan = plan_video(video, out_root, set(), fingerprint, overwrite=True)
-        if plan.note:
-            say(f"note: {plan.note}")
-        prediction = predict_one(video, plan.out_dir, bundle, options, output)
-    say(f"results in {plan.out_dir.resolve()}/")
-    for name in sorted(p.name for p in plan.out_dir.iterdir()):
+    (outcome,) = predict_batch([video], Path(args.out), LocalEngine(bundle), options, output, overwrite=True).outcomes
+    if outcome.status == "failed":
+        raise AffectseqError(outcome.message)
+    if outcome.note:
+        say(f"note: {outcome.note}")
+    say(f"results in {outcome.out_dir.resolve()}/")
+    for name in sorted(p.name for p in outcome.out_dir.iterdir()):
         say(f"  {name}")
-    say(format_summary(prediction.summary))
+    say(format_summary(outcome.summary or {}))
     return 0

@@ -25,7 +25,6 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                              "accurate, about twice the model's time per face (frame models; see the model card)")
     add_param_argument(parser, "mode", PredictOptions.PARAMS["mode"])  # declared with PredictOptions
     add_param_argument(parser, "batch_size", PredictOptions.PARAMS["batch_size"])
-    parser.add_argument("--overwrite", action="store_true", help="redo videos whose outputs already exist")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -42,6 +41,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--model", default="default",
                         help="'default' (shipped), a frame-model .safetensors, a sequence bundle or a run folder")
     add_model_options(parser)
+    parser.add_argument("--overwrite", action="store_true", help="redo videos whose outputs already exist")
     add_output_options(parser)
     engine = add_engine_options(parser, choices=None)  # any registered engine (affectseq.predict.engines)
     engine.add_argument("--workers", type=int, default=1, metavar="N",
