@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
-from affectseq.errors import InputError
+from affectseq.errors import InputError, first_line
 from affectseq.modelfile.legacy import upgrade_v1
 from affectseq.modelfile.schema import (
     FRAME_FORMAT,
@@ -39,7 +39,7 @@ def read_safetensors_metadata(path: str | os.PathLike[str], what: str) -> dict[s
         with safe_open(str(path), framework="numpy") as fh:  # metadata only: no torch
             metadata = fh.metadata() or {}
     except Exception as err:  # safetensors raises its own error types for a foreign file
-        reason = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
+        reason = first_line(err)[:120] or type(err).__name__
         raise InputError(path, f"not an affectseq {what} (not a safetensors file: {reason})") from None
     return metadata
 

@@ -21,7 +21,7 @@ from typing import Any, Mapping
 
 import torch
 
-from affectseq.errors import ConfigError, InputError
+from affectseq.errors import ConfigError, InputError, first_line
 from affectseq.features.encoders import EncoderSpec, encoder_from_spec
 from affectseq.features.frame_model import FrameModel
 from affectseq.modelfile.frame import frame_header, read_frame_model_header, read_frame_tensors, write_frame_file
@@ -33,7 +33,7 @@ from affectseq.models.temporal import TemporalConfig, TemporalModel
 
 def _one_line(err: BaseException) -> str:
     # One line: torch's size-mismatch messages span many lines.
-    return str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+    return first_line(err)[:200] or type(err).__name__
 
 
 # -- frame models ------------------------------------------------------------------------------------------------
