@@ -10,6 +10,7 @@ Uses the object-oriented matplotlib API (no pyplot global state).
 
 from __future__ import annotations
 
+import threading
 import warnings
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -53,22 +54,23 @@ def draw_timeline(
     summary: Mapping[str, Any] | None = None,
     has_va: bool = False,
 ) -> Path:
-    """Render ``table`` (the frames table) to ``path`` as a PNG, atomically."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    """Render ``table`` (the frames table) to ``path`` as a PNG, atomically.
 
+    The figure, axes, legend and tick labels of a layout (class list, number of panels, VA or
+    not) are built once per process and reused, only the data, limits and title are swapped:
+    a clip dataset draws thousands of near-identical timelines, and building the figure and
+    laying out its fixed text cost about half of each one. Safe from several threads: each
+    render takes a figure no other thread holds.
+    """
     frames = table.drop_duplicates("frame_idx").sort_values("frame_idx")
     frame_idx = frames["frame_idx"].to_numpy()
     time_sec = frames["time_sec"].to_numpy(dtype=np.float64)
     face_rows = table[table["face_id"].notna()]
     track_sizes = face_rows["face_id"].value_counts()
     face_ids = [int(f) for f in track_sizes.index[:MAX_FACE_PANELS]]
-    n_panels = max(len(face_ids), 1) + (1 if has_va and face_ids else 0)
-
-    height_in = 1.2 + 2.3 * n_panels
-    fig = Figure(figsize=(FIG_WIDTH_IN, height_in), dpi=100)
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(n_panels, 1, sharex=True, squeeze=False)[:, 0]
+    key = (tuple(classes), len(face_ids), bool(has_va and face_ids))
+    template = _take_template(key)
+    fig, axes = template.fig, template.axes
     colors = [CLASS_COLORS.get(c, "#333333") for c in classes]
     t_end = float(time_sec[-1]) if len(time_sec) else 1.0
 
@@ -82,16 +84,71 @@ def draw_timeline(
         rows = face_rows[face_rows["face_id"] == face_ids[0]].sort_values("frame_idx")
         _va_panel(axes[-1], rows, frame_idx, time_sec)
         axes[-1].set_ylabel(f"face {face_ids[0]}\nvalence / arousal")
-    axes[-1].set_xlabel("time (s)")
     axes[-1].set_xlim(0, max(t_end, 1e-3))
-    _title_and_legend(fig, classes, colors, _headline(title, summary), height_in)
+    template.title.set_text(_headline(title, summary))
     out = Path(path)
     with atomic_path(out) as tmp, warnings.catch_warnings():
         # Emoji/CJK in a file name the bundled font lacks are drawn as boxes; no warning per glyph.
         warnings.filterwarnings("ignore", message="Glyph .* missing from", category=UserWarning)
         # Fast zlib level: the plot is flat colours, so the file is barely larger.
         fig.savefig(tmp, format="png", pil_kwargs={"compress_level": 1})
+    # Only a figure that rendered cleanly goes back for reuse (an exception above leaves it out).
+    _give_back(key, template)
     return out
+
+
+class _Template:
+    """A figure laid out for one key: its axes and fixed text; ``clear`` drops one video's data."""
+
+    def __init__(self, classes: Sequence[str], n_faces: int, va_panel: bool) -> None:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        n_panels = max(n_faces, 1) + (1 if va_panel else 0)
+        height_in = 1.2 + 2.3 * n_panels
+        self.fig = Figure(figsize=(FIG_WIDTH_IN, height_in), dpi=100)
+        FigureCanvasAgg(self.fig)
+        self.axes = self.fig.subplots(n_panels, 1, sharex=True, squeeze=False)[:, 0]
+        self.axes[-1].set_xlabel("time (s)")
+        colors = [CLASS_COLORS.get(c, "#333333") for c in classes]
+        self.title = _title_and_legend(self.fig, classes, colors, height_in)
+
+    def clear(self) -> None:
+        """Remove every artist a render added, so the next video starts from the bare layout."""
+        for ax in self.axes:
+            for artist in [*ax.collections, *ax.patches, *ax.lines, *ax.texts]:
+                artist.remove()
+            if ax.get_legend() is not None:
+                ax.get_legend().remove()
+
+
+_TEMPLATES_LOCK = threading.Lock()
+_FREE_TEMPLATES: dict[tuple, list[_Template]] = {}
+MAX_TEMPLATE_KEYS = 16  # layouts kept per process (class list x panels x VA); a few in practice
+
+
+def _take_template(key: tuple) -> _Template:
+    with _TEMPLATES_LOCK:
+        free = _FREE_TEMPLATES.get(key)
+        if free:
+            return free.pop()
+    return _Template(key[0], key[1], key[2])
+
+
+def _give_back(key: tuple, template: _Template) -> None:
+    template.clear()
+    with _TEMPLATES_LOCK:
+        if key not in _FREE_TEMPLATES and len(_FREE_TEMPLATES) >= MAX_TEMPLATE_KEYS:
+            _FREE_TEMPLATES.pop(next(iter(_FREE_TEMPLATES)))
+        free = _FREE_TEMPLATES.setdefault(key, [])
+        if len(free) < 2:  # one per writer thread in practice
+            free.append(template)
+
+
+def clear_figure_cache() -> None:
+    """Forget the reusable figures (tests compare a reused figure with a fresh one)."""
+    with _TEMPLATES_LOCK:
+        _FREE_TEMPLATES.clear()
 
 
 def _no_face_panel(ax: Any, t_end: float) -> None:
@@ -133,8 +190,8 @@ def _va_panel(ax: Any, rows: pd.DataFrame, frame_idx: np.ndarray, time_sec: np.n
     ax.legend(loc="upper right", fontsize=8)
 
 
-def _title_and_legend(fig: Any, classes: Sequence[str], colors: Sequence[str], headline: str,
-                      height_in: float) -> None:
+def _title_and_legend(fig: Any, classes: Sequence[str], colors: Sequence[str], height_in: float) -> Any:
+    """Legend and margins of ``fig``; returns the (empty) title text that each render fills in."""
     from matplotlib.patches import Patch
 
     handles = [Patch(color=c, label=name) for c, name in zip(colors, classes)]
@@ -142,11 +199,12 @@ def _title_and_legend(fig: Any, classes: Sequence[str], colors: Sequence[str], h
     # Title and legend get a fixed band in inches, whatever the number of panels; fixed
     # margins, not tight_layout, which measures every text twice (a third of the drawing time).
     # parse_math=False: a file name like "a$_b_$c" is text, not TeX for matplotlib's math parser.
-    fig.suptitle(headline, fontsize=13, y=1.0 - 0.08 / height_in, va="top", parse_math=False)
+    title = fig.suptitle("", fontsize=13, y=1.0 - 0.08 / height_in, va="top", parse_math=False)
     fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=9, frameon=False,
                bbox_to_anchor=(0.5, 1.0 - 0.38 / height_in))
     fig.subplots_adjust(left=0.9 / FIG_WIDTH_IN, right=1.0 - 0.25 / FIG_WIDTH_IN, bottom=0.55 / height_in,
                         top=1.0 - 0.95 / height_in, hspace=0.25)
+    return title
 
 
 def _shade_missing(ax: Any, time_sec: np.ndarray, missing: np.ndarray) -> None:
