@@ -43,13 +43,21 @@ def _pixels(path: Path) -> np.ndarray:
         return np.asarray(image.convert("RGBA"))
 
 
-def test_reused_figure_draws_the_same_pixels_as_a_fresh_one(tmp_path: Path) -> None:
-    fresh = {}
-    for name, (table, has_va) in VIDEOS.items():
-        clear_figure_cache()
-        fresh[name] = _pixels(draw_timeline(table, EXPR_CLASSES_7, tmp_path / f"fresh_{name}.png", title=name,
-                                            has_va=has_va))
+def _fresh(table: pd.DataFrame, path: Path, title: str, has_va: bool = False) -> np.ndarray:
+    """The picture as matplotlib draws it all: a new figure, the legend drawn, not pasted."""
     clear_figure_cache()
+    saved = timeline.REUSE_LEGEND_PIXELS
+    timeline.REUSE_LEGEND_PIXELS = False
+    try:
+        return _pixels(draw_timeline(table, EXPR_CLASSES_7, path, title=title, has_va=has_va))
+    finally:
+        timeline.REUSE_LEGEND_PIXELS = saved
+        clear_figure_cache()
+
+
+def test_reused_figure_draws_the_same_pixels_as_a_fresh_one(tmp_path: Path) -> None:
+    fresh = {name: _fresh(table, tmp_path / f"fresh_{name}.png", name, has_va)
+             for name, (table, has_va) in VIDEOS.items()}
     # Every video after another of the same layout (and the first again at the end): nothing may leak.
     order = ["long_gap.mp4", "short.mp4", "va.mp4", "no_face.mp4", "short.mp4", "long_gap.mp4", "va.mp4",
              "no_face.mp4"]
@@ -63,11 +71,26 @@ def test_reused_figure_draws_the_same_pixels_as_a_fresh_one(tmp_path: Path) -> N
     assert not np.array_equal(fresh["long_gap.mp4"], fresh["short.mp4"])
 
 
-def test_a_failed_render_does_not_leave_its_figure_for_reuse(tmp_path: Path, monkeypatch) -> None:
-    clear_figure_cache()
+def test_legend_is_pasted_and_a_title_reaching_it_is_drawn_in_full(tmp_path: Path) -> None:
+    """A title tall enough to reach the legend's rectangle makes matplotlib draw the legend itself."""
     table, _ = VIDEOS["short.mp4"]
-    fresh = _pixels(draw_timeline(table, EXPR_CLASSES_7, tmp_path / "fresh.png", title="short.mp4"))
-    clear_figure_cache()
+    tall = "first line\nsecond line\nthird line"
+    expected = {t: _fresh(table, tmp_path / f"fresh_{len(t)}.png", t) for t in ("short.mp4", tall)}
+    for i, t in enumerate(["short.mp4", tall, "short.mp4"]):
+        got = _pixels(draw_timeline(table, EXPR_CLASSES_7, tmp_path / f"r{i}.png", title=t))
+        assert np.array_equal(got, expected[t]), t
+    template = timeline._take_template((tuple(EXPR_CLASSES_7), 1, False))
+    assert template.legend_pixels is not None  # the fast path was taken for the short title
+    # Both paths were exercised above: the tall title reaches the legend, the short one does not.
+    template.title.set_text(tall)
+    assert template._title_reaches_legend()
+    template.title.set_text("short.mp4")
+    assert not template._title_reaches_legend()
+
+
+def test_a_failed_render_does_not_leave_its_figure_for_reuse(tmp_path: Path, monkeypatch) -> None:
+    table, _ = VIDEOS["short.mp4"]
+    fresh = _fresh(table, tmp_path / "fresh.png", "short.mp4")
 
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
@@ -83,10 +106,8 @@ def test_a_failed_render_does_not_leave_its_figure_for_reuse(tmp_path: Path, mon
 def test_threads_render_their_own_figures(tmp_path: Path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    clear_figure_cache()
     names = ["long_gap.mp4", "short.mp4"]
-    fresh = {n: _pixels(draw_timeline(VIDEOS[n][0], EXPR_CLASSES_7, tmp_path / f"f_{n}.png", title=n))
-             for n in names}
+    fresh = {n: _fresh(VIDEOS[n][0], tmp_path / f"f_{n}.png", n) for n in names}
     jobs = [names[i % 2] for i in range(8)]
     with ThreadPoolExecutor(max_workers=4) as pool:
         paths = list(pool.map(lambda ij: draw_timeline(VIDEOS[ij[1]][0], EXPR_CLASSES_7, tmp_path / f"t{ij[0]}.png",

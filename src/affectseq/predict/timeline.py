@@ -90,8 +90,7 @@ def draw_timeline(
     with atomic_path(out) as tmp, warnings.catch_warnings():
         # Emoji/CJK in a file name the bundled font lacks are drawn as boxes; no warning per glyph.
         warnings.filterwarnings("ignore", message="Glyph .* missing from", category=UserWarning)
-        # Fast zlib level: the plot is flat colours, so the file is barely larger.
-        fig.savefig(tmp, format="png", pil_kwargs={"compress_level": 1})
+        template.save_png(tmp)
     # Only a figure that rendered cleanly goes back for reuse (an exception above leaves it out).
     _give_back(key, template)
     return out
@@ -111,7 +110,53 @@ class _Template:
         self.axes = self.fig.subplots(n_panels, 1, sharex=True, squeeze=False)[:, 0]
         self.axes[-1].set_xlabel("time (s)")
         colors = [CLASS_COLORS.get(c, "#333333") for c in classes]
-        self.title = _title_and_legend(self.fig, classes, colors, height_in)
+        self.title, self.legend = _title_and_legend(self.fig, classes, colors, height_in)
+        self.legend_pixels: tuple[slice, slice, np.ndarray] | None = None
+        if REUSE_LEGEND_PIXELS:
+            self._snapshot_legend()
+
+    def _snapshot_legend(self) -> None:
+        """Keep the legend's pixels (drawn alone on the white band above the panels) to paste, not redraw.
+
+        The legend is a quarter of the drawing time and the same in every picture of this layout.
+        Only done when nothing else can be drawn in that rectangle (the label strips stay below it;
+        the title is checked at each render), so pasting gives exactly the pixels drawing would.
+        """
+        self.fig.canvas.draw()
+        renderer = self.fig.canvas.get_renderer()
+        box = self.legend.get_window_extent(renderer).padded(LEGEND_PAD_PX)
+        height_px = int(round(self.fig.bbox.height))
+        strip_top = max(ax.get_window_extent(renderer).y1 + 0.08 * ax.get_window_extent(renderer).height
+                        for ax in self.axes)
+        if box.y0 <= strip_top or box.x0 < 0 or box.x1 > self.fig.bbox.width or box.y1 > height_px:
+            return
+        rows = slice(height_px - int(np.ceil(box.y1)), height_px - int(np.floor(box.y0)))
+        cols = slice(int(np.floor(box.x0)), int(np.ceil(box.x1)))
+        self.legend_box = box
+        self.legend_pixels = (rows, cols, np.asarray(self.fig.canvas.buffer_rgba())[rows, cols].copy())
+
+    def save_png(self, path: Any) -> None:
+        """Draw the figure to ``path`` (PNG), pasting the legend's pixels when the title stays clear of them."""
+        paste = self.legend_pixels is not None and not self._title_reaches_legend()
+        if not paste:
+            # Fast zlib level: the plot is flat colours, so the file is barely larger.
+            self.fig.savefig(path, format="png", pil_kwargs={"compress_level": 1})
+            return
+        from matplotlib.image import imsave
+
+        rows, cols, pixels = self.legend_pixels
+        self.legend.set_visible(False)
+        try:
+            self.fig.canvas.draw()
+        finally:
+            self.legend.set_visible(True)
+        image = np.asarray(self.fig.canvas.buffer_rgba())
+        image[rows, cols] = pixels
+        imsave(path, image, format="png", origin="upper", dpi=self.fig.dpi, pil_kwargs={"compress_level": 1})
+
+    def _title_reaches_legend(self) -> bool:
+        title_box = self.title.get_window_extent(self.fig.canvas.get_renderer())
+        return bool(self.title.get_text()) and title_box.y0 <= self.legend_box.y1 + 1
 
     def clear(self) -> None:
         """Remove every artist a render added, so the next video starts from the bare layout."""
@@ -124,6 +169,8 @@ class _Template:
 
 _TEMPLATES_LOCK = threading.Lock()
 _FREE_TEMPLATES: dict[tuple, list[_Template]] = {}
+REUSE_LEGEND_PIXELS = True  # tests switch it off to compare with matplotlib drawing the legend itself
+LEGEND_PAD_PX = 3  # antialiased edges of the legend's patches and glyphs fall inside the pasted rectangle
 MAX_TEMPLATE_KEYS = 16  # layouts kept per process (class list x panels x VA); a few in practice
 
 
@@ -190,8 +237,9 @@ def _va_panel(ax: Any, rows: pd.DataFrame, frame_idx: np.ndarray, time_sec: np.n
     ax.legend(loc="upper right", fontsize=8)
 
 
-def _title_and_legend(fig: Any, classes: Sequence[str], colors: Sequence[str], height_in: float) -> Any:
-    """Legend and margins of ``fig``; returns the (empty) title text that each render fills in."""
+def _title_and_legend(fig: Any, classes: Sequence[str], colors: Sequence[str],
+                      height_in: float) -> tuple[Any, Any]:
+    """Legend and margins of ``fig``; returns the (empty) title text that each render fills in, and the legend."""
     from matplotlib.patches import Patch
 
     handles = [Patch(color=c, label=name) for c, name in zip(colors, classes)]
@@ -200,11 +248,11 @@ def _title_and_legend(fig: Any, classes: Sequence[str], colors: Sequence[str], h
     # margins, not tight_layout, which measures every text twice (a third of the drawing time).
     # parse_math=False: a file name like "a$_b_$c" is text, not TeX for matplotlib's math parser.
     title = fig.suptitle("", fontsize=13, y=1.0 - 0.08 / height_in, va="top", parse_math=False)
-    fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=9, frameon=False,
-               bbox_to_anchor=(0.5, 1.0 - 0.38 / height_in))
+    legend = fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=9, frameon=False,
+                        bbox_to_anchor=(0.5, 1.0 - 0.38 / height_in))
     fig.subplots_adjust(left=0.9 / FIG_WIDTH_IN, right=1.0 - 0.25 / FIG_WIDTH_IN, bottom=0.55 / height_in,
                         top=1.0 - 0.95 / height_in, hspace=0.25)
-    return title
+    return title, legend
 
 
 def _shade_missing(ax: Any, time_sec: np.ndarray, missing: np.ndarray) -> None:
